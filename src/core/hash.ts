@@ -1,0 +1,109 @@
+import { createHmac, type KeyObject, createSecretKey } from 'node:crypto'
+import { KeywardError } from './errors.js'
+
+/** One pepper: the HMAC key secrets are hashed with, and its version number. */
+export interface Pepper {
+  version: number
+  secret: string
+}
+
+/** Peppers shorter than this are refused: the pepper is what makes a stolen table useless. */
+export const MIN_PEPPER_LENGTH = 32
+
+const CHECK_MESSAGE = 'keyward pepper check v1'
+
+/** A resolved pepper set: the newest signs new secrets, all of them can verify. */
+export interface Hasher {
+  /** Version used for new secrets (the highest). */
+  readonly currentVersion: number
+  /** Versions, newest first. */
+  readonly versions: readonly number[]
+  /** `HMAC-SHA256(pepper, secret)` as base64url, with the pepper of `version`. */
+  hash(secret: string, version?: number): string
+  /** A value stored once per pepper version so that a wrong pepper is detected, not silent. */
+  checkValue(version: number): string
+}
+
+/**
+ * Parses a pepper setting: one secret (version 1), or a comma- or newline-separated list of
+ * `v<N>:<secret>` entries (e.g. `v2:newsecret,v1:oldsecret`) for pepper rotation.
+ *
+ * @throws KeywardError `invalid_options` naming what is wrong (never the pepper itself)
+ */
+export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] {
+  const parts = text
+    .split(/[,\n]/)
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+  if (parts.length === 0) {
+    throw new KeywardError(
+      'invalid_options',
+      `${source} is empty: set it to a random secret of at least ${MIN_PEPPER_LENGTH} characters`,
+    )
+  }
+  const versioned = /^v(\d{1,6}):(.*)$/
+  const peppers = parts.map((part): Pepper => {
+    const m = versioned.exec(part)
+    if (!m && parts.length > 1) {
+      throw new KeywardError(
+        'invalid_options',
+        `${source} lists several peppers: write each as v<N>:<secret>, e.g. "v2:…,v1:…"`,
+      )
+    }
+    return m ? { version: Number(m[1]), secret: m[2]! } : { version: 1, secret: part }
+  })
+  return peppers
+}
+
+/**
+ * Builds the hasher for a pepper set.
+ *
+ * @example
+ * const hasher = createHasher([{ version: 1, secret: process.env.KEYWARD_PEPPER! }])
+ * @throws KeywardError `invalid_options` for short, duplicate or missing peppers
+ */
+export function createHasher(peppers: readonly Pepper[]): Hasher {
+  if (peppers.length === 0) {
+    throw new KeywardError(
+      'invalid_options',
+      'no pepper given: set KEYWARD_PEPPER or KEYWARD_PEPPER_FILE',
+    )
+  }
+  const keys = new Map<number, KeyObject>()
+  for (const p of peppers) {
+    if (!Number.isInteger(p.version) || p.version < 1) {
+      throw new KeywardError(
+        'invalid_options',
+        `pepper version must be a positive integer, got ${p.version}`,
+      )
+    }
+    if (p.secret.length < MIN_PEPPER_LENGTH) {
+      throw new KeywardError(
+        'invalid_options',
+        `pepper v${p.version} is ${p.secret.length} characters long: use at least ${MIN_PEPPER_LENGTH} random characters (e.g. openssl rand -base64 48)`,
+      )
+    }
+    if (keys.has(p.version)) {
+      throw new KeywardError(
+        'invalid_options',
+        `pepper v${p.version} is given twice: each version must appear once`,
+      )
+    }
+    keys.set(p.version, createSecretKey(Buffer.from(p.secret, 'utf8')))
+  }
+  const versions = [...keys.keys()].sort((a, b) => b - a)
+  const currentVersion = versions[0]!
+  const currentKey = keys.get(currentVersion)!
+  return {
+    currentVersion,
+    versions,
+    hash(secret, version) {
+      const key = version === undefined ? currentKey : keys.get(version)
+      if (!key) throw new KeywardError('invalid_options', `pepper v${version} is not configured`)
+      return createHmac('sha256', key).update(secret).digest('base64url')
+    },
+    checkValue(version) {
+      return this.hash(CHECK_MESSAGE, version)
+    },
+  }
+}

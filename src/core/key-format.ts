@@ -1,0 +1,117 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { decodeBase62Int, encodeBase62Bytes, encodeBase62Int, randomBase62 } from './base62.js'
+import { crc32Ascii } from './crc32.js'
+import { KeywardError } from './errors.js'
+
+/** Default prefix of new keys; `kw_test` marks test keys. */
+export const DEFAULT_PREFIX = 'kw_live'
+/** No credential longer than this is parsed or hashed. */
+export const MAX_CREDENTIAL_LENGTH = 256
+/** Imported secrets shorter than this are refused: too guessable to protect anything. */
+export const MIN_IMPORTED_LENGTH = 16
+
+const RANDOM_LENGTH = 43
+const CHECKSUM_LENGTH = 6
+const BODY_LENGTH = RANDOM_LENGTH + CHECKSUM_LENGTH
+const PREFIX_RE = /^[a-z][a-z0-9]{0,15}(?:_[a-z0-9]{1,16})?$/
+const BODY_RE = /^[0-9A-Za-z]{49}$/
+const KEY_ID_RE = /^key_[0-9A-Za-z]{16}$/
+
+/** What a credential string looks like, decided without any store access or hashing. */
+export type CredentialShape = 'keyward' | 'opaque' | 'invalid'
+
+/** True when `prefix` is a valid key prefix (`kw_live`, `acme`, `acme_test`). */
+export function isValidPrefix(prefix: string): boolean {
+  return PREFIX_RE.test(prefix)
+}
+
+/**
+ * Throws `invalid_argument` naming the bad prefix and the expected form.
+ *
+ * @throws KeywardError `invalid_argument`
+ */
+export function assertValidPrefix(prefix: string): void {
+  if (!isValidPrefix(prefix)) {
+    throw new KeywardError(
+      'invalid_argument',
+      `prefix ${JSON.stringify(prefix)} is not valid: use 1-16 lowercase letters or digits starting with a letter, optionally followed by _ and 1-16 more (e.g. "kw_live", "acme_test")`,
+    )
+  }
+}
+
+function checksumOf(prefixAndRandom: string): string {
+  return encodeBase62Int(crc32Ascii(prefixAndRandom), CHECKSUM_LENGTH)
+}
+
+/**
+ * Generates a new key `<prefix>_<43 base62 random><6 base62 CRC32>` from 32 random bytes.
+ *
+ * @example
+ * generateKey() // 'kw_live_4f0Q…' (56 characters)
+ * generateKey({ prefix: 'kw_test' })
+ * @throws KeywardError `invalid_argument` for a malformed prefix
+ */
+export function generateKey(options: { prefix?: string } = {}): string {
+  const prefix = options.prefix ?? DEFAULT_PREFIX
+  assertValidPrefix(prefix)
+  const head = `${prefix}_${encodeBase62Bytes(randomBytes(32), RANDOM_LENGTH)}`
+  return head + checksumOf(head)
+}
+
+/** A random UUID v4 key, for those who want one; it carries no prefix and no checksum. */
+export function generateUuidKey(): string {
+  return randomUUID()
+}
+
+/** A new public key id, `key_<16 base62>`. */
+export function generateKeyId(): string {
+  return `key_${randomBase62(16)}`
+}
+
+/** True when `id` has the shape of a key id. */
+export function isKeyId(id: string): boolean {
+  return KEY_ID_RE.test(id)
+}
+
+/**
+ * Classifies a credential without touching any store: `keyward` when it is a well-formed
+ * keyward key with a correct checksum, `opaque` when it could be an imported secret (visible
+ * ASCII, 16-256 characters, not keyward-shaped), `invalid` otherwise. Oversized input is
+ * refused before it is scanned.
+ */
+export function classifyCredential(credential: string): CredentialShape {
+  const length = credential.length
+  if (length === 0 || length > MAX_CREDENTIAL_LENGTH) return 'invalid'
+  for (let i = 0; i < length; i++) {
+    const c = credential.charCodeAt(i)
+    // visible ASCII only: no spaces, control characters or look-alike Unicode
+    if (c < 0x21 || c > 0x7e) return 'invalid'
+  }
+  const sep = credential.lastIndexOf('_')
+  if (sep > 0 && length - sep - 1 === BODY_LENGTH) {
+    // keyward-shaped: every part must be right, the checksum included
+    if (!BODY_RE.test(credential.slice(sep + 1))) return 'invalid'
+    if (!PREFIX_RE.test(credential.slice(0, sep))) return 'invalid'
+    const checksumStart = length - CHECKSUM_LENGTH
+    const expected = crc32Ascii(credential, checksumStart)
+    return decodeBase62Int(credential, checksumStart, length) === expected ? 'keyward' : 'invalid'
+  }
+  return length >= MIN_IMPORTED_LENGTH ? 'opaque' : 'invalid'
+}
+
+/** The prefix of a keyward key (`kw_live`), or null for other credentials. */
+export function prefixOf(credential: string): string | null {
+  const sep = credential.lastIndexOf('_')
+  return sep > 0 && credential.length - sep - 1 === BODY_LENGTH ? credential.slice(0, sep) : null
+}
+
+/**
+ * The display hint of a key: its prefix plus the first and last 4 characters of the secret
+ * part (`kw_live_AbCd…wxyz`). Safe to log and show.
+ */
+export function keyHint(credential: string): string {
+  const prefix = prefixOf(credential)
+  const secret = prefix === null ? credential : credential.slice(prefix.length + 1)
+  const shown = `${secret.slice(0, 4)}…${secret.slice(-4)}`
+  return prefix === null ? shown : `${prefix}_${shown}`
+}

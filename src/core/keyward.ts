@@ -1,0 +1,791 @@
+import { timingSafeEqual } from 'node:crypto'
+import { randomBase62 } from './base62.js'
+import { VerifyCache } from './cache.js'
+import { type Clock, systemClock } from './clock.js'
+import { type DenyCode, KeywardError } from './errors.js'
+import { createHasher, type Hasher, type Pepper } from './hash.js'
+import { assertValidIpEntry, compileIpAllowlist, type IpAllowlist } from './ip.js'
+import {
+  assertValidPrefix,
+  classifyCredential,
+  DEFAULT_PREFIX,
+  generateKey,
+  generateKeyId,
+  isKeyId,
+  keyHint,
+  MAX_CREDENTIAL_LENGTH,
+  MIN_IMPORTED_LENGTH,
+  prefixOf,
+} from './key-format.js'
+import {
+  assertValidRole,
+  assertValidScope,
+  compileScopes,
+  expandRoles,
+  type ScopeSet,
+} from './scopes.js'
+import type {
+  AuditEvent,
+  AuditQuery,
+  KeyPage,
+  KeyPatch,
+  KeyRecord,
+  KeyStatusFilter,
+  QuotaRule,
+  RateLimitRule,
+  SecretRecord,
+  Store,
+} from './types.js'
+import { UsageBuffer } from './usage.js'
+
+/** What a successful verification tells the caller about the key. Never the secret. */
+export interface VerifiedKey {
+  readonly id: string
+  readonly name: string
+  readonly ownerId: string | null
+  readonly prefix: string
+  readonly hint: string
+  /** Effective scopes: the key's own plus those of its roles. */
+  readonly scopes: readonly string[]
+  readonly roles: readonly string[]
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly expiresAt: number | null
+  readonly rateLimits: readonly RateLimitRule[]
+  readonly quota: QuotaRule | null
+}
+
+export interface VerifySuccess {
+  readonly ok: true
+  readonly key: VerifiedKey
+}
+
+export interface VerifyDenial {
+  readonly ok: false
+  readonly code: DenyCode
+  /** Set once the key is known (revoked, expired, missing scope…); never for unknown keys. */
+  readonly keyId?: string
+  /** For `insufficient_scope`: the required scopes the key lacks. */
+  readonly missingScopes?: readonly string[]
+  /** For `store_unavailable` and limits: when to try again. */
+  readonly retryAfterSeconds?: number
+  /** For `store_unavailable`: the backend error, for logs (never shown to callers). */
+  readonly cause?: unknown
+}
+
+/** Outcome of `verify()`: denials are values, not exceptions. */
+export type VerifyResult = VerifySuccess | VerifyDenial
+
+export interface VerifyOptions {
+  /** Scopes the request needs; all must be granted. */
+  scopes?: readonly string[]
+  /** Client address, checked against the key's IP allowlist. */
+  ip?: string
+}
+
+export interface KeywardOptions {
+  store: Store
+  /** Peppers (the newest signs new secrets) or a ready hasher. */
+  peppers: readonly Pepper[] | Hasher
+  clock?: Clock
+  /** In-process verification cache; `false` turns it off. */
+  cache?: false | { maxEntries?: number; ttlMs?: number; negativeTtlMs?: number }
+  /** Accept imported (non-keyward) secrets such as UUIDs. Default true. */
+  allowImported?: boolean
+  /** Only keys with these prefixes verify; default: any well-formed prefix. */
+  acceptPrefixes?: readonly string[]
+  /** How often usage counters are written to the store. Default 10 s. */
+  usageFlushIntervalMs?: number
+  /** Called with errors of background work (usage flush); default: ignored. */
+  onError?: (error: unknown) => void
+  /** Called after a key's cached state was evicted, so other nodes can be told. */
+  onInvalidate?: (keyId: string) => void | Promise<void>
+}
+
+/** Input of `createKey` and `importKey`. */
+export interface CreateKeyInput {
+  name: string
+  ownerId?: string | null
+  scopes?: readonly string[]
+  roles?: readonly string[]
+  /** Absolute expiry, epoch ms; or `expiresInMs` from now. */
+  expiresAt?: number | null
+  expiresInMs?: number
+  rateLimits?: readonly RateLimitRule[]
+  quota?: QuotaRule | null
+  metadata?: Record<string, unknown>
+  ipAllowlist?: readonly string[]
+  prefix?: string
+  /** Who did it, for the audit trail (a key id, "cli", …). */
+  actor?: string
+}
+
+export type UpdateKeyInput = Partial<
+  Pick<
+    CreateKeyInput,
+    | 'name'
+    | 'ownerId'
+    | 'scopes'
+    | 'roles'
+    | 'expiresAt'
+    | 'rateLimits'
+    | 'quota'
+    | 'metadata'
+    | 'ipAllowlist'
+  >
+> & { enabled?: boolean; actor?: string }
+
+export interface CreatedKey {
+  /** The secret: shown once, never stored. */
+  key: string
+  record: KeyRecord
+}
+
+interface CacheEntry {
+  key: KeyRecord
+  secret: SecretRecord
+  scopes: ScopeSet
+  ips: IpAllowlist | null
+  success: VerifySuccess
+}
+
+const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
+const MISSING: VerifyDenial = Object.freeze({ ok: false, code: 'key_missing' })
+const MAX_NAME = 200
+const MAX_METADATA_BYTES = 4096
+const RULE_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/
+const MAX_PAGE = 1000
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.getPrototypeOf(v) === Object.prototype
+  )
+}
+
+function bad(message: string): KeywardError {
+  return new KeywardError('invalid_argument', message)
+}
+
+function checkText(value: unknown, what: string): string {
+  if (
+    typeof value !== 'string' ||
+    value.trim() === '' ||
+    value.length > MAX_NAME ||
+    /[\u0000-\u001f\u007f]/.test(value)
+  ) {
+    throw bad(`${what} must be 1-${MAX_NAME} printable characters, got ${JSON.stringify(value)}`)
+  }
+  return value.trim()
+}
+
+function checkPositiveInt(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw bad(`${what} must be a positive whole number, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+function checkRateLimits(rules: readonly RateLimitRule[]): RateLimitRule[] {
+  const seen = new Set<string>()
+  return rules.map((r) => {
+    if (typeof r.name !== 'string' || !RULE_NAME_RE.test(r.name)) {
+      throw bad(
+        `rate limit name ${JSON.stringify(r.name)} is not valid: use lowercase letters, digits, "_" or "-", starting with a letter`,
+      )
+    }
+    if (seen.has(r.name))
+      throw bad(
+        `rate limit "${r.name}" is given twice: give each limit its own name (e.g. burst=20/1s, hour=1000/1h)`,
+      )
+    seen.add(r.name)
+    return {
+      name: r.name,
+      limit: checkPositiveInt(r.limit, `rate limit "${r.name}" limit`),
+      windowMs: checkPositiveInt(r.windowMs, `rate limit "${r.name}" window`),
+    }
+  })
+}
+
+function checkMetadata(metadata: unknown): Record<string, unknown> {
+  if (!isPlainObject(metadata)) throw bad('metadata must be a JSON object')
+  const text = JSON.stringify(metadata)
+  if (Buffer.byteLength(text) > MAX_METADATA_BYTES) {
+    throw bad(
+      `metadata is ${Buffer.byteLength(text)} bytes as JSON: keep it under ${MAX_METADATA_BYTES} bytes`,
+    )
+  }
+  return JSON.parse(text) as Record<string, unknown>
+}
+
+function freezeDeep<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) freezeDeep(v)
+  }
+  return value
+}
+
+/** Constant-time string equality for stored check values. */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/**
+ * The keyward library: create, verify, rotate and revoke keys on any `Store`.
+ * Verifies that the configured peppers match the ones the store's secrets were hashed with.
+ *
+ * @example
+ * const store = createSqliteStore({ db: new Database('keyward.db') })
+ * await store.migrate()
+ * const keyward = await createKeyward({ store, peppers: [{ version: 1, secret: process.env.KEYWARD_PEPPER! }] })
+ * const { key } = await keyward.createKey({ name: 'billing', scopes: ['orders:read'] })
+ * const result = await keyward.verify(key, { scopes: ['orders:read'] })
+ * if (result.ok) console.log(result.key.id)
+ * @throws KeywardError `invalid_options`, `pepper_mismatch`, `store_unavailable`
+ */
+export async function createKeyward(options: KeywardOptions): Promise<Keyward> {
+  const keyward = new Keyward(options)
+  await keyward.checkPeppers()
+  return keyward
+}
+
+/** See `createKeyward`. */
+export class Keyward {
+  readonly store: Store
+  readonly hasher: Hasher
+  private readonly clock: Clock
+  private readonly cache: VerifyCache<CacheEntry> | null
+  private readonly allowImported: boolean
+  private readonly acceptPrefixes: ReadonlySet<string> | null
+  private readonly usage: UsageBuffer
+  private readonly onInvalidate: ((keyId: string) => void | Promise<void>) | undefined
+  private roles: Map<string, string[]> | null = null
+  private rolesLoadedAt = 0
+  private readonly rolesTtlMs: number
+
+  /** Prefer `createKeyward`, which also checks the peppers against the store. */
+  constructor(options: KeywardOptions) {
+    const known = new Set([
+      'store',
+      'peppers',
+      'clock',
+      'cache',
+      'allowImported',
+      'acceptPrefixes',
+      'usageFlushIntervalMs',
+      'onError',
+      'onInvalidate',
+    ])
+    for (const name of Object.keys(options)) {
+      if (!known.has(name)) throw new KeywardError('invalid_options', `unknown option "${name}"`)
+    }
+    if (!options.store || typeof options.store.findByHash !== 'function') {
+      throw new KeywardError(
+        'invalid_options',
+        '"store" must be a keyward Store (e.g. createSqliteStore({ db }))',
+      )
+    }
+    this.store = options.store
+    this.hasher =
+      'hash' in options.peppers
+        ? options.peppers
+        : createHasher(options.peppers as readonly Pepper[])
+    this.clock = options.clock ?? systemClock
+    this.allowImported = options.allowImported ?? true
+    if (options.acceptPrefixes) for (const p of options.acceptPrefixes) assertValidPrefix(p)
+    this.acceptPrefixes = options.acceptPrefixes ? new Set(options.acceptPrefixes) : null
+    const cache = options.cache ?? {}
+    if (cache === false) {
+      this.cache = null
+      this.rolesTtlMs = 0
+    } else {
+      const maxEntries = cache.maxEntries ?? 100_000
+      const ttlMs = cache.ttlMs ?? 30_000
+      const negativeTtlMs = cache.negativeTtlMs ?? 5_000
+      checkPositiveInt(maxEntries, '"cache.maxEntries"')
+      checkPositiveInt(ttlMs, '"cache.ttlMs"')
+      if (!Number.isSafeInteger(negativeTtlMs) || negativeTtlMs < 0) {
+        throw new KeywardError(
+          'invalid_options',
+          `"cache.negativeTtlMs" must be a whole number >= 0, got ${negativeTtlMs}`,
+        )
+      }
+      this.cache = new VerifyCache(maxEntries, ttlMs, negativeTtlMs)
+      this.rolesTtlMs = ttlMs
+    }
+    this.onInvalidate = options.onInvalidate
+    this.usage = new UsageBuffer(
+      this.store,
+      options.usageFlushIntervalMs ?? 10_000,
+      options.onError ?? (() => {}),
+    )
+  }
+
+  /**
+   * Refuses to run with a pepper other than the one the store's secrets were hashed with:
+   * a wrong pepper would silently verify nothing.
+   *
+   * @throws KeywardError `pepper_mismatch`, `store_unavailable`
+   */
+  async checkPeppers(): Promise<void> {
+    for (const version of this.hasher.versions) {
+      const expected = this.hasher.checkValue(version)
+      const stored = await this.store.setMetaIfAbsent(`pepper_check_v${version}`, expected)
+      if (!sameText(stored, expected)) {
+        throw new KeywardError(
+          'pepper_mismatch',
+          `the pepper v${version} configured here is not the one this ${this.store.kind} store was created with, so no stored key could verify: set KEYWARD_PEPPER or KEYWARD_PEPPER_FILE to the original pepper`,
+        )
+      }
+    }
+    const used = await this.store.pepperVersions()
+    const missing = used.filter((v) => !this.hasher.versions.includes(v))
+    if (missing.length > 0) {
+      throw new KeywardError(
+        'pepper_mismatch',
+        `this store holds secrets hashed with pepper ${missing.map((v) => `v${v}`).join(', ')}, which is not configured: add it to KEYWARD_PEPPER as "v${missing[0]}:<secret>" next to the newer one`,
+      )
+    }
+  }
+
+  /**
+   * Verifies a credential: shape and checksum (no store access), cache, store lookup by keyed
+   * hash, status, IP allowlist, scopes. Never throws for a bad key.
+   *
+   * @example
+   * const r = await keyward.verify(req.headers['x-api-key'], { scopes: ['orders:read'] })
+   * if (!r.ok) return deny(r.code)
+   */
+  async verify(
+    credential: string | null | undefined,
+    options?: VerifyOptions,
+  ): Promise<VerifyResult> {
+    if (credential === undefined || credential === null) return MISSING
+    if (typeof credential !== 'string') return INVALID
+    const shape = classifyCredential(credential)
+    if (shape === 'invalid' || (shape === 'opaque' && !this.allowImported)) return INVALID
+    if (
+      shape === 'keyward' &&
+      this.acceptPrefixes !== null &&
+      !this.acceptPrefixes.has(prefixOf(credential)!)
+    ) {
+      return INVALID
+    }
+    const now = this.clock.now()
+    let entry: CacheEntry | null = null
+    try {
+      for (const version of this.hasher.versions) {
+        entry = await this.lookup(this.hasher.hash(credential, version), now)
+        if (entry !== null) break
+      }
+    } catch (error) {
+      return { ok: false, code: 'store_unavailable', retryAfterSeconds: 5, cause: error }
+    }
+    if (entry === null) return INVALID
+    const { key, secret } = entry
+    if (secret.expiresAt !== null && secret.expiresAt <= now)
+      return { ok: false, code: 'key_expired', keyId: key.id }
+    if (key.state === 'revoked') return { ok: false, code: 'key_revoked', keyId: key.id }
+    if (key.state === 'disabled') return { ok: false, code: 'key_disabled', keyId: key.id }
+    if (key.expiresAt !== null && key.expiresAt <= now)
+      return { ok: false, code: 'key_expired', keyId: key.id }
+    if (entry.ips !== null && !entry.ips.allows(options?.ip))
+      return { ok: false, code: 'ip_not_allowed', keyId: key.id }
+    const required = options?.scopes
+    if (required !== undefined && required.length > 0) {
+      const missingScopes = entry.scopes.missing(required)
+      if (missingScopes.length > 0)
+        return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
+    }
+    this.usage.record(key.id, now)
+    return entry.success
+  }
+
+  private async lookup(hash: string, now: number): Promise<CacheEntry | null> {
+    const cached = this.cache?.get(hash, now)
+    if (cached !== undefined) return cached
+    const row = await this.store.findByHash(hash)
+    if (row === null) {
+      this.cache?.setNotFound(hash, now)
+      return null
+    }
+    const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
+    const scopes =
+      roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
+    const verified: VerifiedKey = freezeDeep({
+      id: row.key.id,
+      name: row.key.name,
+      ownerId: row.key.ownerId,
+      prefix: row.key.prefix,
+      hint: row.secret.hint,
+      scopes,
+      roles: row.key.roles,
+      metadata: row.key.metadata,
+      expiresAt: row.key.expiresAt,
+      rateLimits: row.key.rateLimits,
+      quota: row.key.quota,
+    })
+    const entry: CacheEntry = {
+      key: row.key,
+      secret: row.secret,
+      scopes: compileScopes(scopes),
+      ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
+      success: Object.freeze({ ok: true, key: verified }),
+    }
+    this.cache?.set(hash, row.key.id, entry, now)
+    return entry
+  }
+
+  private async roleDefinitions(now: number): Promise<Map<string, string[]>> {
+    if (this.roles === null || now - this.rolesLoadedAt >= this.rolesTtlMs) {
+      this.roles = await this.store.listRoles()
+      this.rolesLoadedAt = now
+    }
+    return this.roles
+  }
+
+  /**
+   * Creates a key and returns its secret, which is shown once and never stored.
+   *
+   * @example
+   * const { key, record } = await keyward.createKey({ name: 'billing', ownerId: 'svc:billing', scopes: ['orders:read'], expiresInMs: 90 * 86_400_000 })
+   * @throws KeywardError `invalid_argument` naming the bad field, `store_conflict`, `store_unavailable`
+   */
+  async createKey(input: CreateKeyInput): Promise<CreatedKey> {
+    const prefix = input.prefix ?? DEFAULT_PREFIX
+    assertValidPrefix(prefix)
+    const record = await this.buildRecord(input, prefix)
+    const key = generateKey({ prefix })
+    const secret = this.secretRecord(key, record.id, false, record.createdAt)
+    record.hint = secret.hint
+    await this.store.insertKey(record, secret)
+    this.cache?.forgetNotFound(secret.hash)
+    await this.audit('key.created', record.id, input.actor, {
+      name: record.name,
+      ownerId: record.ownerId,
+      scopes: record.scopes,
+      roles: record.roles,
+      hint: record.hint,
+    })
+    return { key, record }
+  }
+
+  /**
+   * Imports an existing secret (e.g. a UUID a service already uses); it is hashed and treated
+   * like any other key, without a checksum check.
+   *
+   * @throws KeywardError `invalid_argument` for a secret that is too short, too long or not visible ASCII
+   */
+  async importKey(secret: string, input: CreateKeyInput): Promise<KeyRecord> {
+    const shape = classifyCredential(secret)
+    if (shape === 'invalid') {
+      throw bad(
+        `the secret to import must be ${MIN_IMPORTED_LENGTH}-${MAX_CREDENTIAL_LENGTH} visible ASCII characters without spaces (a keyward-shaped secret must also have a correct checksum)`,
+      )
+    }
+    const prefix = shape === 'keyward' ? prefixOf(secret)! : 'imported'
+    const record = await this.buildRecord(input, prefix)
+    const row = this.secretRecord(secret, record.id, shape !== 'keyward', record.createdAt)
+    record.hint = row.hint
+    if ((await this.store.findByHash(row.hash)) !== null) {
+      throw new KeywardError(
+        'store_conflict',
+        'this secret is already stored for another key: import each secret once',
+      )
+    }
+    await this.store.insertKey(record, row)
+    this.cache?.forgetNotFound(row.hash)
+    await this.audit('key.imported', record.id, input.actor, {
+      name: record.name,
+      ownerId: record.ownerId,
+      hint: record.hint,
+    })
+    return record
+  }
+
+  /**
+   * Issues a new secret for a key; the old ones keep verifying for `graceMs`, then stop.
+   *
+   * @throws KeywardError `not_found`, `invalid_argument`, `store_unavailable`
+   */
+  async rotateKey(
+    id: string,
+    options: { graceMs?: number; actor?: string } = {},
+  ): Promise<CreatedKey> {
+    const graceMs = options.graceMs ?? 86_400_000
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0)
+      throw bad(`grace period must be a whole number of ms >= 0, got ${graceMs}`)
+    const current = await this.requireKey(id)
+    if (current.state === 'revoked')
+      throw bad(`key ${id} is revoked: a revoked key cannot be rotated; create a new key`)
+    const now = this.clock.now()
+    const key = generateKey({
+      prefix: current.prefix === 'imported' ? DEFAULT_PREFIX : current.prefix,
+    })
+    const secret = this.secretRecord(key, id, false, now)
+    await this.store.addSecret(secret, now + graceMs)
+    const record = (await this.store.updateKey(id, { hint: secret.hint, updatedAt: now }))!
+    await this.invalidate(id)
+    await this.audit('key.rotated', id, options.actor, { hint: secret.hint, graceMs })
+    return { key, record }
+  }
+
+  /**
+   * Revokes a key: it stops verifying here at once; other processes stop within the cache TTL.
+   * The record stays for the audit trail. Revoking twice is not an error.
+   *
+   * @throws KeywardError `not_found`, `store_unavailable`
+   */
+  async revokeKey(id: string, options: { actor?: string } = {}): Promise<KeyRecord> {
+    const current = await this.requireKey(id)
+    if (current.state === 'revoked') return current
+    const now = this.clock.now()
+    const record = (await this.store.updateKey(id, {
+      state: 'revoked',
+      revokedAt: now,
+      updatedAt: now,
+    }))!
+    await this.invalidate(id)
+    await this.audit('key.revoked', id, options.actor, {})
+    return record
+  }
+
+  /**
+   * Changes a key's name, owner, scopes, roles, limits, metadata, IP allowlist, expiry, or
+   * disables/enables it.
+   *
+   * @throws KeywardError `not_found`, `invalid_argument`, `store_unavailable`
+   */
+  async updateKey(id: string, input: UpdateKeyInput): Promise<KeyRecord> {
+    const current = await this.requireKey(id)
+    const now = this.clock.now()
+    const patch: KeyPatch = { updatedAt: now }
+    if (input.name !== undefined) patch.name = checkText(input.name, 'name')
+    if (input.ownerId !== undefined)
+      patch.ownerId = input.ownerId === null ? null : checkText(input.ownerId, 'owner')
+    if (input.scopes !== undefined) patch.scopes = this.checkScopes(input.scopes)
+    if (input.roles !== undefined) patch.roles = await this.checkRoles(input.roles)
+    if (input.expiresAt !== undefined)
+      patch.expiresAt = input.expiresAt === null ? null : this.checkExpiry(input.expiresAt, now)
+    if (input.rateLimits !== undefined) patch.rateLimits = checkRateLimits(input.rateLimits)
+    if (input.quota !== undefined)
+      patch.quota = input.quota === null ? null : this.checkQuota(input.quota)
+    if (input.metadata !== undefined) patch.metadata = checkMetadata(input.metadata)
+    if (input.ipAllowlist !== undefined) patch.ipAllowlist = this.checkIps(input.ipAllowlist)
+    if (input.enabled !== undefined) {
+      if (current.state === 'revoked')
+        throw bad(`key ${id} is revoked: a revoked key cannot be enabled or disabled`)
+      patch.state = input.enabled ? 'active' : 'disabled'
+    }
+    const record = await this.store.updateKey(id, patch)
+    if (record === null) throw new KeywardError('not_found', `no key with id ${id}`)
+    await this.invalidate(id)
+    const changed = Object.keys(patch).filter((k) => k !== 'updatedAt')
+    await this.audit('key.updated', id, input.actor, { changed })
+    return record
+  }
+
+  /** One key by id, or null. */
+  async getKey(id: string): Promise<KeyRecord | null> {
+    return isKeyId(id) ? this.store.getKey(id) : null
+  }
+
+  /** Keys newest first, filtered by owner and status, in cursor pages. */
+  async listKeys(
+    query: { ownerId?: string; status?: KeyStatusFilter; cursor?: string; limit?: number } = {},
+  ): Promise<KeyPage> {
+    const limit = query.limit ?? 100
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw bad(`limit must be 1-${MAX_PAGE}, got ${limit}`)
+    return this.store.listKeys({ ...query, limit, now: this.clock.now() })
+  }
+
+  /** The state a user sees: revoked, disabled, expired or active. */
+  statusOf(record: KeyRecord): 'active' | 'revoked' | 'disabled' | 'expired' {
+    if (record.state !== 'active') return record.state
+    return record.expiresAt !== null && record.expiresAt <= this.clock.now() ? 'expired' : 'active'
+  }
+
+  /** Defines or replaces a role (a named set of scopes). */
+  async setRole(
+    name: string,
+    scopes: readonly string[],
+    options: { actor?: string } = {},
+  ): Promise<void> {
+    assertValidRole(name)
+    const checked = this.checkScopes(scopes)
+    await this.store.setRole(name, checked)
+    this.roles = null
+    this.cache?.clear()
+    await this.audit('role.set', null, options.actor, { role: name, scopes: checked })
+  }
+
+  async deleteRole(name: string, options: { actor?: string } = {}): Promise<boolean> {
+    const deleted = await this.store.deleteRole(name)
+    this.roles = null
+    this.cache?.clear()
+    if (deleted) await this.audit('role.deleted', null, options.actor, { role: name })
+    return deleted
+  }
+
+  async listRoles(): Promise<Map<string, string[]>> {
+    return this.store.listRoles()
+  }
+
+  async listAudit(query: Partial<AuditQuery> = {}): Promise<AuditEvent[]> {
+    return this.store.listAudit({ ...query, limit: query.limit ?? 100 })
+  }
+
+  /**
+   * The one invalidation path: evicts the key from this process's cache, then tells other
+   * nodes (through `onInvalidate`) before returning.
+   */
+  async invalidate(keyId: string): Promise<void> {
+    this.cache?.evictKey(keyId)
+    await this.onInvalidate?.(keyId)
+  }
+
+  /** Evicts a key from this process's cache only (for messages from other nodes). */
+  evictLocal(keyId: string): void {
+    this.cache?.evictKey(keyId)
+  }
+
+  /** Writes buffered usage counters now. */
+  async flush(): Promise<void> {
+    await this.usage.flush()
+  }
+
+  /** Flushes usage and stops timers. Does not close the store, which the caller owns. */
+  async close(): Promise<void> {
+    await this.usage.close()
+  }
+
+  /** Cache occupancy, for metrics. */
+  cacheSize(): { found: number; notFound: number } {
+    return this.cache?.size ?? { found: 0, notFound: 0 }
+  }
+
+  private async requireKey(id: string): Promise<KeyRecord> {
+    const record = await this.getKey(id)
+    if (record === null)
+      throw new KeywardError(
+        'not_found',
+        `no key with id ${JSON.stringify(id)}: list keys to find its id (ids look like key_…)`,
+      )
+    return record
+  }
+
+  private secretRecord(
+    secret: string,
+    keyId: string,
+    imported: boolean,
+    now: number,
+  ): SecretRecord {
+    return {
+      hash: this.hasher.hash(secret),
+      keyId,
+      pepperVersion: this.hasher.currentVersion,
+      hint: keyHint(secret),
+      imported,
+      createdAt: now,
+      expiresAt: null,
+    }
+  }
+
+  private async buildRecord(input: CreateKeyInput, prefix: string): Promise<KeyRecord> {
+    if (!isPlainObject(input)) throw bad('key input must be an object')
+    const now = this.clock.now()
+    if (input.expiresAt != null && input.expiresInMs !== undefined)
+      throw bad('give either expiresAt or expiresInMs, not both')
+    const expiresAt =
+      input.expiresInMs !== undefined
+        ? now + checkPositiveInt(input.expiresInMs, 'expiresInMs')
+        : input.expiresAt == null
+          ? null
+          : this.checkExpiry(input.expiresAt, now)
+    return {
+      id: generateKeyId(),
+      name: checkText(input.name, 'name'),
+      ownerId: input.ownerId == null ? null : checkText(input.ownerId, 'owner'),
+      prefix,
+      hint: '',
+      scopes: this.checkScopes(input.scopes ?? []),
+      roles: await this.checkRoles(input.roles ?? []),
+      rateLimits: checkRateLimits(input.rateLimits ?? []),
+      quota: input.quota == null ? null : this.checkQuota(input.quota),
+      metadata: checkMetadata(input.metadata ?? {}),
+      ipAllowlist: this.checkIps(input.ipAllowlist ?? []),
+      state: 'active',
+      createdAt: now,
+      updatedAt: now,
+      expiresAt,
+      revokedAt: null,
+      lastUsedAt: null,
+      usageCount: 0,
+    }
+  }
+
+  private checkScopes(scopes: readonly string[]): string[] {
+    if (!Array.isArray(scopes)) throw bad('scopes must be a list of strings')
+    for (const s of scopes) assertValidScope(s)
+    return [...new Set(scopes)]
+  }
+
+  private async checkRoles(roles: readonly string[]): Promise<string[]> {
+    if (!Array.isArray(roles)) throw bad('roles must be a list of role names')
+    if (roles.length === 0) return []
+    for (const r of roles) assertValidRole(r)
+    const defined = await this.store.listRoles()
+    const unknown = roles.filter((r) => !defined.has(r))
+    if (unknown.length > 0) {
+      throw bad(
+        `role ${JSON.stringify(unknown[0])} is not defined: define it first (keyward roles set ${unknown[0]} --scope …)`,
+      )
+    }
+    return [...new Set(roles)]
+  }
+
+  private checkExpiry(expiresAt: number, now: number): number {
+    if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt))
+      throw bad(`expiresAt must be epoch milliseconds, got ${JSON.stringify(expiresAt)}`)
+    if (expiresAt <= now)
+      throw bad(`expiresAt ${new Date(expiresAt).toISOString()} is in the past: give a future time`)
+    return expiresAt
+  }
+
+  private checkQuota(quota: QuotaRule): QuotaRule {
+    if (!isPlainObject(quota)) throw bad('quota must be { limit, periodMs }')
+    return {
+      limit: checkPositiveInt(quota.limit, 'quota limit'),
+      periodMs: checkPositiveInt(quota.periodMs, 'quota period'),
+    }
+  }
+
+  private checkIps(entries: readonly string[]): string[] {
+    if (!Array.isArray(entries)) throw bad('ipAllowlist must be a list of addresses or CIDR ranges')
+    for (const e of entries) assertValidIpEntry(e)
+    return [...entries]
+  }
+
+  private async audit(
+    action: string,
+    keyId: string | null,
+    actor: string | undefined,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.store.appendAudit([
+      {
+        id: `evt_${randomBase62(16)}`,
+        at: this.clock.now(),
+        action,
+        keyId,
+        actor: actor ?? null,
+        details,
+      },
+    ])
+  }
+}

@@ -1,0 +1,93 @@
+import { KeywardError } from './errors.js'
+
+const SEGMENT = '(?:\\*|[a-z0-9][a-z0-9_.-]{0,63})'
+const SCOPE_RE = new RegExp(`^${SEGMENT}(?::${SEGMENT}){0,7}$`)
+const ROLE_RE = /^[a-z][a-z0-9_.-]{0,63}$/
+
+/** True when `scope` is `segment(:segment)*` with lowercase segments or `*` (`orders:read`, `orders:*`, `*`). */
+export function isValidScope(scope: string): boolean {
+  return SCOPE_RE.test(scope)
+}
+
+/**
+ * @throws KeywardError `invalid_argument` naming the bad scope and the expected form
+ */
+export function assertValidScope(scope: string): void {
+  if (!isValidScope(scope)) {
+    throw new KeywardError(
+      'invalid_argument',
+      `scope ${JSON.stringify(scope)} is not valid: use resource:action with lowercase letters, digits, "_", "." or "-" in each part, or "*" for a whole part (e.g. "orders:read", "orders:*")`,
+    )
+  }
+}
+
+/** True when `name` is a valid role name (`reader`, `billing-admin`). */
+export function isValidRole(name: string): boolean {
+  return ROLE_RE.test(name)
+}
+
+/**
+ * @throws KeywardError `invalid_argument`
+ */
+export function assertValidRole(name: string): void {
+  if (!isValidRole(name)) {
+    throw new KeywardError(
+      'invalid_argument',
+      `role ${JSON.stringify(name)} is not valid: use lowercase letters, digits, "_", "." or "-", starting with a letter`,
+    )
+  }
+}
+
+/**
+ * True when the granted scope covers the required one: `*` covers everything; otherwise both
+ * have the same number of segments and each granted segment is `*` or equal.
+ *
+ * @example
+ * matchScope('orders:*', 'orders:read') // true
+ * matchScope('orders:read', 'orders:write') // false
+ */
+export function matchScope(granted: string, required: string): boolean {
+  if (granted === '*' || granted === required) return true
+  const g = granted.split(':')
+  const r = required.split(':')
+  if (g.length !== r.length) return false
+  for (let i = 0; i < g.length; i++) if (g[i] !== '*' && g[i] !== r[i]) return false
+  return true
+}
+
+/** A precompiled check of required scopes against one key's granted scopes. */
+export interface ScopeSet {
+  readonly scopes: readonly string[]
+  /** The required scopes this set does not cover; empty when all are covered. */
+  missing(required: readonly string[]): string[]
+  has(required: string): boolean
+}
+
+/** Compiles granted scopes into a set that answers exact matches with one hash lookup. */
+export function compileScopes(scopes: readonly string[]): ScopeSet {
+  const exact = new Set(scopes)
+  const wildcards = scopes.filter((s) => s.includes('*'))
+  const all = exact.has('*')
+  const has = (required: string): boolean =>
+    all || exact.has(required) || wildcards.some((w) => matchScope(w, required))
+  return {
+    scopes,
+    has,
+    missing(required) {
+      const out: string[] = []
+      for (const r of required) if (!has(r)) out.push(r)
+      return out
+    },
+  }
+}
+
+/** Granted scopes plus those of each role, deduplicated, in a stable order. */
+export function expandRoles(
+  scopes: readonly string[],
+  roles: readonly string[],
+  definitions: ReadonlyMap<string, readonly string[]>,
+): string[] {
+  const out = new Set(scopes)
+  for (const role of roles) for (const s of definitions.get(role) ?? []) out.add(s)
+  return [...out]
+}

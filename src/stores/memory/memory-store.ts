@@ -1,0 +1,163 @@
+import { KeywardError } from '../../core/errors.js'
+import type {
+  AuditEvent,
+  AuditQuery,
+  KeyPage,
+  KeyPatch,
+  KeyRecord,
+  ListKeysQuery,
+  SecretRecord,
+  Store,
+  UsageEntry,
+} from '../types.js'
+import { decodeCursor, encodeCursor, matchesStatus } from '../cursor.js'
+
+const clone = <T>(v: T): T => structuredClone(v)
+
+/**
+ * A store in process memory, for tests and single-process experiments. Nothing survives a
+ * restart.
+ *
+ * @example
+ * const store = createMemoryStore()
+ * const keyward = await createKeyward({ store, peppers })
+ */
+export function createMemoryStore(): Store {
+  const keys = new Map<string, KeyRecord>()
+  const secrets = new Map<string, SecretRecord>()
+  const audit: AuditEvent[] = []
+  const roles = new Map<string, string[]>()
+  const meta = new Map<string, string>()
+  let closed = false
+  const open = (): void => {
+    if (closed) throw new KeywardError('store_unavailable', 'the memory store is closed')
+  }
+
+  return {
+    kind: 'memory',
+    async migrate() {
+      open()
+    },
+    async insertKey(key, secret) {
+      open()
+      if (keys.has(key.id))
+        throw new KeywardError('store_conflict', `a key with id ${key.id} already exists`)
+      if (secrets.has(secret.hash))
+        throw new KeywardError('store_conflict', 'this secret is already stored')
+      keys.set(key.id, clone(key))
+      secrets.set(secret.hash, clone(secret))
+    },
+    async findByHash(hash) {
+      open()
+      const secret = secrets.get(hash)
+      const key = secret && keys.get(secret.keyId)
+      return secret && key ? { key: clone(key), secret: clone(secret) } : null
+    },
+    async getKey(id) {
+      open()
+      const key = keys.get(id)
+      return key ? clone(key) : null
+    },
+    async listKeys(query: ListKeysQuery): Promise<KeyPage> {
+      open()
+      const after = query.cursor === undefined ? null : decodeCursor(query.cursor)
+      const rows = [...keys.values()]
+        .filter((k) => query.ownerId === undefined || k.ownerId === query.ownerId)
+        .filter((k) => matchesStatus(k, query.status, query.now))
+        .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .filter(
+          (k) =>
+            after === null ||
+            k.createdAt < after.createdAt ||
+            (k.createdAt === after.createdAt && k.id < after.id),
+        )
+      const items = rows.slice(0, query.limit).map(clone)
+      const last = items[items.length - 1]
+      return {
+        items,
+        nextCursor:
+          rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+      }
+    },
+    async updateKey(id: string, patch: KeyPatch) {
+      open()
+      const key = keys.get(id)
+      if (!key) return null
+      const updated = { ...key, ...clone(patch) } as KeyRecord
+      keys.set(id, updated)
+      return clone(updated)
+    },
+    async listSecrets(keyId) {
+      open()
+      return [...secrets.values()]
+        .filter((s) => s.keyId === keyId)
+        .sort((a, b) => b.createdAt - a.createdAt)
+        .map(clone)
+    },
+    async addSecret(secret: SecretRecord, previousExpireAt: number) {
+      open()
+      if (!keys.has(secret.keyId)) return false
+      if (secrets.has(secret.hash))
+        throw new KeywardError('store_conflict', 'this secret is already stored')
+      for (const s of secrets.values()) {
+        if (s.keyId === secret.keyId && (s.expiresAt === null || s.expiresAt > previousExpireAt))
+          s.expiresAt = previousExpireAt
+      }
+      secrets.set(secret.hash, clone(secret))
+      return true
+    },
+    async recordUsage(entries: readonly UsageEntry[]) {
+      open()
+      for (const e of entries) {
+        const key = keys.get(e.keyId)
+        if (!key) continue
+        key.usageCount += e.count
+        key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, e.lastUsedAt)
+      }
+    },
+    async appendAudit(events) {
+      open()
+      audit.push(...events.map(clone))
+    },
+    async listAudit(query: AuditQuery) {
+      open()
+      return audit
+        .filter(
+          (e) =>
+            (query.keyId === undefined || e.keyId === query.keyId) &&
+            (query.since === undefined || e.at >= query.since),
+        )
+        .sort((a, b) => b.at - a.at)
+        .slice(0, query.limit)
+        .map(clone)
+    },
+    async listRoles() {
+      open()
+      return new Map([...roles].map(([k, v]) => [k, [...v]]))
+    },
+    async setRole(name, scopes) {
+      open()
+      roles.set(name, [...scopes])
+    },
+    async deleteRole(name) {
+      open()
+      return roles.delete(name)
+    },
+    async getMeta(name) {
+      open()
+      return meta.get(name) ?? null
+    },
+    async setMetaIfAbsent(name, value) {
+      open()
+      if (!meta.has(name)) meta.set(name, value)
+      return meta.get(name)!
+    },
+    async pepperVersions() {
+      open()
+      return [...new Set([...secrets.values()].map((s) => s.pepperVersion))]
+    },
+    async close() {
+      closed = true
+    },
+  }
+}

@@ -1,0 +1,15 @@
+export type {
+  AuditEvent,
+  AuditQuery,
+  KeyPage,
+  KeyPatch,
+  KeyRecord,
+  KeyState,
+  KeyStatusFilter,
+  ListKeysQuery,
+  QuotaRule,
+  RateLimitRule,
+  SecretRecord,
+  Store,
+  UsageEntry,
+} from '../core/types.js'
