@@ -128,6 +128,8 @@ export interface Store {
   migrate(): Promise<void>
   /** Inserts a key and its first secret in one transaction; `store_conflict` on a duplicate id or hash. */
   insertKey(key: KeyRecord, secret: SecretRecord): Promise<void>
+  /** Inserts many keys with their first secrets in one transaction (bulk imports, benchmarks). */
+  insertKeys(rows: readonly { key: KeyRecord; secret: SecretRecord }[]): Promise<void>
   /** The key and secret for a keyed hash, or null. One indexed lookup. */
   findByHash(hash: string): Promise<{ key: KeyRecord; secret: SecretRecord } | null>
   getKey(id: string): Promise<KeyRecord | null>

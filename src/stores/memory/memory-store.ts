@@ -47,6 +47,23 @@ export function createMemoryStore(): Store {
       keys.set(key.id, clone(key))
       secrets.set(secret.hash, clone(secret))
     },
+    async insertKeys(rows) {
+      open()
+      const ids = new Set<string>()
+      const hashes = new Set<string>()
+      for (const { key, secret } of rows) {
+        if (keys.has(key.id) || ids.has(key.id))
+          throw new KeywardError('store_conflict', `a key with id ${key.id} already exists`)
+        if (secrets.has(secret.hash) || hashes.has(secret.hash))
+          throw new KeywardError('store_conflict', 'this secret is already stored')
+        ids.add(key.id)
+        hashes.add(secret.hash)
+      }
+      for (const { key, secret } of rows) {
+        keys.set(key.id, clone(key))
+        secrets.set(secret.hash, clone(secret))
+      }
+    },
     async findByHash(hash) {
       open()
       const secret = secrets.get(hash)
