@@ -85,3 +85,25 @@ describe('classifyCredential', () => {
     expect(isValidPrefix('kw_test')).toBe(true)
   })
 })
+
+describe('prefix grammar on keys', () => {
+  const body = generateKey().slice(8, -6)
+  const make = (prefix: string) => {
+    const head = `${prefix}_${body}`
+    return head + generateKey({ prefix: 'x' }).slice(-6) // wrong checksum is fine: shape is what matters here
+  }
+  it.each(['a', 'kw_live', 'a0_b', `${'a'.repeat(16)}_${'b'.repeat(16)}`])(
+    'accepts the shape of prefix %s',
+    (prefix) => {
+      expect(isValidPrefix(prefix)).toBe(true)
+      expect(classifyCredential(generateKey({ prefix }))).toBe('keyward')
+    },
+  )
+  it.each(['0a', 'a__b', 'a_b_c', 'a_', `${'a'.repeat(17)}`, `a_${'b'.repeat(17)}`, 'A', 'a-b'])(
+    'refuses prefix %s',
+    (prefix) => {
+      expect(isValidPrefix(prefix)).toBe(false)
+      expect(classifyCredential(make(prefix))).toBe('invalid')
+    },
+  )
+})

@@ -376,16 +376,19 @@ export class Keyward {
       return INVALID
     }
     const now = this.clock.now()
-    let entry: CacheEntry | null = null
+    let entry: CacheEntry | null | undefined
     try {
       for (const version of this.hasher.versions) {
-        entry = await this.lookup(this.hasher.hash(credential, version), now)
+        const hash = this.hasher.hash(credential, version)
+        // a cache hit stays synchronous: no promise until the store is needed
+        entry = this.cache?.get(hash, now)
+        if (entry === undefined) entry = await this.load(hash, now)
         if (entry !== null) break
       }
     } catch (error) {
       return { ok: false, code: 'store_unavailable', retryAfterSeconds: 5, cause: error }
     }
-    if (entry === null) return INVALID
+    if (entry === null || entry === undefined) return INVALID
     const { key, secret } = entry
     if (secret.expiresAt !== null && secret.expiresAt <= now)
       return { ok: false, code: 'key_expired', keyId: key.id }
@@ -405,9 +408,7 @@ export class Keyward {
     return entry.success
   }
 
-  private async lookup(hash: string, now: number): Promise<CacheEntry | null> {
-    const cached = this.cache?.get(hash, now)
-    if (cached !== undefined) return cached
+  private async load(hash: string, now: number): Promise<CacheEntry | null> {
     const row = await this.store.findByHash(hash)
     if (row === null) {
       this.cache?.setNotFound(hash, now)
