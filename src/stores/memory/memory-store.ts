@@ -26,6 +26,7 @@ export function createMemoryStore(): Store {
   const keys = new Map<string, KeyRecord>()
   const secrets = new Map<string, SecretRecord>()
   const audit: AuditEvent[] = []
+  const auditIds = new Set<string>()
   const roles = new Map<string, string[]>()
   const meta = new Map<string, string>()
   let closed = false
@@ -134,11 +135,20 @@ export function createMemoryStore(): Store {
     },
     async appendAudit(events) {
       open()
+      const ids = new Set<string>()
+      for (const e of events) {
+        if (auditIds.has(e.id) || ids.has(e.id))
+          throw new KeywardError('store_conflict', `an audit event with id ${e.id} already exists`)
+        ids.add(e.id)
+      }
+      for (const id of ids) auditIds.add(id)
       audit.push(...events.map(clone))
     },
     async listAudit(query: AuditQuery) {
       open()
-      return audit
+      // reversed first so that events of the same millisecond come newest appended first
+      return [...audit]
+        .reverse()
         .filter(
           (e) =>
             (query.keyId === undefined || e.keyId === query.keyId) &&
@@ -171,7 +181,7 @@ export function createMemoryStore(): Store {
     },
     async pepperVersions() {
       open()
-      return [...new Set([...secrets.values()].map((s) => s.pepperVersion))]
+      return [...new Set([...secrets.values()].map((s) => s.pepperVersion))].sort((a, b) => a - b)
     },
     async close() {
       closed = true

@@ -1,0 +1,2 @@
+export { toSqliteKeywardError } from './errors.js'
+export { createSqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js'

@@ -1,0 +1,573 @@
+import Database from 'better-sqlite3'
+import { KeywardError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
+import type {
+  AuditEvent,
+  AuditQuery,
+  KeyPage,
+  KeyPatch,
+  KeyRecord,
+  ListKeysQuery,
+  SecretRecord,
+  Store,
+  UsageEntry,
+} from '../types.js'
+import { NOT_MIGRATED, toSqliteKeywardError } from './errors.js'
+import { SQLITE_MIGRATIONS } from './schema.js'
+
+type Db = Database.Database
+type Stmt = Database.Statement<unknown[], unknown>
+type Row = unknown[]
+
+/** Options of `createSqliteStore`. */
+export interface SqliteStoreOptions {
+  /** A better-sqlite3 database the caller opened (a file path, or `:memory:` for tests). */
+  db: Db
+  /** Prefix of every table name; must match `/^[A-Za-z_][A-Za-z0-9_]*$/`. Default `keyward_`. */
+  tablePrefix?: string
+  /** How long a write waits for another process's lock before failing. Default 5000. */
+  busyTimeoutMs?: number
+  /** Close `db` when the store is closed. Default true: the store owns what it was given. */
+  closeDatabase?: boolean
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+const OPTION_NAMES = new Set(['db', 'tablePrefix', 'busyTimeoutMs', 'closeDatabase'])
+
+const KEY_COLUMNS =
+  'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
+const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
+const KEY_WIDTH = 18
+
+/** Patch field -> column; the only names that reach dynamic SQL. */
+const PATCH_COLUMNS: Record<keyof KeyPatch, string> = {
+  name: 'name',
+  ownerId: 'owner_id',
+  hint: 'hint',
+  scopes: 'scopes',
+  roles: 'roles',
+  rateLimits: 'rate_limits',
+  quota: 'quota',
+  metadata: 'metadata',
+  ipAllowlist: 'ip_allowlist',
+  state: 'state',
+  expiresAt: 'expires_at',
+  revokedAt: 'revoked_at',
+  updatedAt: 'updated_at',
+}
+const JSON_FIELDS = new Set(['scopes', 'roles', 'rateLimits', 'metadata', 'ipAllowlist'])
+
+// Most keys have empty lists and metadata: skip JSON entirely for them, on both sides.
+const encodeList = (v: readonly unknown[]): string => (v.length === 0 ? '[]' : JSON.stringify(v))
+function encodeObject(v: Readonly<Record<string, unknown>>): string {
+  for (const _ in v) return JSON.stringify(v)
+  return '{}'
+}
+const decodeList = (s: string): never[] => (s === '[]' ? [] : JSON.parse(s))
+const decodeObject = (s: string): Record<string, unknown> => (s === '{}' ? {} : JSON.parse(s))
+
+function keyParams(k: KeyRecord): unknown[] {
+  return [
+    k.id,
+    k.name,
+    k.ownerId,
+    k.prefix,
+    k.hint,
+    encodeList(k.scopes),
+    encodeList(k.roles),
+    encodeList(k.rateLimits),
+    k.quota === null ? null : JSON.stringify(k.quota),
+    encodeObject(k.metadata),
+    encodeList(k.ipAllowlist),
+    k.state,
+    k.createdAt,
+    k.updatedAt,
+    k.expiresAt,
+    k.revokedAt,
+    k.lastUsedAt,
+    k.usageCount,
+  ]
+}
+
+function secretParams(s: SecretRecord): unknown[] {
+  return [s.hash, s.keyId, s.pepperVersion, s.hint, s.imported ? 1 : 0, s.createdAt, s.expiresAt]
+}
+
+function keyFromRow(r: Row, o = 0): KeyRecord {
+  const quota = r[o + 8] as string | null
+  return {
+    id: r[o] as string,
+    name: r[o + 1] as string,
+    ownerId: r[o + 2] as string | null,
+    prefix: r[o + 3] as string,
+    hint: r[o + 4] as string,
+    scopes: decodeList(r[o + 5] as string),
+    roles: decodeList(r[o + 6] as string),
+    rateLimits: decodeList(r[o + 7] as string),
+    quota: quota === null ? null : JSON.parse(quota),
+    metadata: decodeObject(r[o + 9] as string),
+    ipAllowlist: decodeList(r[o + 10] as string),
+    state: r[o + 11] as KeyRecord['state'],
+    createdAt: r[o + 12] as number,
+    updatedAt: r[o + 13] as number,
+    expiresAt: r[o + 14] as number | null,
+    revokedAt: r[o + 15] as number | null,
+    lastUsedAt: r[o + 16] as number | null,
+    usageCount: r[o + 17] as number,
+  }
+}
+
+function secretFromRow(r: Row, o = 0): SecretRecord {
+  return {
+    hash: r[o] as string,
+    keyId: r[o + 1] as string,
+    pepperVersion: r[o + 2] as number,
+    hint: r[o + 3] as string,
+    imported: r[o + 4] === 1,
+    createdAt: r[o + 5] as number,
+    expiresAt: r[o + 6] as number | null,
+  }
+}
+
+function auditFromRow(r: Row): AuditEvent {
+  return {
+    id: r[0] as string,
+    at: r[1] as number,
+    action: r[2] as string,
+    keyId: r[3] as string | null,
+    actor: r[4] as string | null,
+    details: decodeObject(r[5] as string),
+  }
+}
+
+function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
+  if (options === null || typeof options !== 'object')
+    throw new KeywardError('invalid_options', 'createSqliteStore needs { db }')
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name))
+      throw new KeywardError('invalid_options', `unknown option "${name}" of createSqliteStore`)
+  }
+  const { db } = options
+  if (!db || typeof (db as { prepare?: unknown }).prepare !== 'function')
+    throw new KeywardError(
+      'invalid_options',
+      '"db" must be a better-sqlite3 Database, e.g. new Database("keyward.db")',
+    )
+  const tablePrefix = options.tablePrefix ?? 'keyward_'
+  if (!IDENTIFIER.test(tablePrefix))
+    throw new KeywardError(
+      'invalid_options',
+      `"tablePrefix" must match /^[A-Za-z_][A-Za-z0-9_]*$/, got ${JSON.stringify(tablePrefix)}`,
+    )
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+    throw new KeywardError(
+      'invalid_options',
+      `"busyTimeoutMs" must be a whole number of ms >= 0, got ${busyTimeoutMs}`,
+    )
+  return { db, tablePrefix, busyTimeoutMs, closeDatabase: options.closeDatabase ?? true }
+}
+
+/**
+ * A store on an embedded SQLite file through better-sqlite3. Sets WAL, `busy_timeout`,
+ * `synchronous=NORMAL` and foreign keys on `db` at once; every write is one `BEGIN IMMEDIATE`
+ * transaction, so several processes can share the file without `SQLITE_BUSY` surfacing
+ * (up to `busyTimeoutMs` of waiting). `close()` also closes `db` unless `closeDatabase: false`.
+ *
+ * @example
+ * import Database from 'better-sqlite3'
+ * const store = createSqliteStore({ db: new Database('keyward.db') })
+ * await store.migrate()
+ * @throws KeywardError `invalid_options` for bad options; `store_corrupt` when the file is not a
+ * SQLite database; `store_unavailable` when it cannot be opened or is locked
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const { db, tablePrefix: p, busyTimeoutMs, closeDatabase } = resolveOptions(options)
+  const file = db.name
+  const fail = (e: unknown, conflict?: string): KeywardError =>
+    toSqliteKeywardError(e, file, conflict)
+
+  try {
+    // busy_timeout first, so that switching to WAL also waits for another process's lock.
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+    if (!db.readonly) {
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = NORMAL')
+    }
+    db.pragma('foreign_keys = ON')
+  } catch (e) {
+    throw fail(e)
+  }
+
+  let closed = false
+  let prepared: ReturnType<typeof prepare> | null = null
+
+  // Statements need the tables, so they are prepared on first use after migrate(), once.
+  function prepare() {
+    const raw = (sql: string): Stmt => db.prepare(sql).raw(true)
+    const keyPlaceholders = Array.from({ length: KEY_WIDTH }, () => '?').join(', ')
+    return {
+      insertKey: db.prepare(`INSERT INTO ${p}keys (${KEY_COLUMNS}) VALUES (${keyPlaceholders})`),
+      insertSecret: db.prepare(
+        `INSERT INTO ${p}secrets (${SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      findByHash: raw(
+        `SELECT ${KEY_COLUMNS.replace(/(\w+)/g, 'k.$1')}, ${SECRET_COLUMNS.replace(/(\w+)/g, 's.$1')}
+         FROM ${p}secrets s JOIN ${p}keys k ON k.id = s.key_id WHERE s.hash = ?`,
+      ),
+      getKey: raw(`SELECT ${KEY_COLUMNS} FROM ${p}keys WHERE id = ?`),
+      keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
+      listSecrets: raw(
+        `SELECT ${SECRET_COLUMNS} FROM ${p}secrets WHERE key_id = ? ORDER BY created_at DESC`,
+      ),
+      expireOthers: db.prepare(
+        `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
+      ),
+      recordUsage: db.prepare(
+        `UPDATE ${p}keys SET usage_count = usage_count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`,
+      ),
+      appendAudit: db.prepare(
+        `INSERT INTO ${p}audit (id, at, action, key_id, actor, details) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      listRoles: raw(`SELECT name, scopes FROM ${p}roles ORDER BY name`),
+      setRole: db.prepare(
+        `INSERT INTO ${p}roles (name, scopes) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
+      ),
+      deleteRole: db.prepare(`DELETE FROM ${p}roles WHERE name = ?`),
+      getMeta: db.prepare(`SELECT value FROM ${p}meta WHERE name = ?`).pluck(),
+      insertMeta: db.prepare(
+        `INSERT INTO ${p}meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      // A loose index scan: one index descent per distinct version, not a scan of every secret.
+      pepperVersions: db
+        .prepare(
+          `WITH RECURSIVE v(x) AS (
+             SELECT min(pepper_version) FROM ${p}secrets
+             UNION ALL
+             SELECT (SELECT min(pepper_version) FROM ${p}secrets WHERE pepper_version > x) FROM v WHERE x IS NOT NULL
+           ) SELECT x FROM v WHERE x IS NOT NULL`,
+        )
+        .pluck(),
+      listKeys: new Map<string, Stmt>(),
+      listAudit: new Map<string, Stmt>(),
+      updateKey: new Map<string, Stmt>(),
+    }
+  }
+
+  const st = () => {
+    prepared ??= prepare()
+    return prepared
+  }
+
+  /** Runs `fn` on an open store, mapping every driver error to a KeywardError. */
+  function guard<T>(fn: () => T): T {
+    if (closed) throw new KeywardError('store_unavailable', 'the SQLite store is closed')
+    try {
+      return fn()
+    } catch (e) {
+      if (e instanceof SyntaxError)
+        throw new KeywardError(
+          'store_corrupt',
+          `${file} holds malformed JSON in a keyward table: restore it from a backup`,
+          { cause: e },
+        )
+      throw fail(e)
+    }
+  }
+
+  function insertOne(key: KeyRecord, secret: SecretRecord): void {
+    const s = st()
+    try {
+      s.insertKey.run(keyParams(key))
+    } catch (e) {
+      throw fail(e, `a key with id ${key.id} already exists`)
+    }
+    try {
+      s.insertSecret.run(secretParams(secret))
+    } catch (e) {
+      throw fail(e, 'this secret is already stored')
+    }
+  }
+
+  const insertKeyTx = db.transaction(insertOne)
+  const insertKeysTx = db.transaction(
+    (rows: readonly { key: KeyRecord; secret: SecretRecord }[]) => {
+      for (const { key, secret } of rows) insertOne(key, secret)
+    },
+  )
+  const addSecretTx = db.transaction((secret: SecretRecord, previousExpireAt: number): boolean => {
+    const s = st()
+    if (s.keyExists.get(secret.keyId) === undefined) return false
+    s.expireOthers.run(previousExpireAt, secret.keyId, previousExpireAt)
+    try {
+      s.insertSecret.run(secretParams(secret))
+    } catch (e) {
+      throw fail(e, 'this secret is already stored')
+    }
+    return true
+  })
+  const updateKeyTx = db.transaction((id: string, patch: KeyPatch): KeyRecord | null => {
+    const fields = (Object.keys(patch) as (keyof KeyPatch)[])
+      .filter((f) => patch[f] !== undefined && f in PATCH_COLUMNS)
+      .sort()
+    const cacheKey = fields.join(',')
+    const cache = st().updateKey
+    let stmt = cache.get(cacheKey)
+    if (stmt === undefined) {
+      const set = fields.map((f) => `${PATCH_COLUMNS[f]} = ?`).join(', ')
+      stmt = db
+        .prepare(`UPDATE ${p}keys SET ${set} WHERE id = ? RETURNING ${KEY_COLUMNS}`)
+        .raw(true)
+      cache.set(cacheKey, stmt)
+    }
+    const values = fields.map((f) => {
+      const v = patch[f]
+      if (JSON_FIELDS.has(f))
+        return Array.isArray(v)
+          ? encodeList(v)
+          : encodeObject(v as Readonly<Record<string, unknown>>)
+      if (f === 'quota') return v === null ? null : JSON.stringify(v)
+      return v
+    })
+    const row = stmt.get(...values, id) as Row | undefined
+    return row === undefined ? null : keyFromRow(row)
+  })
+  const recordUsageTx = db.transaction((entries: readonly UsageEntry[]) => {
+    const stmt = st().recordUsage
+    for (const e of entries) stmt.run(e.count, e.lastUsedAt, e.keyId)
+  })
+  const appendAuditTx = db.transaction((events: readonly AuditEvent[]) => {
+    const stmt = st().appendAudit
+    for (const e of events) {
+      try {
+        stmt.run(e.id, e.at, e.action, e.keyId, e.actor, encodeObject(e.details))
+      } catch (err) {
+        throw fail(err, `an audit event with id ${e.id} already exists`)
+      }
+    }
+  })
+  const setMetaTx = db.transaction((name: string, value: string): string => {
+    const s = st()
+    s.insertMeta.run(name, value)
+    return s.getMeta.get(name) as string
+  })
+
+  function migrateOnce(): void {
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS ${p}migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+    )
+    const latest = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version
+    const current =
+      (db.prepare(`SELECT max(version) FROM ${p}migrations`).pluck().get() as number | null) ?? 0
+    if (current > latest)
+      throw new KeywardError(
+        'store_unavailable',
+        `${file} has keyward schema version ${current}, newer than this keyward (${latest}): upgrade keyward`,
+      )
+    for (const m of SQLITE_MIGRATIONS) {
+      // Each migration is its own immediate transaction: a second process migrating at the
+      // same time waits, then sees the version recorded and skips it.
+      db.transaction(() => {
+        const done = db.prepare(`SELECT 1 FROM ${p}migrations WHERE version = ?`).get(m.version)
+        if (done !== undefined) return
+        db.exec(m.sql(p))
+        db.prepare(`INSERT INTO ${p}migrations (version, name, applied_at) VALUES (?, ?, ?)`).run(
+          m.version,
+          m.name,
+          Date.now(),
+        )
+      }).immediate()
+    }
+  }
+
+  function listKeysStmt(q: ListKeysQuery): Stmt {
+    const cacheKey = `${q.ownerId !== undefined}:${q.status ?? ''}:${q.cursor !== undefined}`
+    const cache = st().listKeys
+    let stmt = cache.get(cacheKey)
+    if (stmt === undefined) {
+      const where: string[] = []
+      if (q.ownerId !== undefined) where.push('owner_id = @owner')
+      if (q.status === 'active')
+        where.push("state = 'active' AND (expires_at IS NULL OR expires_at > @now)")
+      else if (q.status === 'expired')
+        where.push("state = 'active' AND expires_at IS NOT NULL AND expires_at <= @now")
+      else if (q.status !== undefined) where.push('state = @status')
+      if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')
+      stmt = db
+        .prepare(
+          `SELECT ${KEY_COLUMNS} FROM ${p}keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY created_at DESC, id DESC LIMIT @limit`,
+        )
+        .raw(true)
+      cache.set(cacheKey, stmt)
+    }
+    return stmt
+  }
+
+  function listAuditStmt(q: AuditQuery): Stmt {
+    const cacheKey = `${q.keyId !== undefined}:${q.since !== undefined}`
+    const cache = st().listAudit
+    let stmt = cache.get(cacheKey)
+    if (stmt === undefined) {
+      const where: string[] = []
+      if (q.keyId !== undefined) where.push('key_id = @keyId')
+      if (q.since !== undefined) where.push('at >= @since')
+      stmt = db
+        .prepare(
+          `SELECT id, at, action, key_id, actor, details FROM ${p}audit ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY at DESC, seq DESC LIMIT @limit`,
+        )
+        .raw(true)
+      cache.set(cacheKey, stmt)
+    }
+    return stmt
+  }
+
+  return {
+    kind: 'sqlite',
+    async migrate() {
+      guard(() => {
+        try {
+          migrateOnce()
+        } catch (e) {
+          // A read-only file that is already migrated is fine for verify-only use.
+          if (db.readonly && String((e as { code?: unknown }).code).startsWith('SQLITE_READONLY')) {
+            const current = db.prepare(`SELECT max(version) FROM ${p}migrations`).pluck().get()
+            if (current === SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version) return
+          }
+          throw e
+        }
+        prepared = null
+      })
+    },
+    async insertKey(key, secret) {
+      guard(() => insertKeyTx.immediate(key, secret))
+    },
+    async insertKeys(rows) {
+      if (rows.length === 0) return guard(() => undefined)
+      guard(() => insertKeysTx.immediate(rows))
+    },
+    async findByHash(hash) {
+      return guard(() => {
+        const r = st().findByHash.get(hash) as Row | undefined
+        return r === undefined ? null : { key: keyFromRow(r), secret: secretFromRow(r, KEY_WIDTH) }
+      })
+    },
+    async getKey(id) {
+      return guard(() => {
+        const r = st().getKey.get(id) as Row | undefined
+        return r === undefined ? null : keyFromRow(r)
+      })
+    },
+    async listKeys(query: ListKeysQuery): Promise<KeyPage> {
+      return guard(() => {
+        const params: Record<string, unknown> = { limit: query.limit + 1 }
+        if (query.ownerId !== undefined) params.owner = query.ownerId
+        if (query.status === 'active' || query.status === 'expired') params.now = query.now
+        else if (query.status !== undefined) params.status = query.status
+        if (query.cursor !== undefined) {
+          const after = decodeCursor(query.cursor)
+          params.afterCreatedAt = after.createdAt
+          params.afterId = after.id
+        }
+        const rows = listKeysStmt(query).all(params) as Row[]
+        const items = rows.slice(0, query.limit).map((r) => keyFromRow(r))
+        const last = items[items.length - 1]
+        return {
+          items,
+          nextCursor:
+            rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+        }
+      })
+    },
+    async updateKey(id, patch) {
+      return guard(() => updateKeyTx.immediate(id, patch))
+    },
+    async listSecrets(keyId) {
+      return guard(() => (st().listSecrets.all(keyId) as Row[]).map((r) => secretFromRow(r)))
+    },
+    async addSecret(secret, previousExpireAt) {
+      return guard(() => addSecretTx.immediate(secret, previousExpireAt))
+    },
+    async recordUsage(entries) {
+      if (entries.length === 0) return guard(() => undefined)
+      guard(() => recordUsageTx.immediate(entries))
+    },
+    async appendAudit(events) {
+      if (events.length === 0) return guard(() => undefined)
+      guard(() => appendAuditTx.immediate(events))
+    },
+    async listAudit(query) {
+      return guard(() => {
+        const params: Record<string, unknown> = { limit: query.limit }
+        if (query.keyId !== undefined) params.keyId = query.keyId
+        if (query.since !== undefined) params.since = query.since
+        return (listAuditStmt(query).all(params) as Row[]).map(auditFromRow)
+      })
+    },
+    async listRoles() {
+      return guard(
+        () =>
+          new Map(
+            (st().listRoles.all() as Row[]).map((r) => [
+              r[0] as string,
+              decodeList(r[1] as string) as string[],
+            ]),
+          ),
+      )
+    },
+    async setRole(name, scopes) {
+      guard(() => db.transaction(() => st().setRole.run(name, encodeList(scopes))).immediate())
+    },
+    async deleteRole(name) {
+      return guard(
+        () => db.transaction(() => st().deleteRole.run(name).changes > 0).immediate() as boolean,
+      )
+    },
+    async getMeta(name) {
+      return guard(() => (st().getMeta.get(name) as string | undefined) ?? null)
+    },
+    async setMetaIfAbsent(name, value) {
+      return guard(() => setMetaTx.immediate(name, value))
+    },
+    async pepperVersions() {
+      return guard(() => st().pepperVersions.all() as number[])
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      prepared = null
+      if (closeDatabase && db.open) db.close()
+    },
+  }
+}
+
+/**
+ * Opens (creating when missing) a SQLite file and returns a store on it, turning open errors
+ * (missing directory, permissions, not a database) into one-line `KeywardError`s.
+ *
+ * @example
+ * const store = openSqliteStore('./keyward.db')
+ * await store.migrate()
+ * @throws KeywardError `store_unavailable`, `store_corrupt`
+ */
+export function openSqliteStore(
+  filename: string,
+  options: Omit<SqliteStoreOptions, 'db'> & { readonly?: boolean } = {},
+): Store {
+  const { readonly, ...rest } = options
+  let db: Db
+  try {
+    db = new Database(filename, { readonly: readonly ?? false, fileMustExist: readonly ?? false })
+  } catch (e) {
+    throw toSqliteKeywardError(e, filename)
+  }
+  try {
+    return createSqliteStore({ ...rest, db })
+  } catch (e) {
+    db.close()
+    throw e
+  }
+}
+
+export { NOT_MIGRATED }

@@ -1,0 +1,713 @@
+import { randomBytes } from 'node:crypto'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { KeywardError } from '../../src/core/errors.js'
+import type { AuditEvent, KeyRecord, SecretRecord, Store } from '../../src/stores/types.js'
+
+/** What a backend's test file hands the suite: a fresh, not yet migrated store per test. */
+export type MakeStore = () => Promise<{ store: Store; cleanup(): Promise<void> }>
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+const T0 = 1_700_000_000_000
+
+function base62(length: number): string {
+  const bytes = randomBytes(length)
+  let out = ''
+  for (const b of bytes) out += BASE62[b % 62]
+  return out
+}
+
+export const newKeyId = (): string => `key_${base62(16)}`
+export const newHash = (): string => randomBytes(32).toString('base64url')
+
+/** A key record with every field set to its plain default; override what a test needs. */
+export function makeKey(overrides: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    id: newKeyId(),
+    name: 'test key',
+    ownerId: null,
+    prefix: 'kw_test',
+    hint: 'kw_test_AbCd…wxyz',
+    scopes: [],
+    roles: [],
+    rateLimits: [],
+    quota: null,
+    metadata: {},
+    ipAllowlist: [],
+    state: 'active',
+    createdAt: T0,
+    updatedAt: T0,
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    usageCount: 0,
+    ...overrides,
+  }
+}
+
+export function makeSecret(keyId: string, overrides: Partial<SecretRecord> = {}): SecretRecord {
+  return {
+    hash: newHash(),
+    keyId,
+    pepperVersion: 1,
+    hint: 'kw_test_AbCd…wxyz',
+    imported: false,
+    createdAt: T0,
+    expiresAt: null,
+    ...overrides,
+  }
+}
+
+/** A key with every optional field filled, JSON fields included. */
+function fullKey(): KeyRecord {
+  return makeKey({
+    name: 'billing – prod ✓',
+    ownerId: 'svc:billing',
+    prefix: 'kw_live',
+    hint: 'kw_live_Wxyz…1234',
+    scopes: ['orders:read', 'orders:*', '*'],
+    roles: ['reader', 'writer'],
+    rateLimits: [
+      { name: 'burst', limit: 20, windowMs: 1000 },
+      { name: 'hour', limit: 1000, windowMs: 3_600_000 },
+    ],
+    quota: { limit: 10_000, periodMs: 30 * 86_400_000 },
+    metadata: {
+      team: 'payments',
+      tier: 3,
+      flags: [true, false, null],
+      nested: { deep: { 'quote"key': 'back\\slash', emoji: '🔑' } },
+      empty: {},
+    },
+    ipAllowlist: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'],
+    state: 'disabled',
+    createdAt: T0 + 1,
+    updatedAt: T0 + 2,
+    expiresAt: T0 + 90 * 86_400_000,
+    revokedAt: T0 + 3,
+    lastUsedAt: T0 + 4,
+    usageCount: 42,
+  })
+}
+
+function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    id: `evt_${base62(16)}`,
+    at: T0,
+    action: 'key.created',
+    keyId: null,
+    actor: null,
+    details: {},
+    ...overrides,
+  }
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<KeywardError> {
+  const error = await p.then(
+    () => {
+      throw new Error(`expected KeywardError ${code}, but the call succeeded`)
+    },
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(KeywardError)
+  expect((error as KeywardError).code).toBe(code)
+  return error as KeywardError
+}
+
+/**
+ * The conformance suite every `Store` must pass. `makeStore` returns a fresh, isolated store
+ * that has not been migrated yet; the suite migrates it.
+ *
+ * @example
+ * describeStore('memory', async () => ({ store: createMemoryStore(), cleanup: async () => {} }))
+ */
+export function describeStore(name: string, makeStore: MakeStore): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store
+    let cleanup: () => Promise<void>
+
+    beforeEach(async () => {
+      const made = await makeStore()
+      store = made.store
+      cleanup = made.cleanup
+      await store.migrate()
+    })
+    afterEach(async () => {
+      await cleanup()
+    })
+
+    async function insert(overrides: Partial<KeyRecord> = {}): Promise<KeyRecord> {
+      const key = makeKey(overrides)
+      await store.insertKey(key, makeSecret(key.id, { createdAt: key.createdAt }))
+      return key
+    }
+
+    describe('migrate and kind', () => {
+      it('names its kind', () => {
+        expect(typeof store.kind).toBe('string')
+        expect(store.kind.length).toBeGreaterThan(0)
+      })
+
+      it('is idempotent: migrating again keeps the data', async () => {
+        const key = await insert()
+        await store.migrate()
+        await store.migrate()
+        await expect(store.getKey(key.id)).resolves.toEqual(key)
+      })
+    })
+
+    describe('insertKey, findByHash, getKey', () => {
+      it('round-trips every field of a full record', async () => {
+        const key = fullKey()
+        const secret = makeSecret(key.id, {
+          pepperVersion: 3,
+          hint: key.hint,
+          imported: true,
+          createdAt: T0 + 5,
+          expiresAt: T0 + 6,
+        })
+        await store.insertKey(key, secret)
+        await expect(store.getKey(key.id)).resolves.toEqual(key)
+        await expect(store.findByHash(secret.hash)).resolves.toEqual({ key, secret })
+      })
+
+      it('round-trips nulls, empty lists and empty metadata', async () => {
+        const key = makeKey()
+        const secret = makeSecret(key.id)
+        await store.insertKey(key, secret)
+        const found = await store.findByHash(secret.hash)
+        expect(found).toEqual({ key, secret })
+        expect(found?.key.ownerId).toBeNull()
+        expect(found?.key.quota).toBeNull()
+        expect(found?.key.expiresAt).toBeNull()
+        expect(found?.secret.imported).toBe(false)
+        expect(found?.secret.expiresAt).toBeNull()
+      })
+
+      it('answers null for an unknown hash or id', async () => {
+        await insert()
+        await expect(store.findByHash(newHash())).resolves.toBeNull()
+        await expect(store.getKey(newKeyId())).resolves.toBeNull()
+      })
+
+      it('returns copies: changing a result does not change the store', async () => {
+        const key = await insert({ scopes: ['a:b'], metadata: { x: 1 } })
+        const got = (await store.getKey(key.id))!
+        ;(got.scopes as string[]).push('c:d')
+        ;(got.metadata as Record<string, unknown>).x = 2
+        got.name = 'changed'
+        await expect(store.getKey(key.id)).resolves.toEqual(key)
+      })
+
+      it('refuses a duplicate id with store_conflict and stores nothing of it', async () => {
+        const key = await insert()
+        const other = makeSecret(key.id)
+        const e = await expectCode(
+          store.insertKey(makeKey({ id: key.id, name: 'dup' }), other),
+          'store_conflict',
+        )
+        expect(e.message).toContain(key.id)
+        await expect(store.getKey(key.id)).resolves.toEqual(key)
+        await expect(store.findByHash(other.hash)).resolves.toBeNull()
+      })
+
+      it('refuses a duplicate hash with store_conflict and stores nothing of it', async () => {
+        const key = makeKey()
+        const secret = makeSecret(key.id)
+        await store.insertKey(key, secret)
+        const second = makeKey()
+        const e = await expectCode(
+          store.insertKey(second, makeSecret(second.id, { hash: secret.hash })),
+          'store_conflict',
+        )
+        expect(e.message).not.toContain(secret.hash)
+        await expect(store.getKey(second.id)).resolves.toBeNull()
+        expect((await store.findByHash(secret.hash))?.key.id).toBe(key.id)
+      })
+    })
+
+    describe('insertKeys', () => {
+      it('inserts many keys with their secrets', async () => {
+        const rows = Array.from({ length: 250 }, (_, i) => {
+          const key = makeKey({
+            createdAt: T0 + i,
+            scopes: i % 2 ? ['a:b'] : [],
+            ownerId: `o${i % 3}`,
+          })
+          return { key, secret: makeSecret(key.id, { pepperVersion: 1 + (i % 2) }) }
+        })
+        await store.insertKeys(rows)
+        for (const row of [rows[0]!, rows[137]!, rows[249]!]) {
+          await expect(store.findByHash(row.secret.hash)).resolves.toEqual(row)
+        }
+        const page = await store.listKeys({ now: T0, limit: 1000 })
+        expect(page.items).toHaveLength(250)
+      })
+
+      it('accepts an empty batch', async () => {
+        await store.insertKeys([])
+        await expect(store.listKeys({ now: T0, limit: 10 })).resolves.toEqual({
+          items: [],
+          nextCursor: null,
+        })
+      })
+
+      it('is all-or-nothing on a duplicate id within the batch', async () => {
+        const a = makeKey()
+        const b = makeKey()
+        const rows = [
+          { key: a, secret: makeSecret(a.id) },
+          { key: b, secret: makeSecret(b.id) },
+          { key: makeKey({ id: a.id }), secret: makeSecret(a.id) },
+        ]
+        await expectCode(store.insertKeys(rows), 'store_conflict')
+        await expect(store.getKey(a.id)).resolves.toBeNull()
+        await expect(store.getKey(b.id)).resolves.toBeNull()
+      })
+
+      it('is all-or-nothing on a hash that is already stored', async () => {
+        const existing = makeKey()
+        const secret = makeSecret(existing.id)
+        await store.insertKey(existing, secret)
+        const a = makeKey()
+        const b = makeKey()
+        await expectCode(
+          store.insertKeys([
+            { key: a, secret: makeSecret(a.id) },
+            { key: b, secret: makeSecret(b.id, { hash: secret.hash }) },
+          ]),
+          'store_conflict',
+        )
+        await expect(store.getKey(a.id)).resolves.toBeNull()
+        await expect(store.getKey(b.id)).resolves.toBeNull()
+        expect((await store.listKeys({ now: T0, limit: 10 })).items).toEqual([existing])
+      })
+
+      it('is all-or-nothing on a duplicate hash within the batch', async () => {
+        const a = makeKey()
+        const b = makeKey()
+        const hash = newHash()
+        await expectCode(
+          store.insertKeys([
+            { key: a, secret: makeSecret(a.id, { hash }) },
+            { key: b, secret: makeSecret(b.id, { hash }) },
+          ]),
+          'store_conflict',
+        )
+        await expect(store.findByHash(hash)).resolves.toBeNull()
+        await expect(store.getKey(a.id)).resolves.toBeNull()
+      })
+    })
+
+    describe('listKeys', () => {
+      it('lists newest first', async () => {
+        const keys = []
+        for (const t of [3, 1, 5, 2, 4]) keys.push(await insert({ createdAt: T0 + t }))
+        const page = await store.listKeys({ now: T0, limit: 10 })
+        expect(page.items.map((k) => k.createdAt)).toEqual([5, 4, 3, 2, 1].map((t) => T0 + t))
+        expect(page.nextCursor).toBeNull()
+        expect(page.items[0]).toEqual(keys[2])
+      })
+
+      it('pages with a cursor across keys created in the same millisecond', async () => {
+        const inserted: KeyRecord[] = []
+        for (let i = 0; i < 11; i++)
+          inserted.push(await insert({ createdAt: T0 + (i < 7 ? 0 : i) }))
+        const expected = [...inserted]
+          .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+          .map((k) => k.id)
+        const seen: string[] = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = await store.listKeys({
+            now: T0,
+            limit: 3,
+            ...(cursor === undefined ? {} : { cursor }),
+          })
+          expect(page.items.length).toBeLessThanOrEqual(3)
+          seen.push(...page.items.map((k) => k.id))
+          cursor = page.nextCursor ?? undefined
+          pages++
+        } while (cursor !== undefined && pages < 20)
+        expect(seen).toEqual(expected)
+        expect(pages).toBe(4)
+      })
+
+      it('gives no cursor when the last page is exactly full', async () => {
+        for (let i = 0; i < 4; i++) await insert({ createdAt: T0 + i })
+        const first = await store.listKeys({ now: T0, limit: 2 })
+        expect(first.nextCursor).not.toBeNull()
+        const second = await store.listKeys({ now: T0, limit: 2, cursor: first.nextCursor! })
+        expect(second.items).toHaveLength(2)
+        expect(second.nextCursor).toBeNull()
+      })
+
+      it('filters by owner', async () => {
+        const a1 = await insert({ ownerId: 'svc:a', createdAt: T0 + 1 })
+        await insert({ ownerId: 'svc:b', createdAt: T0 + 2 })
+        await insert({ ownerId: null, createdAt: T0 + 3 })
+        const a2 = await insert({ ownerId: 'svc:a', createdAt: T0 + 4 })
+        const page = await store.listKeys({ ownerId: 'svc:a', now: T0, limit: 10 })
+        expect(page.items.map((k) => k.id)).toEqual([a2.id, a1.id])
+        const none = await store.listKeys({ ownerId: 'svc:none', now: T0, limit: 10 })
+        expect(none.items).toEqual([])
+      })
+
+      it('filters by status, judging expiry at query.now', async () => {
+        const now = T0 + 1000
+        const active = await insert({ createdAt: T0 + 1 })
+        const notYet = await insert({ createdAt: T0 + 2, expiresAt: now + 1 })
+        const expired = await insert({ createdAt: T0 + 3, expiresAt: now })
+        const expiredLong = await insert({ createdAt: T0 + 4, expiresAt: T0 })
+        const revoked = await insert({ createdAt: T0 + 5, state: 'revoked', revokedAt: T0 + 6 })
+        const revokedExpired = await insert({
+          createdAt: T0 + 6,
+          state: 'revoked',
+          revokedAt: T0 + 7,
+          expiresAt: T0,
+        })
+        const disabled = await insert({ createdAt: T0 + 7, state: 'disabled' })
+        const disabledExpired = await insert({
+          createdAt: T0 + 8,
+          state: 'disabled',
+          expiresAt: T0,
+        })
+        const ids = async (status: 'active' | 'revoked' | 'expired' | 'disabled', at = now) =>
+          (await store.listKeys({ status, now: at, limit: 100 })).items.map((k) => k.id)
+        await expect(ids('active')).resolves.toEqual([notYet.id, active.id])
+        await expect(ids('expired')).resolves.toEqual([expiredLong.id, expired.id])
+        await expect(ids('revoked')).resolves.toEqual([revokedExpired.id, revoked.id])
+        await expect(ids('disabled')).resolves.toEqual([disabledExpired.id, disabled.id])
+        // one millisecond later, the key expiring at now + 1 is expired too
+        await expect(ids('active', now + 1)).resolves.toEqual([active.id])
+        await expect(ids('expired', now + 1)).resolves.toEqual([
+          expiredLong.id,
+          expired.id,
+          notYet.id,
+        ])
+      })
+
+      it('combines owner, status and paging', async () => {
+        const mine: string[] = []
+        for (let i = 0; i < 6; i++) {
+          const k = await insert({
+            ownerId: i % 2 ? 'svc:a' : 'svc:b',
+            createdAt: T0 + (i < 4 ? 1 : i),
+            state: i === 5 ? 'revoked' : 'active',
+          })
+          if (i % 2 && i !== 5) mine.push(k.id)
+        }
+        const first = await store.listKeys({
+          ownerId: 'svc:a',
+          status: 'active',
+          now: T0,
+          limit: 1,
+        })
+        expect(first.items).toHaveLength(1)
+        const second = await store.listKeys({
+          ownerId: 'svc:a',
+          status: 'active',
+          now: T0,
+          limit: 1,
+          cursor: first.nextCursor!,
+        })
+        expect(second.nextCursor).toBeNull()
+        expect([...first.items, ...second.items].map((k) => k.id).sort()).toEqual(mine.sort())
+      })
+
+      it('refuses a cursor it did not make with invalid_argument', async () => {
+        await insert()
+        await expectCode(
+          store.listKeys({ now: T0, limit: 10, cursor: 'not-a-cursor' }),
+          'invalid_argument',
+        )
+      })
+    })
+
+    describe('updateKey', () => {
+      it('applies a patch of every field and leaves the rest alone', async () => {
+        const key = await insert({ usageCount: 7, lastUsedAt: T0 + 9 })
+        const patch = {
+          name: 'renamed',
+          ownerId: 'svc:new',
+          hint: 'kw_test_Newh…int1',
+          scopes: ['a:b', 'c:*'],
+          roles: ['admin'],
+          rateLimits: [{ name: 'default', limit: 5, windowMs: 60_000 }],
+          quota: { limit: 3, periodMs: 86_400_000 },
+          metadata: { env: 'prod', n: [1, 2] },
+          ipAllowlist: ['127.0.0.1'],
+          state: 'revoked' as const,
+          expiresAt: T0 + 50,
+          revokedAt: T0 + 40,
+          updatedAt: T0 + 30,
+        }
+        const updated = await store.updateKey(key.id, patch)
+        const expected = { ...key, ...patch }
+        expect(updated).toEqual(expected)
+        await expect(store.getKey(key.id)).resolves.toEqual(expected)
+      })
+
+      it('changes only the fields in the patch', async () => {
+        const key = await insert(fullKey())
+        const updated = await store.updateKey(key.id, { scopes: [], updatedAt: T0 + 99 })
+        expect(updated).toEqual({ ...key, scopes: [], updatedAt: T0 + 99 })
+      })
+
+      it('sets nullable fields to null and lists back to empty', async () => {
+        const key = await insert(fullKey())
+        const patch = {
+          ownerId: null,
+          quota: null,
+          expiresAt: null,
+          revokedAt: null,
+          metadata: {},
+          ipAllowlist: [],
+          roles: [],
+          rateLimits: [],
+          updatedAt: T0 + 1,
+        }
+        const updated = await store.updateKey(key.id, patch)
+        expect(updated).toEqual({ ...key, ...patch })
+        await expect(store.getKey(key.id)).resolves.toEqual({ ...key, ...patch })
+      })
+
+      it('is seen by findByHash', async () => {
+        const key = makeKey()
+        const secret = makeSecret(key.id)
+        await store.insertKey(key, secret)
+        await store.updateKey(key.id, { state: 'revoked', revokedAt: T0 + 1, updatedAt: T0 + 1 })
+        const found = await store.findByHash(secret.hash)
+        expect(found?.key.state).toBe('revoked')
+        expect(found?.key.revokedAt).toBe(T0 + 1)
+      })
+
+      it('answers null for an unknown id', async () => {
+        await expect(store.updateKey(newKeyId(), { name: 'x', updatedAt: T0 })).resolves.toBeNull()
+      })
+    })
+
+    describe('secrets and rotation', () => {
+      it('lists a key’s secrets newest first, and none for an unknown key', async () => {
+        const key = makeKey()
+        const first = makeSecret(key.id, { createdAt: T0 })
+        await store.insertKey(key, first)
+        const second = makeSecret(key.id, { createdAt: T0 + 10, pepperVersion: 2 })
+        await expect(store.addSecret(second, T0 + 100)).resolves.toBe(true)
+        const third = makeSecret(key.id, { createdAt: T0 + 20, imported: true })
+        await expect(store.addSecret(third, T0 + 200)).resolves.toBe(true)
+        const secrets = await store.listSecrets(key.id)
+        expect(secrets.map((s) => s.hash)).toEqual([third.hash, second.hash, first.hash])
+        expect(secrets[0]).toEqual(third)
+        await expect(store.listSecrets(newKeyId())).resolves.toEqual([])
+      })
+
+      it('adds a secret and moves the expiry of the others to previousExpireAt', async () => {
+        const bystander = makeKey()
+        const untouched = makeSecret(bystander.id)
+        await store.insertKey(bystander, untouched)
+        const key = makeKey()
+        const a = makeSecret(key.id, { createdAt: T0 })
+        await store.insertKey(key, a)
+        const b = makeSecret(key.id, { createdAt: T0 + 1, expiresAt: T0 + 1_000_000 })
+        const c = makeSecret(key.id, { createdAt: T0 + 2, expiresAt: T0 + 10 })
+        // previousExpireAt beyond every expiry: a (no expiry) gets it, b and c keep theirs
+        await store.addSecret(b, T0 + 5_000_000)
+        await store.addSecret(c, T0 + 5_000_000)
+        let byHash = new Map((await store.listSecrets(key.id)).map((s) => [s.hash, s]))
+        expect(byHash.get(a.hash)?.expiresAt).toBe(T0 + 5_000_000)
+        expect(byHash.get(b.hash)?.expiresAt).toBe(T0 + 1_000_000)
+        expect(byHash.get(c.hash)?.expiresAt).toBe(T0 + 10)
+
+        const rotated = makeSecret(key.id, { createdAt: T0 + 3, hint: 'kw_test_Rota…ted1' })
+        await expect(store.addSecret(rotated, T0 + 500)).resolves.toBe(true)
+        byHash = new Map((await store.listSecrets(key.id)).map((s) => [s.hash, s]))
+        expect(byHash.get(a.hash)?.expiresAt).toBe(T0 + 500) // later expiry -> shortened
+        expect(byHash.get(b.hash)?.expiresAt).toBe(T0 + 500) // later expiry -> shortened
+        expect(byHash.get(c.hash)?.expiresAt).toBe(T0 + 10) // already earlier -> kept
+        expect(byHash.get(rotated.hash)).toEqual(rotated)
+        expect((await store.findByHash(a.hash))?.secret.expiresAt).toBe(T0 + 500)
+        expect((await store.findByHash(rotated.hash))?.key.id).toBe(key.id)
+        // another key's secrets are not touched by this key's rotation
+        await expect(store.listSecrets(bystander.id)).resolves.toEqual([untouched])
+      })
+
+      it('answers false for an unknown key and stores nothing', async () => {
+        const secret = makeSecret(newKeyId())
+        await expect(store.addSecret(secret, T0)).resolves.toBe(false)
+        await expect(store.findByHash(secret.hash)).resolves.toBeNull()
+      })
+
+      it('refuses a duplicate hash with store_conflict and changes nothing', async () => {
+        const key = makeKey()
+        const first = makeSecret(key.id)
+        await store.insertKey(key, first)
+        const other = makeKey()
+        const taken = makeSecret(other.id)
+        await store.insertKey(other, taken)
+        await expectCode(
+          store.addSecret(makeSecret(key.id, { hash: taken.hash }), T0 + 1),
+          'store_conflict',
+        )
+        await expect(store.listSecrets(key.id)).resolves.toEqual([first])
+        expect((await store.findByHash(taken.hash))?.key.id).toBe(other.id)
+      })
+    })
+
+    describe('recordUsage', () => {
+      it('adds counts and keeps the latest lastUsedAt, without touching updatedAt', async () => {
+        const a = await insert()
+        const b = await insert({ usageCount: 10, lastUsedAt: T0 + 500 })
+        await store.recordUsage([
+          { keyId: a.id, count: 3, lastUsedAt: T0 + 100 },
+          { keyId: b.id, count: 1, lastUsedAt: T0 + 200 },
+          { keyId: a.id, count: 2, lastUsedAt: T0 + 50 },
+        ])
+        await store.recordUsage([{ keyId: a.id, count: 4, lastUsedAt: T0 + 300 }])
+        const gotA = await store.getKey(a.id)
+        const gotB = await store.getKey(b.id)
+        expect(gotA).toEqual({ ...a, usageCount: 9, lastUsedAt: T0 + 300 })
+        expect(gotB).toEqual({ ...b, usageCount: 11, lastUsedAt: T0 + 500 })
+      })
+
+      it('ignores unknown keys and empty batches', async () => {
+        const a = await insert()
+        await store.recordUsage([])
+        await store.recordUsage([
+          { keyId: newKeyId(), count: 5, lastUsedAt: T0 },
+          { keyId: a.id, count: 1, lastUsedAt: T0 + 1 },
+        ])
+        expect((await store.getKey(a.id))?.usageCount).toBe(1)
+      })
+    })
+
+    describe('audit', () => {
+      it('appends and lists newest first, with every field', async () => {
+        const e1 = event({
+          at: T0 + 1,
+          keyId: 'key_AAAAAAAAAAAAAAAA',
+          actor: 'cli',
+          details: { scopes: ['a:b'], n: 1 },
+        })
+        const e2 = event({ at: T0 + 3, action: 'key.revoked' })
+        const e3 = event({ at: T0 + 2, action: 'role.set', details: { name: 'ops' } })
+        await store.appendAudit([e1, e2])
+        await store.appendAudit([e3])
+        await store.appendAudit([])
+        await expect(store.listAudit({ limit: 10 })).resolves.toEqual([e2, e3, e1])
+      })
+
+      it('orders events of the same millisecond newest appended first', async () => {
+        const events = Array.from({ length: 4 }, (_, i) => event({ at: T0, action: `a${i}` }))
+        await store.appendAudit(events.slice(0, 2))
+        await store.appendAudit(events.slice(2))
+        const listed = await store.listAudit({ limit: 10 })
+        expect(listed.map((e) => e.action)).toEqual(['a3', 'a2', 'a1', 'a0'])
+      })
+
+      it('filters by key and since (inclusive), and honours limit', async () => {
+        const k = 'key_BBBBBBBBBBBBBBBB'
+        const events = Array.from({ length: 6 }, (_, i) =>
+          event({ at: T0 + i * 10, keyId: i % 2 ? k : null }),
+        )
+        await store.appendAudit(events)
+        const forKey = await store.listAudit({ keyId: k, limit: 10 })
+        expect(forKey.map((e) => e.at)).toEqual([T0 + 50, T0 + 30, T0 + 10])
+        const since = await store.listAudit({ since: T0 + 20, limit: 10 })
+        expect(since.map((e) => e.at)).toEqual([T0 + 50, T0 + 40, T0 + 30, T0 + 20])
+        const both = await store.listAudit({ keyId: k, since: T0 + 30, limit: 1 })
+        expect(both).toEqual([events[5]])
+        await expect(store.listAudit({ limit: 2 })).resolves.toEqual([events[5], events[4]])
+      })
+
+      it('refuses an event id that is already stored with store_conflict', async () => {
+        const e = event()
+        await store.appendAudit([e])
+        await expectCode(store.appendAudit([event(), { ...e, action: 'other' }]), 'store_conflict')
+        await expect(store.listAudit({ limit: 10 })).resolves.toEqual([e])
+      })
+    })
+
+    describe('roles', () => {
+      it('sets, overwrites, lists and deletes roles', async () => {
+        await expect(store.listRoles()).resolves.toEqual(new Map())
+        await store.setRole('reader', ['orders:read'])
+        await store.setRole('writer', ['orders:write', 'orders:read'])
+        await store.setRole('empty', [])
+        await store.setRole('reader', ['orders:read', 'invoices:read'])
+        await expect(store.listRoles()).resolves.toEqual(
+          new Map([
+            ['empty', []],
+            ['reader', ['orders:read', 'invoices:read']],
+            ['writer', ['orders:write', 'orders:read']],
+          ]),
+        )
+        await expect(store.deleteRole('writer')).resolves.toBe(true)
+        await expect(store.deleteRole('writer')).resolves.toBe(false)
+        await expect(store.deleteRole('never')).resolves.toBe(false)
+        expect([...(await store.listRoles()).keys()].sort()).toEqual(['empty', 'reader'])
+      })
+    })
+
+    describe('meta', () => {
+      it('sets a value only when absent and returns what is stored', async () => {
+        await expect(store.getMeta('pepper_check_v1')).resolves.toBeNull()
+        await expect(store.setMetaIfAbsent('pepper_check_v1', 'first')).resolves.toBe('first')
+        await expect(store.setMetaIfAbsent('pepper_check_v1', 'second')).resolves.toBe('first')
+        await expect(store.getMeta('pepper_check_v1')).resolves.toBe('first')
+        await expect(store.setMetaIfAbsent('other', '')).resolves.toBe('')
+        await expect(store.getMeta('other')).resolves.toBe('')
+      })
+    })
+
+    describe('pepperVersions', () => {
+      it('lists the distinct versions of stored secrets, ascending', async () => {
+        await expect(store.pepperVersions()).resolves.toEqual([])
+        const a = makeKey()
+        await store.insertKey(a, makeSecret(a.id, { pepperVersion: 2 }))
+        const rows = [1, 2, 1].map((v) => {
+          const key = makeKey()
+          return { key, secret: makeSecret(key.id, { pepperVersion: v }) }
+        })
+        await store.insertKeys(rows)
+        await store.addSecret(makeSecret(a.id, { pepperVersion: 7 }), T0)
+        await expect(store.pepperVersions()).resolves.toEqual([1, 2, 7])
+      })
+    })
+
+    describe('close', () => {
+      it('makes every later call fail with store_unavailable', async () => {
+        const key = await insert()
+        await store.close()
+        const calls: [string, () => Promise<unknown>][] = [
+          ['migrate', () => store.migrate()],
+          ['insertKey', () => store.insertKey(makeKey(), makeSecret(key.id))],
+          ['insertKeys', () => store.insertKeys([{ key: makeKey(), secret: makeSecret(key.id) }])],
+          ['findByHash', () => store.findByHash(newHash())],
+          ['getKey', () => store.getKey(key.id)],
+          ['listKeys', () => store.listKeys({ now: T0, limit: 1 })],
+          ['updateKey', () => store.updateKey(key.id, { updatedAt: T0 })],
+          ['listSecrets', () => store.listSecrets(key.id)],
+          ['addSecret', () => store.addSecret(makeSecret(key.id), T0)],
+          ['recordUsage', () => store.recordUsage([{ keyId: key.id, count: 1, lastUsedAt: T0 }])],
+          ['appendAudit', () => store.appendAudit([event()])],
+          ['listAudit', () => store.listAudit({ limit: 1 })],
+          ['listRoles', () => store.listRoles()],
+          ['setRole', () => store.setRole('r', [])],
+          ['deleteRole', () => store.deleteRole('r')],
+          ['getMeta', () => store.getMeta('m')],
+          ['setMetaIfAbsent', () => store.setMetaIfAbsent('m', 'v')],
+          ['pepperVersions', () => store.pepperVersions()],
+        ]
+        for (const [method, call] of calls) {
+          const e = await expectCode(call(), 'store_unavailable').catch((err: unknown) => {
+            throw new Error(`${method} after close: ${String(err)}`)
+          })
+          expect(e.message.length).toBeGreaterThan(0)
+        }
+        // closing twice is harmless
+        await store.close()
+      })
+    })
+  })
+}
