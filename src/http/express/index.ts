@@ -1,0 +1,51 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import type { VerifiedKey } from '../../core/keyward.js'
+import { createAuthenticator } from '../authenticate.js'
+import { NodeRequestView, writeDenied } from '../node-view.js'
+import type { ApiKeyOptions } from '../options.js'
+
+export type { AuthResult } from '../authenticate.js'
+export type {
+  ApiKeyOptions,
+  CredentialSource,
+  DeniedEvent,
+  ProblemDetails,
+} from '../options.js'
+export {
+  keywardRedactPaths,
+  keywardSerializers,
+  REDACTED,
+  redactHeaders,
+  redactRequest,
+  redactUrl,
+} from '../redact.js'
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verified key, set by keyward's `requireApiKey()`. */
+      apiKey?: VerifiedKey
+    }
+  }
+}
+
+/**
+ * Express middleware that lets a request through only with a valid API key carrying
+ * `scopes`; otherwise it answers 400/401/403/429/503 with a problem+json body.
+ *
+ * @example
+ * app.get('/orders', requireApiKey({ keyward, scopes: ['orders:read'] }), (req, res) => {
+ *   res.json({ keyId: req.apiKey!.id })
+ * })
+ * @throws KeywardError `invalid_options` naming a bad option
+ */
+export function requireApiKey(options: ApiKeyOptions<Request>): RequestHandler {
+  const auth = createAuthenticator(options)
+  return function keywardRequireApiKey(req: Request, res: Response, next: NextFunction): void {
+    auth.authenticate(new NodeRequestView(req), req).then((result) => {
+      if (!result.ok) return writeDenied(res, result.response)
+      if (result.key !== null) req.apiKey = result.key
+      next()
+    }, next)
+  }
+}

@@ -1,0 +1,51 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { equalsLowerAscii, type RequestView } from './credentials.js'
+import type { DeniedResponse } from './responses.js'
+
+/**
+ * A `RequestView` over Node's `IncomingMessage` (also Express's request and Fastify's
+ * `request.raw`). Headers are read from `rawHeaders`, which keeps every line: `req.headers`
+ * joins a repeated `X-API-Key` and silently drops a second `Authorization`.
+ */
+export class NodeRequestView implements RequestView {
+  readonly req: IncomingMessage
+
+  constructor(req: IncomingMessage) {
+    this.req = req
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET'
+  }
+
+  get url(): string {
+    return this.req.url ?? '/'
+  }
+
+  get ip(): string | undefined {
+    return this.req.socket?.remoteAddress
+  }
+
+  header(name: string): string | readonly string[] | undefined {
+    const raw = this.req.rawHeaders
+    let one: string | undefined
+    let many: string[] | undefined
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!
+      if (n.length !== name.length || !equalsLowerAscii(n, 0, n.length, name)) continue
+      const value = raw[i + 1]!
+      if (one === undefined) one = value
+      else if (many === undefined) many = [one, value]
+      else many.push(value)
+    }
+    return many ?? one
+  }
+}
+
+/** Writes a denial onto a Node response (also used for Express). */
+export function writeDenied(res: ServerResponse, response: DeniedResponse): void {
+  res.statusCode = response.status
+  const headers = response.headers
+  for (const name in headers) res.setHeader(name, headers[name]!)
+  res.end(response.body)
+}

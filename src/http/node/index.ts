@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { VerifiedKey } from '../../core/keyward.js'
+import { type AuthResult, createAuthenticator } from '../authenticate.js'
+import { NodeRequestView, writeDenied } from '../node-view.js'
+import type { ApiKeyOptions } from '../options.js'
+
+export type { AuthDenied, AuthPreflight, AuthResult } from '../authenticate.js'
+export type {
+  ApiKeyOptions,
+  CredentialSource,
+  DeniedEvent,
+  ProblemDetails,
+} from '../options.js'
+export {
+  keywardRedactPaths,
+  keywardSerializers,
+  REDACTED,
+  redactHeaders,
+  redactRequest,
+  redactUrl,
+} from '../redact.js'
+export type { DeniedResponse } from '../responses.js'
+export { NodeRequestView, writeDenied }
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The verified key, set by keyward's `requireApiKey()` once the request is authenticated. */
+    apiKey?: VerifiedKey
+  }
+}
+
+/** The guard `requireApiKey()` returns for `node:http`. */
+export interface NodeApiKeyGuard {
+  /**
+   * Authenticates the request. On success sets `req.apiKey`, calls `next()` when given and
+   * resolves `true`; on denial writes the 4xx/5xx response and resolves `false`.
+   */
+  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<boolean>
+  /** Authenticates without writing anything: the result carries the response to send. */
+  authenticate(req: IncomingMessage): Promise<AuthResult>
+}
+
+/**
+ * Protects a `node:http` handler (or any connect-style stack) with API keys.
+ *
+ * @example
+ * const guard = requireApiKey({ keyward, scopes: ['orders:read'] })
+ * http.createServer(async (req, res) => {
+ *   if (!(await guard(req, res))) return // the 401/403/… is already sent
+ *   res.end(JSON.stringify({ keyId: req.apiKey?.id }))
+ * })
+ * @throws KeywardError `invalid_options` naming a bad option
+ */
+export function requireApiKey(options: ApiKeyOptions<IncomingMessage>): NodeApiKeyGuard {
+  const auth = createAuthenticator(options)
+  const authenticate = (req: IncomingMessage) => auth.authenticate(new NodeRequestView(req), req)
+  async function guard(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next?: (error?: unknown) => void,
+  ): Promise<boolean> {
+    let result: AuthResult
+    try {
+      result = await authenticate(req)
+    } catch (error) {
+      // a throwing getCredential/onDenied is a bug of the caller: hand it to the error path
+      if (next === undefined) throw error
+      next(error)
+      return false
+    }
+    if (!result.ok) {
+      writeDenied(res, result.response)
+      return false
+    }
+    if (result.key !== null) req.apiKey = result.key
+    next?.()
+    return true
+  }
+  guard.authenticate = authenticate
+  return guard
+}

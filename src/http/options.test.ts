@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest'
+import { type ApiKeyOptions, resolveApiKeyOptions } from './options.js'
+
+const keyward = { verify: async () => ({ ok: false, code: 'key_invalid' }) as const }
+
+describe('resolveApiKeyOptions', () => {
+  it('defaults to X-API-Key and Bearer, preflight pass, realm keyward, frozen', () => {
+    const o = resolveApiKeyOptions({ keyward })
+    expect(o.sources).toEqual(['x-api-key', 'bearer'])
+    expect([o.useHeader, o.useBearer, o.useApiKeyScheme, o.useQuery]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ])
+    expect(o.preflightPass).toBe(true)
+    expect(o.realm).toBe('keyward')
+    expect(Object.isFrozen(o)).toBe(true)
+  })
+
+  it.each([
+    [{ keyward, scope: ['a:b'] }, 'unknown option "scope"'],
+    [{}, '"keyward" must be a Keyward'],
+    [{ keyward, sources: ['header'] }, '"sources" contains "header"'],
+    [{ keyward, sources: ['bearer', 'bearer'] }, '"sources" lists a source twice'],
+    [{ keyward, preflight: 'skip' }, '"preflight" must be "pass" or "authenticate", got "skip"'],
+    [{ keyward, onDenied: 'log' }, '"onDenied" must be a function, got string'],
+    [{ keyward, realm: 'a"b' }, '"realm" must be'],
+    [{ keyward, queryParam: 'a b' }, '"queryParam" must be'],
+    [{ keyward, scopes: 'orders:read' }, '"scopes" must be a list'],
+  ])('rejects %j', (input, message) => {
+    expect(() => resolveApiKeyOptions(input as unknown as ApiKeyOptions)).toThrow(
+      expect.objectContaining({
+        code: 'invalid_options',
+        message: expect.stringContaining(message),
+      }),
+    )
+  })
+
+  it('rejects a malformed scope with invalid_argument', () => {
+    expect(() => resolveApiKeyOptions({ keyward, scopes: ['Orders:Read'] })).toThrow(
+      expect.objectContaining({ code: 'invalid_argument' }),
+    )
+  })
+
+  it('warns once per logger when the query source is on', () => {
+    const warnings: string[] = []
+    const logger = { warn: (m: string) => warnings.push(m) }
+    resolveApiKeyOptions({ keyward, sources: ['query'], logger })
+    resolveApiKeyOptions({ keyward, sources: ['query'], logger })
+    resolveApiKeyOptions({ keyward, logger })
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/api_key.*prefer the X-API-Key header/)
+  })
+})

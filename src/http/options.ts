@@ -1,0 +1,220 @@
+import { type Clock, systemClock } from '../core/clock.js'
+import type { DenyCode } from '../core/errors.js'
+import { KeywardError } from '../core/errors.js'
+import type { VerifyDenial, VerifyOptions, VerifyResult } from '../core/keyward.js'
+import { assertValidScope } from '../core/scopes.js'
+
+/**
+ * Where a credential may come from. `x-api-key` and `bearer` are on by default; `apikey`
+ * (`Authorization: ApiKey <key>`) and `query` (`?api_key=<key>`) are opt-in.
+ */
+export type CredentialSource = 'x-api-key' | 'bearer' | 'apikey' | 'query'
+
+/** What the HTTP layer needs from a `Keyward`: its `verify`. */
+export interface KeyVerifier {
+  verify(credential: string | null | undefined, options?: VerifyOptions): Promise<VerifyResult>
+}
+
+/** The RFC 9457 body keyward sends for a denial, before `errorBody` may change it. */
+export interface ProblemDetails {
+  type: string
+  title: string
+  status: number
+  /** A sentence telling the caller what to do. Never echoes the credential. */
+  detail: string
+  code: DenyCode
+  /** For `insufficient_scope`: the required scopes the key lacks. */
+  missingScopes?: readonly string[]
+}
+
+/** What `onDenied` receives: the denial with its HTTP status, for logs and metrics. */
+export interface DeniedEvent {
+  code: DenyCode
+  status: number
+  /** The key's public id when it is known (revoked, expired, missing scope…). */
+  keyId?: string
+  missingScopes?: readonly string[]
+  retryAfterSeconds?: number
+  /** For `store_unavailable`: the backend error. Log it; never send it to the caller. */
+  cause?: unknown
+  /** Whether the request carried a credential at all. */
+  credentialPresented: boolean
+  /** Epoch ms, from `clock`. */
+  at: number
+}
+
+/** Minimal logger: pino, console and fastify's logger all fit. */
+export interface WarnLogger {
+  warn(message: string): void
+}
+
+/**
+ * Options of `requireApiKey()` (and of the Fastify plugin), the same in every adapter.
+ * `Req` is the framework's request object.
+ */
+export interface ApiKeyOptions<Req = unknown> {
+  /** The `Keyward` instance (or anything with its `verify`). */
+  keyward: KeyVerifier
+  /** Scopes every request must carry (all of them). Default none. */
+  scopes?: readonly string[]
+  /** Credential sources, in order. Default `['x-api-key', 'bearer']`. */
+  sources?: readonly CredentialSource[]
+  /** Name of the query parameter of the `query` source. Default `api_key`. */
+  queryParam?: string
+  /**
+   * Custom credential getter, asked first. A string is the credential; `null`/`undefined`
+   * falls back to `sources` (pass `sources: []` to use the getter alone).
+   */
+  getCredential?: (req: Req) => string | null | undefined | Promise<string | null | undefined>
+  /** Called for every denial, before the response is sent (logging, metrics). Must not throw. */
+  onDenied?: (event: DeniedEvent, req: Req) => void
+  /**
+   * Replaces the JSON body of denials; status and headers stay as keyward sets them. The
+   * result is sent as `application/problem+json` when it has a string `type`, else as
+   * `application/json`.
+   */
+  errorBody?: (problem: ProblemDetails, denial: VerifyDenial) => Record<string, unknown>
+  /**
+   * CORS preflight (`OPTIONS` with `Access-Control-Request-Method`): `pass` lets it through
+   * unauthenticated so a CORS handler can answer (browsers never send credentials on a
+   * preflight); `authenticate` treats it like any request. Default `pass`.
+   */
+  preflight?: 'pass' | 'authenticate'
+  /** Realm of the `WWW-Authenticate` challenge. Default `keyward`. */
+  realm?: string
+  /** Time source for `DeniedEvent.at`. */
+  clock?: Clock
+  /** Receives the start-up warning when the `query` source is on. Default `process.emitWarning`. */
+  logger?: WarnLogger
+}
+
+/** Options after `resolveApiKeyOptions`: checked once, frozen, nothing re-checked per request. */
+export interface ResolvedApiKeyOptions<Req = unknown> {
+  readonly keyward: KeyVerifier
+  readonly scopes: readonly string[]
+  readonly sources: readonly CredentialSource[]
+  readonly useHeader: boolean
+  readonly useBearer: boolean
+  readonly useApiKeyScheme: boolean
+  readonly useQuery: boolean
+  readonly queryParam: string
+  readonly getCredential: ApiKeyOptions<Req>['getCredential']
+  readonly onDenied: ApiKeyOptions<Req>['onDenied']
+  readonly errorBody: ApiKeyOptions<Req>['errorBody']
+  readonly preflightPass: boolean
+  readonly realm: string
+  readonly clock: Clock
+}
+
+const KNOWN = new Set([
+  'keyward',
+  'scopes',
+  'sources',
+  'queryParam',
+  'getCredential',
+  'onDenied',
+  'errorBody',
+  'preflight',
+  'realm',
+  'clock',
+  'logger',
+])
+const SOURCES: readonly CredentialSource[] = ['x-api-key', 'bearer', 'apikey', 'query']
+const DEFAULT_SOURCES: readonly CredentialSource[] = Object.freeze(['x-api-key', 'bearer'])
+const QUERY_PARAM_RE = /^[A-Za-z0-9_.-]{1,64}$/
+const REALM_RE = /^[\x20-\x7e]{1,64}$/
+const warned = new WeakSet<object>()
+const defaultLogger: WarnLogger = {
+  warn: (message) => process.emitWarning(message, 'KeywardWarning'),
+}
+
+function invalid(message: string): KeywardError {
+  return new KeywardError('invalid_options', message)
+}
+
+function checkFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'function')
+    throw invalid(`"${name}" must be a function, got ${typeof value}`)
+}
+
+/**
+ * Checks adapter options once and returns them frozen. Adapters call it in their factory.
+ *
+ * @example
+ * const resolved = resolveApiKeyOptions({ keyward, scopes: ['orders:read'] })
+ * @throws KeywardError `invalid_options` naming the option; `invalid_argument` for a bad scope
+ */
+export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): ResolvedApiKeyOptions<Req> {
+  if (typeof options !== 'object' || options === null)
+    throw invalid('options must be an object with at least { keyward }')
+  for (const name of Object.keys(options)) {
+    if (!KNOWN.has(name)) throw invalid(`unknown option "${name}"`)
+  }
+  if (typeof options.keyward?.verify !== 'function')
+    throw invalid('"keyward" must be a Keyward (from createKeyward) or have a verify() method')
+  const scopes = checkScopes(options.scopes, '"scopes"')
+  const sources = options.sources ?? DEFAULT_SOURCES
+  if (!Array.isArray(sources))
+    throw invalid('"sources" must be a list, e.g. ["x-api-key", "bearer"]')
+  for (const s of sources) {
+    if (!SOURCES.includes(s))
+      throw invalid(`"sources" contains ${JSON.stringify(s)}: use ${SOURCES.join(', ')}`)
+  }
+  if (new Set(sources).size !== sources.length) throw invalid('"sources" lists a source twice')
+  const queryParam = options.queryParam ?? 'api_key'
+  if (typeof queryParam !== 'string' || !QUERY_PARAM_RE.test(queryParam))
+    throw invalid(
+      `"queryParam" must be 1-64 letters, digits, "_", "." or "-", got ${JSON.stringify(queryParam)}`,
+    )
+  checkFunction(options.getCredential, 'getCredential')
+  checkFunction(options.onDenied, 'onDenied')
+  checkFunction(options.errorBody, 'errorBody')
+  const preflight = options.preflight ?? 'pass'
+  if (preflight !== 'pass' && preflight !== 'authenticate')
+    throw invalid(`"preflight" must be "pass" or "authenticate", got ${JSON.stringify(preflight)}`)
+  const realm = options.realm ?? 'keyward'
+  if (typeof realm !== 'string' || !REALM_RE.test(realm) || /["\\]/.test(realm))
+    throw invalid('"realm" must be 1-64 printable ASCII characters without quotes or backslashes')
+  if (options.clock !== undefined && typeof options.clock?.now !== 'function')
+    throw invalid('"clock" must have a now() method returning epoch ms')
+  const logger = options.logger ?? defaultLogger
+  if (typeof logger?.warn !== 'function') throw invalid('"logger" must have a warn() method')
+  const useQuery = sources.includes('query')
+  if (useQuery && !warned.has(logger)) {
+    warned.add(logger)
+    logger.warn(
+      `keyward: API keys are accepted in the "${queryParam}" query parameter. URLs end up in access logs, browser history and Referer headers: prefer the X-API-Key header, and redact logged URLs with redactUrl() / redactRequest()`,
+    )
+  }
+  return Object.freeze({
+    keyward: options.keyward,
+    scopes,
+    sources: Object.freeze([...sources]),
+    useHeader: sources.includes('x-api-key'),
+    useBearer: sources.includes('bearer'),
+    useApiKeyScheme: sources.includes('apikey'),
+    useQuery,
+    queryParam,
+    getCredential: options.getCredential,
+    onDenied: options.onDenied,
+    errorBody: options.errorBody,
+    preflightPass: preflight === 'pass',
+    realm,
+    clock: options.clock ?? systemClock,
+  })
+}
+
+/**
+ * Checks a list of required scopes (for options and per-route config) and returns it frozen.
+ *
+ * @throws KeywardError `invalid_options` for a non-list; `invalid_argument` for a bad scope
+ */
+export function checkScopes(value: unknown, what: string): readonly string[] {
+  if (value === undefined) return Object.freeze([])
+  if (!Array.isArray(value)) throw invalid(`${what} must be a list of scopes, e.g. ["orders:read"]`)
+  for (const s of value) {
+    if (typeof s !== 'string') throw invalid(`${what} must contain strings, got ${typeof s}`)
+    assertValidScope(s)
+  }
+  return Object.freeze([...new Set(value as string[])])
+}

@@ -1,0 +1,194 @@
+// One small app per adapter, with the same routes, for the shared HTTP tests.
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import express, { type Request } from 'express'
+import Fastify, { type FastifyRequest } from 'fastify'
+import { type Context, Hono } from 'hono'
+import { requireApiKey as expressApiKey } from '../../src/http/express/index.js'
+import { keywardFastify } from '../../src/http/fastify/index.js'
+import { requireApiKey as honoApiKey } from '../../src/http/hono/index.js'
+import { requireApiKey as nodeApiKey } from '../../src/http/node/index.js'
+import type { ApiKeyOptions } from '../../src/http/options.js'
+
+export const ADAPTERS = ['node', 'express', 'fastify', 'hono'] as const
+export type AdapterName = (typeof ADAPTERS)[number]
+
+/** Options shared by every route of an app; per-route scopes are added by the app. */
+export type AppOptions = Omit<ApiKeyOptions<unknown>, 'scopes'>
+
+export interface RunningApp {
+  port: number
+  close(): Promise<void>
+}
+
+const READ = ['orders:read']
+const WRITE = ['orders:write']
+
+function keyBody(id: string | undefined): string {
+  return JSON.stringify({ ok: true, keyId: id ?? null })
+}
+
+async function listenNode(server: Server): Promise<RunningApp> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+function nodeApp(options: AppOptions): Promise<RunningApp> {
+  const o = options as ApiKeyOptions<IncomingMessage>
+  const read = nodeApiKey({ ...o, scopes: READ })
+  const write = nodeApiKey({ ...o, scopes: WRITE })
+  const server = createServer(async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (path === '/health') {
+      res.end('ok')
+      return
+    }
+    if (path !== '/orders') {
+      res.statusCode = 404
+      res.end()
+      return
+    }
+    const guard = req.method === 'POST' ? write : read
+    if (!(await guard(req, res))) return
+    if (req.method === 'OPTIONS') {
+      res.statusCode = 204
+      res.end()
+      return
+    }
+    res.setHeader('content-type', 'application/json')
+    res.end(keyBody(req.apiKey?.id))
+  })
+  return listenNode(server)
+}
+
+function expressApp(options: AppOptions): Promise<RunningApp> {
+  const o = options as ApiKeyOptions<Request>
+  const app = express()
+  const read = expressApiKey({ ...o, scopes: READ })
+  app.get('/health', (_req, res) => {
+    res.send('ok')
+  })
+  app.get('/orders', read, (req, res) => {
+    res.type('application/json').send(keyBody(req.apiKey?.id))
+  })
+  app.post('/orders', expressApiKey({ ...o, scopes: WRITE }), (req, res) => {
+    res.type('application/json').send(keyBody(req.apiKey?.id))
+  })
+  app.options('/orders', read, (_req, res) => {
+    res.sendStatus(204)
+  })
+  return listenNode(createServer(app))
+}
+
+async function fastifyApp(options: AppOptions): Promise<RunningApp> {
+  const app = Fastify()
+  await app.register(keywardFastify, options as ApiKeyOptions<FastifyRequest>)
+  app.get('/health', { config: { keyward: false } }, async () => 'ok')
+  const reply = async (request: FastifyRequest) => ({ ok: true, keyId: request.apiKey?.id ?? null })
+  app.get('/orders', { config: { keyward: { scopes: READ } } }, reply)
+  app.post('/orders', { config: { keyward: { scopes: WRITE } } }, reply)
+  app.options('/orders', { config: { keyward: { scopes: READ } } }, async (_req, res) =>
+    res.code(204).send(),
+  )
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
+}
+
+async function honoApp(options: AppOptions): Promise<RunningApp> {
+  const o = options as ApiKeyOptions<Context>
+  const app = new Hono()
+  const read = honoApiKey({ ...o, scopes: READ })
+  app.get('/health', (c) => c.text('ok'))
+  app.get('/orders', read, (c) => c.json({ ok: true, keyId: c.get('apiKey').id }))
+  app.post('/orders', honoApiKey({ ...o, scopes: WRITE }), (c) =>
+    c.json({ ok: true, keyId: c.get('apiKey').id }),
+  )
+  app.options('/orders', read, (c) => c.body(null, 204))
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
+      resolve(s as Server),
+    ) as Server
+  })
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** Starts the app of one adapter on a free port. */
+export function startApp(adapter: AdapterName, options: AppOptions): Promise<RunningApp> {
+  switch (adapter) {
+    case 'node':
+      return nodeApp(options)
+    case 'express':
+      return expressApp(options)
+    case 'fastify':
+      return fastifyApp(options)
+    case 'hono':
+      return honoApp(options)
+  }
+}
+
+export interface RawResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
+
+/** Repeated names become arrays, which Node sends as separate header lines. */
+function headerObject(lines: readonly [string, string][]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of lines) {
+    const previous = out[name]
+    out[name] = previous === undefined ? value : [previous, value].flat()
+  }
+  return out
+}
+
+/**
+ * A request over a real socket with headers exactly as given, repeated lines included
+ * (fetch would merge them).
+ */
+export function rawRequest(
+  port: number,
+  request: { method?: string; path?: string; headers?: readonly [string, string][] },
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: request.method ?? 'GET',
+        path: request.path ?? '/orders',
+        headers: headerObject(request.headers ?? []),
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end()
+  })
+}

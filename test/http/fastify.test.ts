@@ -1,0 +1,95 @@
+// Fastify specifics: plugin-wide and per-route scopes, open routes, HEAD routes, contexts.
+import Fastify from 'fastify'
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
+import { createKeyward, type Keyward, type VerifiedKey } from '../../src/core/keyward.js'
+import { keywardFastify, requireApiKey } from '../../src/http/fastify/index.js'
+import { createMemoryStore } from '../../src/stores/memory/index.js'
+
+const PEPPER = [{ version: 1, secret: 'test-pepper-0123456789abcdefghijklmnopqrstuvwxyz' }]
+let keyward: Keyward
+let reader: string
+let both: string
+
+beforeAll(async () => {
+  keyward = await createKeyward({ store: createMemoryStore(), peppers: PEPPER })
+  reader = (await keyward.createKey({ name: 'r', scopes: ['orders:read'] })).key
+  both = (await keyward.createKey({ name: 'rw', scopes: ['orders:*', 'admin:read'] })).key
+})
+afterAll(() => keyward.close())
+
+describe('keywardFastify', () => {
+  it('requires plugin scopes plus route scopes, opens config.keyward: false routes', async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward, scopes: ['orders:read'] })
+    app.get('/health', { config: { keyward: false } }, async (req) => ({ key: req.apiKey }))
+    app.get('/orders', async (req) => {
+      expectTypeOf(req.apiKey).toEqualTypeOf<VerifiedKey | null>()
+      return { id: req.apiKey?.id }
+    })
+    app.get('/admin', { config: { keyward: { scopes: ['admin:read'] } } }, async () => 'ok')
+    const get = (url: string, key?: string) =>
+      app.inject({ url, headers: key === undefined ? {} : { 'x-api-key': key } })
+    expect((await get('/health')).json()).toEqual({ key: null })
+    expect((await get('/orders', reader)).statusCode).toBe(200)
+    const denied = await get('/admin', reader)
+    expect(denied.statusCode).toBe(403)
+    expect(denied.json().missingScopes).toEqual(['admin:read'])
+    expect((await get('/admin', both)).statusCode).toBe(200)
+    // an unknown path is authenticated too: a 404 would tell a caller without a key which routes exist
+    expect((await get('/nope')).statusCode).toBe(401)
+    await app.close()
+  })
+
+  it('authenticates the automatic HEAD route with the GET route config', async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward })
+    app.get('/admin', { config: { keyward: { scopes: ['admin:read'] } } }, async () => 'ok')
+    const head = (key: string) =>
+      app.inject({ method: 'HEAD', url: '/admin', headers: { 'x-api-key': key } })
+    expect((await head(reader)).statusCode).toBe(403)
+    expect((await head(both)).statusCode).toBe(200)
+    await app.close()
+  })
+
+  it('fails at start-up for a malformed route scope', async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward })
+    expect(() =>
+      app.get('/x', { config: { keyward: { scopes: ['Orders:Read'] } } }, async () => 'ok'),
+    ).toThrow(/scope "Orders:Read" is not valid/)
+    await app.close()
+  })
+
+  it('protects only the context it is registered in', async () => {
+    const app = Fastify()
+    app.get('/public', async () => 'ok')
+    await app.register(
+      async (api) => {
+        await api.register(keywardFastify, { keyward })
+        api.get('/orders', async (req) => req.apiKey?.id)
+      },
+      { prefix: '/api' },
+    )
+    expect((await app.inject({ url: '/public' })).statusCode).toBe(200)
+    expect((await app.inject({ url: '/api/orders' })).statusCode).toBe(401)
+    await app.close()
+  })
+
+  it('requireApiKey works as a per-route onRequest hook', async () => {
+    const app = Fastify()
+    app.get(
+      '/orders',
+      { onRequest: requireApiKey({ keyward, scopes: ['orders:write'] }) },
+      async () => 'ok',
+    )
+    expect(
+      (await app.inject({ url: '/orders', headers: { authorization: `Bearer ${reader}` } }))
+        .statusCode,
+    ).toBe(403)
+    expect(
+      (await app.inject({ url: '/orders', headers: { authorization: `Bearer ${both}` } }))
+        .statusCode,
+    ).toBe(200)
+    await app.close()
+  })
+})
