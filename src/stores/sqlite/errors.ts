@@ -1,8 +1,6 @@
 import { basename } from 'node:path'
 import { KeywardError } from '../../core/errors.js'
-
-/** Message used by every store when the schema was never migrated. */
-export const NOT_MIGRATED = 'the database has no keyward tables: run keyward migrate'
+import { NOT_MIGRATED } from '../messages.js'
 
 function describeFile(file: string): string {
   return file === ':memory:' || file === '' ? 'the in-memory SQLite database' : file
@@ -44,7 +42,8 @@ export function toSqliteKeywardError(
     code === 'SQLITE_PERM' ||
     code === 'SQLITE_AUTH' ||
     code === 'EACCES' ||
-    code === 'EPERM'
+    code === 'EPERM' ||
+    /directory does not exist|unable to open database/i.test(message)
   )
     return fail(
       'store_unavailable',

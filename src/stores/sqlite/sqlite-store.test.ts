@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { describe, expect, it } from 'vitest'
 import { describeStore } from '../../../test/contract/store.js'
 import { createSqliteStore } from './sqlite-store.js'
 
@@ -20,4 +21,64 @@ describeStore('sqlite file (WAL)', async () => {
       rmSync(dir, { recursive: true, force: true })
     },
   }
+})
+
+describe('createSqliteStore', () => {
+  it('sets WAL, busy_timeout, synchronous=NORMAL and foreign keys on a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-sqlite-'))
+    const db = new Database(join(dir, 'keyward.db'))
+    createSqliteStore({ db, busyTimeoutMs: 1234 })
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(1234)
+    expect(db.pragma('synchronous', { simple: true })).toBe(1)
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1)
+    db.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('records each migration once, in a versions table, under the table prefix', async () => {
+    const db = new Database(':memory:')
+    const store = createSqliteStore({ db, tablePrefix: 'kw2_', closeDatabase: false })
+    await store.migrate()
+    await store.migrate()
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all()
+    expect(tables).toEqual([
+      'kw2_audit',
+      'kw2_keys',
+      'kw2_meta',
+      'kw2_migrations',
+      'kw2_roles',
+      'kw2_secrets',
+    ])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1])
+    await store.close()
+    expect(db.open).toBe(true)
+    db.close()
+  })
+
+  it('closes the database it was given unless told not to', async () => {
+    const db = new Database(':memory:')
+    await createSqliteStore({ db }).close()
+    expect(db.open).toBe(false)
+  })
+
+  it.each([
+    [{ tablePrefix: 'bad-prefix' }, /"tablePrefix" must match/],
+    [{ tablePrefix: 'x; DROP TABLE y' }, /"tablePrefix" must match/],
+    [{ busyTimeoutMs: -1 }, /"busyTimeoutMs" must be a whole number/],
+    [{ tablePrefx: 'x' }, /unknown option "tablePrefx"/],
+  ])('refuses bad options %j', (extra, message) => {
+    const db = new Database(':memory:')
+    expect(() => createSqliteStore({ db, ...extra } as never)).toThrow(message)
+    db.close()
+  })
+
+  it('refuses something that is not a better-sqlite3 database', () => {
+    expect(() => createSqliteStore({ db: {} as never })).toThrow(
+      /"db" must be a better-sqlite3 Database/,
+    )
+  })
 })

@@ -12,7 +12,7 @@ import type {
   Store,
   UsageEntry,
 } from '../types.js'
-import { NOT_MIGRATED, toSqliteKeywardError } from './errors.js'
+import { toSqliteKeywardError } from './errors.js'
 import { SQLITE_MIGRATIONS } from './schema.js'
 
 type Db = Database.Database
@@ -195,6 +195,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       db.pragma('synchronous = NORMAL')
     }
     db.pragma('foreign_keys = ON')
+    // reads the file header, so a file that is not a database fails here, not on first use
+    db.pragma('schema_version')
   } catch (e) {
     throw fail(e)
   }
@@ -569,5 +571,3 @@ export function openSqliteStore(
     throw e
   }
 }
-
-export { NOT_MIGRATED }

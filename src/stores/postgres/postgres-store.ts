@@ -1,0 +1,559 @@
+import { createHash } from 'node:crypto'
+import type { Pool, PoolClient, QueryResultRow } from 'pg'
+import { KeywardError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
+import type {
+  AuditEvent,
+  KeyPage,
+  KeyPatch,
+  KeyRecord,
+  ListKeysQuery,
+  SecretRecord,
+  Store,
+} from '../types.js'
+import { describePoolTarget, toPostgresKeywardError } from './errors.js'
+import { POSTGRES_MIGRATIONS } from './schema.js'
+
+/** Options of `createPostgresStore`. */
+export interface PostgresStoreOptions {
+  /** A pg Pool the caller created (e.g. `new Pool({ connectionString })`). */
+  pool: Pool
+  /** Schema holding keyward's tables; must match `/^[A-Za-z_][A-Za-z0-9_]*$/`. Default `keyward`. */
+  schema?: string
+  /** End `pool` when the store is closed. Default true: the store owns what it was given. */
+  closePool?: boolean
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+const OPTION_NAMES = new Set(['pool', 'schema', 'closePool'])
+const BATCH_ROWS = 5000
+
+const KEY_COLUMNS =
+  'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
+const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
+
+/** Patch field -> column and SQL cast; the only names that reach dynamic SQL. */
+const PATCH_COLUMNS: Record<keyof KeyPatch, [column: string, cast: string]> = {
+  name: ['name', 'text'],
+  ownerId: ['owner_id', 'text'],
+  hint: ['hint', 'text'],
+  scopes: ['scopes', 'jsonb'],
+  roles: ['roles', 'jsonb'],
+  rateLimits: ['rate_limits', 'jsonb'],
+  quota: ['quota', 'jsonb'],
+  metadata: ['metadata', 'jsonb'],
+  ipAllowlist: ['ip_allowlist', 'jsonb'],
+  state: ['state', 'text'],
+  expiresAt: ['expires_at', 'bigint'],
+  revokedAt: ['revoked_at', 'bigint'],
+  updatedAt: ['updated_at', 'bigint'],
+}
+
+/** bigint columns arrive as strings (pg's default) or numbers (a custom type parser). */
+function toNumber(v: unknown): number {
+  const n = typeof v === 'number' ? v : Number(v)
+  if (!Number.isSafeInteger(n))
+    throw new KeywardError(
+      'store_corrupt',
+      `a keyward table holds ${String(v)} where a whole number of ms or a count belongs: restore it from a backup`,
+    )
+  return n
+}
+const toNumberOrNull = (v: unknown): number | null => (v === null ? null : toNumber(v))
+/** jsonb arrives parsed, unless the caller replaced pg's jsonb parser. */
+const fromJson = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T
+const toJson = (v: unknown): string | null => (v === null ? null : JSON.stringify(v))
+
+function keyFromRow(r: QueryResultRow): KeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    ownerId: r.owner_id,
+    prefix: r.prefix,
+    hint: r.hint,
+    scopes: fromJson(r.scopes),
+    roles: fromJson(r.roles),
+    rateLimits: fromJson(r.rate_limits),
+    quota: r.quota === null ? null : fromJson(r.quota),
+    metadata: fromJson(r.metadata),
+    ipAllowlist: fromJson(r.ip_allowlist),
+    state: r.state,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+    expiresAt: toNumberOrNull(r.expires_at),
+    revokedAt: toNumberOrNull(r.revoked_at),
+    lastUsedAt: toNumberOrNull(r.last_used_at),
+    usageCount: toNumber(r.usage_count),
+  }
+}
+
+function secretFromRow(r: QueryResultRow, p = ''): SecretRecord {
+  return {
+    hash: r[`${p}hash`],
+    keyId: r[`${p}key_id`],
+    pepperVersion: r[`${p}pepper_version`],
+    hint: r[`${p}hint`],
+    imported: r[`${p}imported`],
+    createdAt: toNumber(r[`${p}created_at`]),
+    expiresAt: toNumberOrNull(r[`${p}expires_at`]),
+  }
+}
+
+function auditFromRow(r: QueryResultRow): AuditEvent {
+  return {
+    id: r.id,
+    at: toNumber(r.at),
+    action: r.action,
+    keyId: r.key_id,
+    actor: r.actor,
+    details: fromJson(r.details),
+  }
+}
+
+function resolveOptions(options: PostgresStoreOptions): Required<PostgresStoreOptions> {
+  if (options === null || typeof options !== 'object')
+    throw new KeywardError('invalid_options', 'createPostgresStore needs { pool }')
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name))
+      throw new KeywardError('invalid_options', `unknown option "${name}" of createPostgresStore`)
+  }
+  const { pool } = options
+  if (!pool || typeof (pool as { query?: unknown }).query !== 'function')
+    throw new KeywardError(
+      'invalid_options',
+      '"pool" must be a pg Pool, e.g. new Pool({ connectionString: process.env.DATABASE_URL })',
+    )
+  const schema = options.schema ?? 'keyward'
+  if (!IDENTIFIER.test(schema) || schema.length > 63)
+    throw new KeywardError(
+      'invalid_options',
+      `"schema" must match /^[A-Za-z_][A-Za-z0-9_]*$/ and be at most 63 characters, got ${JSON.stringify(schema)}`,
+    )
+  return { pool, schema, closePool: options.closePool ?? true }
+}
+
+/**
+ * A store on PostgreSQL through a pg Pool. Tables live in one schema (default `keyward`),
+ * created by `migrate()` under an advisory lock, so several nodes may migrate at once.
+ * `close()` also ends the pool unless `closePool: false`. When the pool has no `error`
+ * listener, one is added: an idle connection dropped by the server then fails the next
+ * call with `store_unavailable` instead of crashing the process.
+ *
+ * @example
+ * import pg from 'pg'
+ * const store = createPostgresStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) })
+ * await store.migrate()
+ * @throws KeywardError `invalid_options` for a bad pool or schema name
+ */
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  const { pool, schema, closePool } = resolveOptions(options)
+  const s = `"${schema}"`
+  const target = describePoolTarget(pool.options ?? {})
+  const fail = (e: unknown, conflict?: string): KeywardError =>
+    toPostgresKeywardError(e, target, conflict)
+  if (pool.listenerCount('error') === 0) pool.on('error', () => {})
+
+  // Named statements are parsed once per connection; the schema is part of the text, so of the name.
+  const tag = createHash('sha256').update(schema).digest('hex').slice(0, 12)
+  const findByHashSql = `SELECT ${KEY_COLUMNS.replace(/(\w+)/g, 'k.$1')},
+      s.hash AS s_hash, s.key_id AS s_key_id, s.pepper_version AS s_pepper_version, s.hint AS s_hint,
+      s.imported AS s_imported, s.created_at AS s_created_at, s.expires_at AS s_expires_at
+    FROM ${s}.secrets s JOIN ${s}.keys k ON k.id = s.key_id WHERE s.hash = $1`
+  let closed = false
+
+  async function guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new KeywardError('store_unavailable', 'the PostgreSQL store is closed')
+    try {
+      return await fn()
+    } catch (e) {
+      throw fail(e)
+    }
+  }
+
+  async function transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect()
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError
+      })
+      throw e
+    } finally {
+      // a connection that could not roll back is destroyed, never reused
+      client.release(broken)
+    }
+  }
+
+  /** A unique violation, phrased per constraint; the driver's detail (it holds the hash) is dropped. */
+  function conflict(e: unknown): KeywardError {
+    const err = e as { code?: string; constraint?: string; detail?: string; table?: string }
+    if (err?.code !== '23505') return fail(e)
+    const cause = { code: err.code, constraint: err.constraint, table: err.table }
+    if (err.constraint === 'keys_pkey') {
+      const id = /\((key_[0-9A-Za-z]{16})\)/.exec(err.detail ?? '')?.[1]
+      return new KeywardError(
+        'store_conflict',
+        id ? `a key with id ${id} already exists` : 'a key with this id already exists',
+        { cause },
+      )
+    }
+    if (err.constraint === 'audit_id_key') {
+      const id = /\((evt_[0-9A-Za-z]+)\)/.exec(err.detail ?? '')?.[1]
+      return new KeywardError(
+        'store_conflict',
+        `an audit event with id ${id ?? 'in this batch'} already exists`,
+        { cause },
+      )
+    }
+    return new KeywardError('store_conflict', 'this secret is already stored', { cause })
+  }
+
+  async function insertRows(
+    c: PoolClient,
+    rows: readonly { key: KeyRecord; secret: SecretRecord }[],
+  ): Promise<void> {
+    const k: unknown[][] = Array.from({ length: 18 }, () => [])
+    const sec: unknown[][] = Array.from({ length: 7 }, () => [])
+    for (const { key, secret } of rows) {
+      const kv = [
+        key.id,
+        key.name,
+        key.ownerId,
+        key.prefix,
+        key.hint,
+        JSON.stringify(key.scopes),
+        JSON.stringify(key.roles),
+        JSON.stringify(key.rateLimits),
+        toJson(key.quota),
+        JSON.stringify(key.metadata),
+        JSON.stringify(key.ipAllowlist),
+        key.state,
+        key.createdAt,
+        key.updatedAt,
+        key.expiresAt,
+        key.revokedAt,
+        key.lastUsedAt,
+        key.usageCount,
+      ]
+      for (let i = 0; i < 18; i++) k[i]!.push(kv[i])
+      const sv = [
+        secret.hash,
+        secret.keyId,
+        secret.pepperVersion,
+        secret.hint,
+        secret.imported,
+        secret.createdAt,
+        secret.expiresAt,
+      ]
+      for (let i = 0; i < 7; i++) sec[i]!.push(sv[i])
+    }
+    // One statement per table whatever the row count: each column is one array parameter.
+    await c.query(
+      `INSERT INTO ${s}.keys (${KEY_COLUMNS})
+       SELECT c1, c2, c3, c4, c5, c6::jsonb, c7::jsonb, c8::jsonb, c9::jsonb, c10::jsonb, c11::jsonb, c12, c13, c14, c15, c16, c17, c18
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                   $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[])
+         AS t(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18)`,
+      k,
+    )
+    await c.query(
+      `INSERT INTO ${s}.secrets (${SECRET_COLUMNS})
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::boolean[], $6::bigint[], $7::bigint[])`,
+      sec,
+    )
+  }
+
+  async function migrateOne(
+    c: PoolClient,
+    m: (typeof POSTGRES_MIGRATIONS)[number],
+    latest: number,
+  ): Promise<void> {
+    // Serialises concurrent migrate() calls on this schema until the transaction ends.
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`keyward:migrate:${schema}`])
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+    await c.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
+    )
+    const { rows } = await c.query(`SELECT max(version) AS v FROM ${s}.migrations`)
+    const current = rows[0]?.v === null || rows[0]?.v === undefined ? 0 : Number(rows[0].v)
+    if (current > latest)
+      throw new KeywardError(
+        'store_unavailable',
+        `schema ${schema} has keyward schema version ${current}, newer than this keyward (${latest}): upgrade keyward`,
+      )
+    if (current >= m.version) return
+    await c.query(m.sql(s))
+    await c.query(`INSERT INTO ${s}.migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [
+      m.version,
+      m.name,
+      Date.now(),
+    ])
+  }
+
+  return {
+    kind: 'postgres',
+    async migrate() {
+      await guard(async () => {
+        const latest = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version
+        for (const m of POSTGRES_MIGRATIONS) await transaction((c) => migrateOne(c, m, latest))
+      })
+    },
+    async insertKey(key, secret) {
+      await guard(() =>
+        transaction((c) =>
+          insertRows(c, [{ key, secret }]).catch((e) => Promise.reject(conflict(e))),
+        ),
+      )
+    },
+    async insertKeys(rows) {
+      if (rows.length === 0) return guard(async () => undefined)
+      await guard(() =>
+        transaction(async (c) => {
+          for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+            await insertRows(c, rows.slice(i, i + BATCH_ROWS)).catch((e) =>
+              Promise.reject(conflict(e)),
+            )
+          }
+        }),
+      )
+    },
+    async findByHash(hash) {
+      return guard(async () => {
+        const { rows } = await pool.query({
+          name: `keyward_find_by_hash_${tag}`,
+          text: findByHashSql,
+          values: [hash],
+        })
+        const r = rows[0]
+        return r === undefined ? null : { key: keyFromRow(r), secret: secretFromRow(r, 's_') }
+      })
+    },
+    async getKey(id) {
+      return guard(async () => {
+        const { rows } = await pool.query(`SELECT ${KEY_COLUMNS} FROM ${s}.keys WHERE id = $1`, [
+          id,
+        ])
+        return rows[0] === undefined ? null : keyFromRow(rows[0])
+      })
+    },
+    async listKeys(query: ListKeysQuery): Promise<KeyPage> {
+      return guard(async () => {
+        const where: string[] = []
+        const values: unknown[] = []
+        const param = (v: unknown): string => {
+          values.push(v)
+          return `$${values.length}`
+        }
+        if (query.ownerId !== undefined) where.push(`owner_id = ${param(query.ownerId)}`)
+        if (query.status === 'active') {
+          const now = param(query.now)
+          where.push(`state = 'active' AND (expires_at IS NULL OR expires_at > ${now})`)
+        } else if (query.status === 'expired') {
+          const now = param(query.now)
+          where.push(`state = 'active' AND expires_at IS NOT NULL AND expires_at <= ${now}`)
+        } else if (query.status !== undefined) where.push(`state = ${param(query.status)}`)
+        if (query.cursor !== undefined) {
+          const after = decodeCursor(query.cursor)
+          where.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`)
+        }
+        const { rows } = await pool.query(
+          `SELECT ${KEY_COLUMNS} FROM ${s}.keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY created_at DESC, id DESC LIMIT ${param(query.limit + 1)}`,
+          values,
+        )
+        const items = rows.slice(0, query.limit).map(keyFromRow)
+        const last = items[items.length - 1]
+        return {
+          items,
+          nextCursor:
+            rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+        }
+      })
+    },
+    async updateKey(id, patch) {
+      return guard(async () => {
+        const fields = (Object.keys(patch) as (keyof KeyPatch)[]).filter(
+          (f) => patch[f] !== undefined && f in PATCH_COLUMNS,
+        )
+        const values: unknown[] = [id]
+        const set = fields.map((f) => {
+          const [column, cast] = PATCH_COLUMNS[f]
+          values.push(cast === 'jsonb' ? toJson(patch[f]) : patch[f])
+          return `${column} = $${values.length}::${cast}`
+        })
+        const { rows } = await pool.query(
+          `UPDATE ${s}.keys SET ${set.join(', ')} WHERE id = $1 RETURNING ${KEY_COLUMNS}`,
+          values,
+        )
+        return rows[0] === undefined ? null : keyFromRow(rows[0])
+      })
+    },
+    async listSecrets(keyId) {
+      return guard(async () => {
+        const { rows } = await pool.query(
+          `SELECT ${SECRET_COLUMNS} FROM ${s}.secrets WHERE key_id = $1 ORDER BY created_at DESC`,
+          [keyId],
+        )
+        return rows.map((r) => secretFromRow(r))
+      })
+    },
+    async addSecret(secret, previousExpireAt) {
+      return guard(() =>
+        transaction(async (c) => {
+          // the row lock also serialises two rotations of one key
+          const found = await c.query(`SELECT 1 FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [
+            secret.keyId,
+          ])
+          if (found.rowCount === 0) return false
+          await c.query(
+            `UPDATE ${s}.secrets SET expires_at = $1 WHERE key_id = $2 AND (expires_at IS NULL OR expires_at > $1)`,
+            [previousExpireAt, secret.keyId],
+          )
+          await c
+            .query(
+              `INSERT INTO ${s}.secrets (${SECRET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+              [
+                secret.hash,
+                secret.keyId,
+                secret.pepperVersion,
+                secret.hint,
+                secret.imported,
+                secret.createdAt,
+                secret.expiresAt,
+              ],
+            )
+            .catch((e) => Promise.reject(conflict(e)))
+          return true
+        }),
+      )
+    },
+    async recordUsage(entries) {
+      if (entries.length === 0) return guard(async () => undefined)
+      await guard(async () => {
+        await pool.query(
+          `UPDATE ${s}.keys k
+           SET usage_count = k.usage_count + u.count,
+               last_used_at = GREATEST(k.last_used_at, u.last_used_at)
+           FROM (SELECT id, sum(count)::bigint AS count, max(last_used_at) AS last_used_at
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(id, count, last_used_at)
+                 GROUP BY id) u
+           WHERE k.id = u.id`,
+          [
+            entries.map((e) => e.keyId),
+            entries.map((e) => e.count),
+            entries.map((e) => e.lastUsedAt),
+          ],
+        )
+      })
+    },
+    async appendAudit(events) {
+      if (events.length === 0) return guard(async () => undefined)
+      await guard(async () => {
+        await pool
+          .query(
+            `INSERT INTO ${s}.audit (id, at, action, key_id, actor, details)
+             SELECT id, at, action, key_id, actor, details::jsonb
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+               WITH ORDINALITY AS t(id, at, action, key_id, actor, details, ord)
+             ORDER BY ord`,
+            [
+              events.map((e) => e.id),
+              events.map((e) => e.at),
+              events.map((e) => e.action),
+              events.map((e) => e.keyId),
+              events.map((e) => e.actor),
+              events.map((e) => JSON.stringify(e.details)),
+            ],
+          )
+          .catch((e) => Promise.reject(conflict(e)))
+      })
+    },
+    async listAudit(query) {
+      return guard(async () => {
+        const where: string[] = []
+        const values: unknown[] = []
+        if (query.keyId !== undefined) {
+          values.push(query.keyId)
+          where.push(`key_id = $${values.length}`)
+        }
+        if (query.since !== undefined) {
+          values.push(query.since)
+          where.push(`at >= $${values.length}`)
+        }
+        values.push(query.limit)
+        const { rows } = await pool.query(
+          `SELECT id, at, action, key_id, actor, details FROM ${s}.audit
+           ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY at DESC, seq DESC LIMIT $${values.length}`,
+          values,
+        )
+        return rows.map(auditFromRow)
+      })
+    },
+    async listRoles() {
+      return guard(async () => {
+        const { rows } = await pool.query(`SELECT name, scopes FROM ${s}.roles ORDER BY name`)
+        return new Map(rows.map((r) => [r.name as string, fromJson<string[]>(r.scopes)]))
+      })
+    },
+    async setRole(name, scopes) {
+      await guard(() =>
+        pool.query(
+          `INSERT INTO ${s}.roles (name, scopes) VALUES ($1, $2::jsonb)
+           ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
+          [name, JSON.stringify(scopes)],
+        ),
+      )
+    },
+    async deleteRole(name) {
+      return guard(async () => {
+        const r = await pool.query(`DELETE FROM ${s}.roles WHERE name = $1`, [name])
+        return (r.rowCount ?? 0) > 0
+      })
+    },
+    async getMeta(name) {
+      return guard(async () => {
+        const { rows } = await pool.query(`SELECT value FROM ${s}.meta WHERE name = $1`, [name])
+        return rows[0] === undefined ? null : (rows[0].value as string)
+      })
+    },
+    async setMetaIfAbsent(name, value) {
+      return guard(async () => {
+        const { rows } = await pool.query(
+          `WITH ins AS (
+             INSERT INTO ${s}.meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value
+           )
+           SELECT value FROM ins UNION ALL SELECT value FROM ${s}.meta WHERE name = $1 LIMIT 1`,
+          [name, value],
+        )
+        if (rows[0] !== undefined) return rows[0].value as string
+        // The row was committed by a concurrent call after this statement's snapshot: read again.
+        const again = await pool.query(`SELECT value FROM ${s}.meta WHERE name = $1`, [name])
+        return again.rows[0].value as string
+      })
+    },
+    async pepperVersions() {
+      return guard(async () => {
+        // A loose index scan: one index descent per distinct version.
+        const { rows } = await pool.query(
+          `WITH RECURSIVE v(x) AS (
+             SELECT min(pepper_version) FROM ${s}.secrets
+             UNION ALL
+             SELECT (SELECT min(pepper_version) FROM ${s}.secrets WHERE pepper_version > x) FROM v WHERE x IS NOT NULL
+           ) SELECT x FROM v WHERE x IS NOT NULL`,
+        )
+        return rows.map((r) => Number(r.x))
+      })
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      if (closePool && !pool.ending && !pool.ended) await pool.end()
+    },
+  }
+}

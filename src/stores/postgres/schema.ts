@@ -1,0 +1,72 @@
+/** One versioned schema change; `sql` gets the quoted, validated schema name. */
+export interface PostgresMigration {
+  version: number
+  name: string
+  sql(schema: string): string
+}
+
+// Append only: a released migration is never edited, a change is a new version.
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    name: 'keys, secrets, audit, roles, meta',
+    sql: (s) => `
+CREATE TABLE ${s}.keys (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  owner_id text,
+  prefix text NOT NULL,
+  hint text NOT NULL,
+  scopes jsonb NOT NULL DEFAULT '[]',
+  roles jsonb NOT NULL DEFAULT '[]',
+  rate_limits jsonb NOT NULL DEFAULT '[]',
+  quota jsonb,
+  metadata jsonb NOT NULL DEFAULT '{}',
+  ip_allowlist jsonb NOT NULL DEFAULT '[]',
+  state text NOT NULL CHECK (state IN ('active', 'revoked', 'disabled')),
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  expires_at bigint,
+  revoked_at bigint,
+  last_used_at bigint,
+  usage_count bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX keys_created_idx ON ${s}.keys (created_at DESC, id DESC);
+CREATE INDEX keys_owner_created_idx ON ${s}.keys (owner_id, created_at DESC, id DESC);
+
+CREATE TABLE ${s}.secrets (
+  hash text PRIMARY KEY,
+  key_id text NOT NULL REFERENCES ${s}.keys (id) ON DELETE CASCADE,
+  pepper_version integer NOT NULL,
+  hint text NOT NULL,
+  imported boolean NOT NULL DEFAULT false,
+  created_at bigint NOT NULL,
+  expires_at bigint
+);
+CREATE INDEX secrets_key_idx ON ${s}.secrets (key_id, created_at DESC);
+CREATE INDEX secrets_pepper_idx ON ${s}.secrets (pepper_version);
+
+CREATE TABLE ${s}.audit (
+  seq bigserial PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  at bigint NOT NULL,
+  action text NOT NULL,
+  key_id text,
+  actor text,
+  details jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_at_idx ON ${s}.audit (at DESC, seq DESC);
+CREATE INDEX audit_key_at_idx ON ${s}.audit (key_id, at DESC, seq DESC);
+
+CREATE TABLE ${s}.roles (
+  name text PRIMARY KEY,
+  scopes jsonb NOT NULL
+);
+
+CREATE TABLE ${s}.meta (
+  name text PRIMARY KEY,
+  value text NOT NULL
+);
+`,
+  },
+]
