@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { createFailedAuthLimiter } from './failed-auth.js'
+import { createMemoryLimiter } from './memory.js'
+
+function setup(options: { limit?: number; windowMs?: number } = {}) {
+  let now = 1_700_000_000_000
+  const limiter = createMemoryLimiter({ clock: { now: () => now } })
+  const failedAuth = createFailedAuthLimiter({ limiter, limit: 3, windowMs: 60_000, ...options })
+  return { limiter, failedAuth, advance: (ms: number) => (now += ms) }
+}
+
+describe('createFailedAuthLimiter', () => {
+  it('blocks a client after limit failures and lets one attempt back per interval', async () => {
+    const { failedAuth, advance } = setup()
+    for (let i = 0; i < 3; i++) {
+      expect(await failedAuth.isBlocked('203.0.113.7')).toBe(false)
+      await failedAuth.recordFailure('203.0.113.7')
+    }
+    await expect(failedAuth.check('203.0.113.7')).resolves.toEqual({
+      blocked: true,
+      retryAfterMs: 20_000,
+    })
+    // Failures while blocked do not deepen the block.
+    await failedAuth.recordFailure('203.0.113.7')
+    expect((await failedAuth.check('203.0.113.7')).retryAfterMs).toBe(20_000)
+    advance(19_999)
+    expect(await failedAuth.isBlocked('203.0.113.7')).toBe(true)
+    advance(1)
+    expect(await failedAuth.isBlocked('203.0.113.7')).toBe(false)
+    expect(await failedAuth.isBlocked('203.0.113.8')).toBe(false)
+  })
+
+  it('counts IPv6 clients per /64 and IPv4-mapped addresses as IPv4', async () => {
+    const { failedAuth } = setup({ limit: 2 })
+    await failedAuth.recordFailure('2001:db8:1:2::1')
+    await failedAuth.recordFailure('2001:db8:1:2:ffff:ffff:ffff:ffff')
+    expect(await failedAuth.isBlocked('2001:db8:1:2::99')).toBe(true)
+    expect(await failedAuth.isBlocked('2001:db8:1:3::1')).toBe(false)
+    await failedAuth.recordFailure('::ffff:198.51.100.1')
+    await failedAuth.recordFailure('198.51.100.1')
+    expect(await failedAuth.isBlocked('198.51.100.1')).toBe(true)
+  })
+
+  it('never charges a key sharing the same limiter', async () => {
+    const { limiter, failedAuth } = setup()
+    const rules = [{ name: 'default', limit: 10, windowMs: 60_000 }]
+    const quota = { limit: 100, periodMs: 86_400_000 }
+    for (let i = 0; i < 5; i++) await failedAuth.recordFailure('203.0.113.7')
+    const peek = await limiter.consume({ partition: 'key:key_a', rules, quota, cost: 0 })
+    expect(peek.policies.map((p) => p.remaining)).toEqual([10, 100])
+  })
+
+  it('never blocks an unknown address and forgets a client on reset', async () => {
+    const { failedAuth } = setup({ limit: 1 })
+    await failedAuth.recordFailure(undefined)
+    expect(await failedAuth.isBlocked(undefined)).toBe(false)
+    await failedAuth.recordFailure('203.0.113.7')
+    expect(await failedAuth.isBlocked('203.0.113.7')).toBe(true)
+    await failedAuth.reset('203.0.113.7')
+    expect(await failedAuth.isBlocked('203.0.113.7')).toBe(false)
+  })
+
+  it.each([
+    [{ limit: 0 }, '"limit" must be a positive integer, got 0'],
+    [{ ipv6PrefixBits: 129 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 129'],
+    [{ windowMS: 5 }, 'unknown option "windowMS"'],
+  ])('rejects %j', (options, message) => {
+    expect(() => createFailedAuthLimiter(options as never)).toThrow(message)
+  })
+})
