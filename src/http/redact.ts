@@ -56,17 +56,30 @@ export function redactHeaders(
   return out
 }
 
-interface LoggableRequest {
+/** The request fields the serialiser reads; pino-http, Fastify and Node requests all fit. */
+export interface LoggableRequest {
+  id?: unknown
+  method?: string | undefined
+  url?: string | undefined
+  originalUrl?: string | undefined
+  query?: unknown
+  headers?: Readonly<Record<string, unknown>> | undefined
+  remoteAddress?: string | undefined
+  remotePort?: number | undefined
+  ip?: string | undefined
+  socket?: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined
+}
+
+/** What `redactRequest` logs. */
+export interface RedactedRequest {
   id?: unknown
   method?: string
-  url?: string
-  originalUrl?: string
-  query?: unknown
+  url: string
+  query?: Record<string, unknown>
   headers?: Record<string, unknown>
   remoteAddress?: string
   remotePort?: number
-  ip?: string
-  socket?: { remoteAddress?: string; remotePort?: number }
+  [key: string]: unknown
 }
 
 /**
@@ -77,19 +90,22 @@ interface LoggableRequest {
  * pinoHttp({ serializers: { req: redactRequest } })
  * Fastify({ logger: { serializers: { req: redactRequest } } })
  */
-export function redactRequest(req: LoggableRequest): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+export function redactRequest(req: LoggableRequest): RedactedRequest {
+  const out: RedactedRequest = { url: '' }
   if (req.id !== undefined) out.id = req.id
-  out.method = req.method
+  if (req.method !== undefined) out.method = req.method
   out.url = redactUrl(req.originalUrl ?? req.url ?? '')
   if (typeof req.query === 'object' && req.query !== null) {
     const query: Record<string, unknown> = { ...(req.query as Record<string, unknown>) }
     for (const name of Object.keys(query)) if (/^api_key$/i.test(name)) query[name] = REDACTED
     out.query = query
   }
-  if (req.headers !== undefined) out.headers = redactHeaders(req.headers)
-  out.remoteAddress = req.remoteAddress ?? req.ip ?? req.socket?.remoteAddress
-  out.remotePort = req.remotePort ?? req.socket?.remotePort
+  const headers = redactHeaders(req.headers)
+  if (headers !== undefined) out.headers = headers
+  const remoteAddress = req.remoteAddress ?? req.ip ?? req.socket?.remoteAddress
+  if (remoteAddress !== undefined) out.remoteAddress = remoteAddress
+  const remotePort = req.remotePort ?? req.socket?.remotePort
+  if (remotePort !== undefined) out.remotePort = remotePort
   return out
 }
 

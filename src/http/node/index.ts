@@ -22,7 +22,8 @@ export {
 export type { DeniedResponse } from '../responses.js'
 export { NodeRequestView, writeDenied }
 
-declare module 'node:http' {
+// augment 'http': @types/node declares the classes there and re-exports them from 'node:http'
+declare module 'http' {
   interface IncomingMessage {
     /** The verified key, set by keyward's `requireApiKey()` once the request is authenticated. */
     apiKey?: VerifiedKey
