@@ -1,0 +1,73 @@
+import type { Command } from 'commander'
+import type { KeyRecord } from '../../core/types.js'
+import { type DbOptions, withKeyward } from '../context.js'
+import { formatScopes, formatTable, formatTime, keyJson } from '../format.js'
+import { type CliContext, type CliIo, writeJson, writeLine } from '../io.js'
+import { addDbOption, parseStatus } from '../options.js'
+
+export interface KeysListOptions extends DbOptions {
+  owner?: string
+  status?: string
+  json?: boolean
+}
+
+/** `keyward keys list`: every key (newest first) as a table or JSON. Never shows secrets. */
+export async function keysList(opts: KeysListOptions, io: CliIo): Promise<number> {
+  const status = opts.status === undefined ? undefined : parseStatus(opts.status)
+  return withKeyward(io, opts, { mustExist: true }, async ({ keyward }) => {
+    const records: KeyRecord[] = []
+    let cursor: string | undefined
+    do {
+      const page = await keyward.listKeys({
+        limit: 1000,
+        ...(opts.owner === undefined ? {} : { ownerId: opts.owner }),
+        ...(status === undefined ? {} : { status }),
+        ...(cursor === undefined ? {} : { cursor }),
+      })
+      records.push(...page.items)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor !== undefined)
+    if (opts.json) {
+      writeJson(
+        io,
+        records.map((r) => keyJson(r, keyward.statusOf(r))),
+      )
+      return 0
+    }
+    if (records.length === 0) {
+      writeLine(io, 'No keys. Create one with: keyward keys create --name NAME')
+      return 0
+    }
+    const rows = records.map((r) => [
+      r.id,
+      r.name,
+      r.ownerId ?? '-',
+      keyward.statusOf(r),
+      formatScopes(r),
+      r.hint,
+      formatTime(r.createdAt),
+      formatTime(r.expiresAt, 'never'),
+      formatTime(r.lastUsedAt, 'never'),
+    ])
+    writeLine(
+      io,
+      formatTable(
+        ['id', 'name', 'owner', 'status', 'scopes', 'hint', 'created', 'expires', 'last used'],
+        rows,
+      ),
+    )
+    return 0
+  })
+}
+
+export function registerKeysList(keys: Command, ctx: CliContext): void {
+  const cmd = keys
+    .command('list')
+    .description('list keys (newest first)')
+    .option('--owner <owner>', 'only keys of this owner')
+    .option('--status <status>', 'only keys in this status: active, revoked, expired or disabled')
+    .option('--json', 'print JSON')
+  addDbOption(cmd).action(async (opts: KeysListOptions) => {
+    ctx.exitCode = await keysList(opts, ctx.io)
+  })
+}

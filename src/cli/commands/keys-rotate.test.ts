@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { createTestKey, runCli, TEST_PEPPER, tempDb } from '../testing.js'
+
+const env = { KEYWARD_PEPPER: TEST_PEPPER }
+
+describe('keyward keys rotate', () => {
+  it('prints the new key once; the old one keeps working during the grace period', async () => {
+    const db = tempDb()
+    const { key: oldKey, id } = await createTestKey(db.url)
+    const r = await runCli(['keys', 'rotate', id, '--grace', '1h', '--db', db.url], { env })
+    expect(r.code).toBe(0)
+    const newKey = /^ {4}(kw_live_\S+)$/m.exec(r.stdout)?.[1]
+    expect(newKey).toBeDefined()
+    expect(r.stdout.split('\n').filter((l) => l.includes(newKey!))).toHaveLength(1)
+    expect(r.stdout).not.toContain(oldKey)
+    expect(r.stdout).toContain('The previous secret keeps working for 1h')
+    for (const k of [oldKey, newKey!]) {
+      expect((await runCli(['keys', 'verify', '--db', db.url], { stdin: k, env })).code).toBe(0)
+    }
+  })
+
+  it('--grace 0 stops the old secret at once', async () => {
+    const db = tempDb()
+    const { key: oldKey, id } = await createTestKey(db.url)
+    const r = await runCli(['keys', 'rotate', id, '--grace', '0', '--json', '--db', db.url], {
+      env,
+    })
+    expect(r.code).toBe(0)
+    const { key: newKey } = JSON.parse(r.stdout)
+    const old = await runCli(['keys', 'verify', '--db', db.url], { stdin: oldKey, env })
+    expect(old).toEqual({ code: 1, stdout: `denied: key_expired, key ${id}\n`, stderr: '' })
+    expect((await runCli(['keys', 'verify', '--db', db.url], { stdin: newKey, env })).code).toBe(0)
+  })
+
+  it('refuses a revoked key (exit 1), an unknown id (exit 1) and a bad --grace (exit 2)', async () => {
+    const db = tempDb()
+    const { id } = await createTestKey(db.url)
+    await runCli(['keys', 'revoke', id, '--db', db.url], { env })
+    const revoked = await runCli(['keys', 'rotate', id, '--db', db.url], { env })
+    expect(revoked.code).toBe(1)
+    expect(revoked.stderr).toBe(
+      `keyward: key ${id} is revoked and cannot be rotated: create a new key instead\n`,
+    )
+    const unknown = await runCli(['keys', 'rotate', 'key_0000000000000000', '--db', db.url], {
+      env,
+    })
+    expect(unknown.code).toBe(1)
+    const bad = await runCli(['keys', 'rotate', id, '--grace', 'soon', '--db', db.url], { env })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toBe(
+      'keyward: --grace "soon" is not a duration: use a positive whole number and a unit (ms, s, m, h, d, w, y), e.g. "90d", "24h", "15m"\n',
+    )
+  })
+})

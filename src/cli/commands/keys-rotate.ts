@@ -1,0 +1,73 @@
+import type { Command } from 'commander'
+import { formatDuration } from '../../core/duration.js'
+import { CLI_ACTOR, type DbOptions, withKeyward } from '../context.js'
+import { formatTimeRelative, keyJson } from '../format.js'
+import { type CliContext, type CliIo, RefusedError, writeJson, writeLine } from '../io.js'
+import { addDbOption, parseDurationOption, parseKeyId } from '../options.js'
+import { keySummary } from './key-input.js'
+import { notFound } from './keys-show.js'
+
+export interface KeysRotateOptions extends DbOptions {
+  grace?: string
+  json?: boolean
+}
+
+/** `keyward keys rotate ID`: a new secret, printed once; the old one verifies until the grace period ends. */
+export async function keysRotate(
+  idArg: string,
+  opts: KeysRotateOptions,
+  io: CliIo,
+): Promise<number> {
+  const id = parseKeyId(idArg)
+  const graceMs = opts.grace === undefined ? 86_400_000 : parseGrace(opts.grace)
+  return withKeyward(io, opts, { mustExist: true }, async ({ keyward }) => {
+    const current = await keyward.getKey(id)
+    if (current === null) throw notFound(id)
+    if (current.state === 'revoked')
+      throw new RefusedError(`key ${id} is revoked and cannot be rotated: create a new key instead`)
+    const { key, record } = await keyward.rotateKey(id, { graceMs, actor: CLI_ACTOR })
+    const now = Date.now()
+    if (opts.json) {
+      writeJson(io, {
+        key,
+        ...keyJson(record, keyward.statusOf(record)),
+        previousSecretExpiresAt: new Date(now + graceMs).toISOString(),
+      })
+      return 0
+    }
+    writeLine(io, `Rotated key ${record.id} (${record.name}). The new key:`)
+    writeLine(io)
+    writeLine(io, `    ${key}`)
+    writeLine(io)
+    writeLine(io, 'Copy it now: it will not be shown again.')
+    writeLine(
+      io,
+      graceMs === 0
+        ? 'The previous secret stopped working now.'
+        : `The previous secret keeps working for ${formatDuration(graceMs)}, until ${formatTimeRelative(now + graceMs, now)}.`,
+    )
+    writeLine(io)
+    writeLine(io, keySummary(record, now))
+    return 0
+  })
+}
+
+function parseGrace(text: string): number {
+  // "0" is a valid grace period: the old secret stops at once
+  return text === '0' ? 0 : parseDurationOption('--grace', text)
+}
+
+export function registerKeysRotate(keys: Command, ctx: CliContext): void {
+  const cmd = keys
+    .command('rotate')
+    .description('issue a new secret for a key; the old one keeps working for the grace period')
+    .argument('<id>', 'key id (key_…)')
+    .option(
+      '--grace <duration>',
+      'how long the old secret keeps working, e.g. 24h, 0 (default 24h)',
+    )
+    .option('--json', 'print JSON')
+  addDbOption(cmd).action(async (id: string, opts: KeysRotateOptions) => {
+    ctx.exitCode = await keysRotate(id, opts, ctx.io)
+  })
+}

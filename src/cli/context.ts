@@ -1,0 +1,57 @@
+import {
+  type OpenedKeyward,
+  type OpenedStore,
+  openKeyward,
+  openStore,
+  parseDatabaseUrl,
+  resolveDatabaseUrl,
+} from '../server/config.js'
+import type { CliIo } from './io.js'
+
+/** Who the audit trail records for changes made from the command line. */
+export const CLI_ACTOR = 'cli'
+
+export interface DbOptions {
+  db?: string
+}
+
+/**
+ * Opens keyward for one command and closes it afterwards (flushing usage counters).
+ * `mustExist` is for read-only commands: a missing SQLite file is reported, not created.
+ */
+export async function withKeyward<T>(
+  io: CliIo,
+  options: DbOptions,
+  mode: { mustExist?: boolean },
+  fn: (opened: OpenedKeyward) => Promise<T>,
+): Promise<T> {
+  const opened = await openKeyward({
+    ...(options.db === undefined ? {} : { databaseUrl: options.db }),
+    env: io.env,
+    warn: (message) => io.stderr.write(`${message}\n`),
+    mustExist: mode.mustExist ?? false,
+    // one command, one process: a cache would only hide what the store says
+    keyward: { cache: false },
+  })
+  try {
+    return await fn(opened)
+  } finally {
+    await opened.close()
+  }
+}
+
+/** Opens only the store (no pepper needed), for `migrate`. */
+export async function withStore<T>(
+  io: CliIo,
+  options: DbOptions,
+  mode: { migrate: boolean },
+  fn: (opened: OpenedStore) => Promise<T>,
+): Promise<T> {
+  const url = resolveDatabaseUrl(options.db, io.env).url
+  const opened = await openStore(parseDatabaseUrl(url), { migrate: mode.migrate })
+  try {
+    return await fn(opened)
+  } finally {
+    await opened.close()
+  }
+}
