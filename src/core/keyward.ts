@@ -219,12 +219,16 @@ function checkMetadata(metadata: unknown): Record<string, unknown> {
   return JSON.parse(text) as Record<string, unknown>
 }
 
-function freezeDeep<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) freezeDeep(v)
-  }
-  return value
+// Verified keys are shared by every request that hits the same cache entry: freeze what a
+// handler could reach, so one request cannot change what the next one sees.
+function freezeVerified(key: VerifiedKey): VerifiedKey {
+  Object.freeze(key.scopes)
+  Object.freeze(key.roles)
+  for (const rule of key.rateLimits) Object.freeze(rule)
+  Object.freeze(key.rateLimits)
+  if (key.quota !== null) Object.freeze(key.quota)
+  Object.freeze(key.metadata)
+  return Object.freeze(key)
 }
 
 /** Constant-time string equality for stored check values. */
@@ -417,7 +421,7 @@ export class Keyward {
     const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
     const scopes =
       roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
-    const verified: VerifiedKey = freezeDeep({
+    const verified: VerifiedKey = freezeVerified({
       id: row.key.id,
       name: row.key.name,
       ownerId: row.key.ownerId,

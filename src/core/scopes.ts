@@ -59,27 +59,32 @@ export function matchScope(granted: string, required: string): boolean {
 export interface ScopeSet {
   readonly scopes: readonly string[]
   /** The required scopes this set does not cover; empty when all are covered. */
-  missing(required: readonly string[]): string[]
+  missing(required: readonly string[]): readonly string[]
   has(required: string): boolean
 }
 
-/** Compiles granted scopes into a set that answers exact matches with one hash lookup. */
+/** Compiles granted scopes into a set; large sets answer exact matches with one hash lookup. */
 export function compileScopes(scopes: readonly string[]): ScopeSet {
-  const exact = new Set(scopes)
+  const all = scopes.includes('*')
   const wildcards = scopes.filter((s) => s.includes('*'))
-  const all = exact.has('*')
+  // most keys hold a handful of scopes: a linear scan beats building a Set for them
+  const exact = scopes.length > 8 ? new Set(scopes) : null
   const has = (required: string): boolean =>
-    all || exact.has(required) || wildcards.some((w) => matchScope(w, required))
+    all ||
+    (exact === null ? scopes.includes(required) : exact.has(required)) ||
+    (wildcards.length > 0 && wildcards.some((w) => matchScope(w, required)))
   return {
     scopes,
     has,
     missing(required) {
-      const out: string[] = []
-      for (const r of required) if (!has(r)) out.push(r)
-      return out
+      let out: string[] | null = null
+      for (const r of required) if (!has(r)) (out ??= []).push(r)
+      return out ?? NONE
     },
   }
 }
+
+const NONE: readonly string[] = Object.freeze([])
 
 /** Granted scopes plus those of each role, deduplicated, in a stable order. */
 export function expandRoles(
