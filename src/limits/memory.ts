@@ -2,11 +2,11 @@ import { type Clock, systemClock } from '../core/clock.js'
 import {
   badOption,
   type CheckedRequest,
+  type CompiledRule,
   checkPartition,
   checkRequest,
-  decisionFromReply,
 } from './rules.js'
-import type { LimitDecision, LimitRequest, Limiter } from './types.js'
+import type { LimitDecision, LimitRequest, Limiter, PolicyState } from './types.js'
 
 export interface MemoryLimiterOptions {
   /** Where time comes from; tests inject a fake one. Default: `Date.now`. */
@@ -26,8 +26,12 @@ export interface MemoryLimiter extends Limiter {
 }
 
 interface PartitionState {
-  /** Theoretical arrival time per rule field, µs. */
-  tats: Map<string, number>
+  /** The rule set `tats` is laid out for (a key's rules array is reused across requests). */
+  layout: readonly CompiledRule[]
+  /** Theoretical arrival time per rule of `layout`, µs; 0 = none. */
+  tats: number[]
+  /** TATs of rules outside `layout` (another rule set sharing the partition), by field. */
+  others: Map<string, number> | null
   /** End of the quota period (µs) and credits used in it. */
   quotaResetUs: number
   quotaUsed: number
@@ -64,43 +68,52 @@ export function rejectUnknown(options: object, known: ReadonlySet<string>, facto
 
 /**
  * Runs GCRA for every rule and the fixed-period quota against `state`, charging nothing unless
- * all of them admit the request. Mirrors the Redis Lua script line by line (docs/limits.md);
- * both produce the flat reply of `decisionFromReply`.
+ * all of them admit the request. Mirrors the Redis Lua script (redis-script.ts) step by step;
+ * the shared contract suite holds both to the same numbers (docs/limits.md).
  */
 export function decide(
   state: PartitionState | undefined,
   req: CheckedRequest,
   nowUs: number,
-): { reply: number[]; allowed: boolean } {
+): LimitDecision {
   const { rules, quota, cost } = req
   const n = rules.length
-  const reply: number[] = new Array(3 + 2 * n + (quota === null ? 0 : 2))
-  const tats: number[] = new Array(n)
+  const policies: PolicyState[] = new Array(n + (quota === null ? 0 : 1))
   let allowed = true
   let ruleRefused = false
   let waitUs = 0
+  if (state !== undefined && state.layout !== rules) relayout(state, rules)
+  // First pass: judge every rule; policies[i].remaining temporarily holds the rule's TAT.
   for (let i = 0; i < n; i++) {
     const rule = rules[i]!
-    let tat = state?.tats.get(rule.field) ?? nowUs
+    let tat = state === undefined ? nowUs : state.tats[i]!
     // A TAT beyond now + window cannot come from this rule: it is the state of an older rule
     // of the same name with a longer window. The changed rule starts afresh.
     if (tat < nowUs || tat > nowUs + rule.windowUs) tat = nowUs
-    tats[i] = tat
-    const next = tat + cost * rule.intervalUs
-    if (next - nowUs > rule.windowUs) {
+    const ahead = tat + cost * rule.intervalUs - nowUs
+    if (ahead > rule.windowUs) {
       allowed = false
       ruleRefused = true
       // A cost above the limit never fits: report the window rather than a wait that lies.
-      const w =
-        cost * rule.intervalUs > rule.windowUs ? rule.windowUs : next - rule.windowUs - nowUs
+      const w = cost * rule.intervalUs > rule.windowUs ? rule.windowUs : ahead - rule.windowUs
       if (w > waitUs) waitUs = w
+    }
+    policies[i] = {
+      kind: 'rate',
+      name: rule.name,
+      limit: rule.limit,
+      windowMs: rule.windowMs,
+      remaining: tat,
+      resetMs: 0,
     }
   }
   let quotaResetUs = 0
   let quotaUsed = 0
   if (quota !== null) {
-    quotaResetUs = state?.quotaResetUs ?? 0
-    quotaUsed = state?.quotaUsed ?? 0
+    if (state !== undefined) {
+      quotaResetUs = state.quotaResetUs
+      quotaUsed = state.quotaUsed
+    }
     // The period starts at the first request after the previous one ended (or ever).
     if (quotaResetUs <= nowUs) {
       quotaResetUs = nowUs + quota.periodUs
@@ -108,41 +121,57 @@ export function decide(
     }
     if (quotaUsed + cost > quota.limit) {
       allowed = false
-      const w = quotaResetUs - nowUs
-      if (w > waitUs) waitUs = w
+      if (quotaResetUs - nowUs > waitUs) waitUs = quotaResetUs - nowUs
     }
   }
   const charge = allowed ? cost : 0
+  const isCharged = charge > 0 && state !== undefined
+  let expiresUs = isCharged ? state.expiresUs : 0
   for (let i = 0; i < n; i++) {
     const rule = rules[i]!
-    const ahead = tats[i]! + charge * rule.intervalUs - nowUs
-    reply[3 + 2 * i] = Math.floor((rule.windowUs - ahead) / rule.intervalUs)
-    reply[4 + 2 * i] = Math.ceil(ahead / 1000)
-  }
-  if (quota !== null) {
-    const left = quota.limit - quotaUsed - charge
-    reply[3 + 2 * n] = Math.max(left, 0)
-    reply[4 + 2 * n] = Math.ceil((quotaResetUs - nowUs) / 1000)
-  }
-  reply[0] = allowed ? 1 : 0
-  reply[1] = allowed ? 0 : ruleRefused ? 1 : 2
-  reply[2] = allowed ? 0 : Math.ceil(waitUs / 1000)
-  if (allowed && cost > 0 && state !== undefined) {
-    let expiresUs = state.expiresUs
-    for (let i = 0; i < n; i++) {
-      const rule = rules[i]!
-      const tat = tats[i]! + cost * rule.intervalUs
-      state.tats.set(rule.field, tat)
+    const policy = policies[i]!
+    const tat = policy.remaining + charge * rule.intervalUs
+    const ahead = tat - nowUs
+    policy.remaining = Math.floor((rule.windowUs - ahead) / rule.intervalUs)
+    policy.resetMs = Math.ceil(ahead / 1000)
+    if (isCharged) {
+      state.tats[i] = tat
       if (tat > expiresUs) expiresUs = tat
     }
-    if (quota !== null) {
+  }
+  if (quota !== null) {
+    policies[n] = {
+      kind: 'quota',
+      name: 'quota',
+      limit: quota.limit,
+      windowMs: quota.periodMs,
+      remaining: Math.max(quota.limit - quotaUsed - charge, 0),
+      resetMs: Math.ceil((quotaResetUs - nowUs) / 1000),
+    }
+    if (isCharged) {
       state.quotaResetUs = quotaResetUs
-      state.quotaUsed = quotaUsed + cost
+      state.quotaUsed = quotaUsed + charge
       if (quotaResetUs > expiresUs) expiresUs = quotaResetUs
     }
-    state.expiresUs = expiresUs
   }
-  return { reply, allowed }
+  if (isCharged) state.expiresUs = expiresUs
+  if (allowed) return { allowed: true, policies }
+  return {
+    allowed: false,
+    code: ruleRefused ? 'rate_limited' : 'quota_exhausted',
+    policies,
+    retryAfterMs: Math.ceil(waitUs / 1000),
+  }
+}
+
+/** Re-lays a partition's TATs out for another rule set, keeping every rule's state. */
+function relayout(state: PartitionState, rules: readonly CompiledRule[]): void {
+  const all = state.others ?? new Map<string, number>()
+  for (let i = 0; i < state.layout.length; i++) all.set(state.layout[i]!.field, state.tats[i]!)
+  state.tats = rules.map((r) => all.get(r.field) ?? 0)
+  for (const r of rules) all.delete(r.field)
+  state.others = all.size > 0 ? all : null
+  state.layout = rules
 }
 
 function replay(decision: LimitDecision): LimitDecision {
@@ -211,13 +240,19 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
     }
     if (state === undefined && req.cost > 0) {
       // Created before deciding so `decide` can charge it; removed again if refused.
-      state = { tats: new Map(), quotaResetUs: 0, quotaUsed: 0, expiresUs: 0 }
+      state = {
+        layout: req.rules,
+        tats: new Array<number>(req.rules.length).fill(0),
+        others: null,
+        quotaResetUs: 0,
+        quotaUsed: 0,
+        expiresUs: 0,
+      }
       partitions.set(req.partition, state)
     }
-    const { reply, allowed } = decide(state, req, nowUs)
+    const decision = decide(state, req, nowUs)
     if (state !== undefined && state.expiresUs === 0) partitions.delete(req.partition)
-    const decision = decisionFromReply(reply, req.rules, req.quota)
-    if (allowed && idempotencyName !== undefined) {
+    if (decision.allowed && idempotencyName !== undefined) {
       idempotency.set(idempotencyName, {
         decision: replay(decision),
         expiresUs: nowUs + idempotencyTtlUs,

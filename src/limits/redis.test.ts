@@ -34,11 +34,12 @@ describeWithService('redis', 'redis limiter', (url) => {
       ])
       const ttls = await Promise.all(keys.map((k) => client.pttl(k)))
       for (const ttl of ttls) expect(ttl).toBeGreaterThan(0)
-      // The state lives as long as its longest-lived part: the quota period (1 day).
-      expect(ttls[2]).toBeGreaterThan(86_000_000)
-      expect(ttls[2]).toBeLessThanOrEqual(86_400_001)
-      // One "burst" request leaves T = 200 ms of state.
-      expect(ttls[1]).toBeLessThanOrEqual(201)
+      // The state lives as long as its longest-lived part (the quota period, 1 day) plus a
+      // quarter of it as slack, so busy partitions rarely need their TTL extended.
+      expect(ttls[2]).toBeGreaterThan(86_400_000)
+      expect(ttls[2]).toBeLessThanOrEqual(86_400_000 * 1.25)
+      // One "burst" request leaves T = 200 ms of state, plus 250 ms of slack.
+      expect(ttls[1]).toBeLessThanOrEqual(450)
       await client.del(...keys)
     })
 

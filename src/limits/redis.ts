@@ -3,6 +3,8 @@ import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './redis-script.js'
 import {
   badOption,
   type CheckedRequest,
+  type CompiledQuota,
+  type CompiledRule,
   checkPartition,
   checkRequest,
   decisionFromReply,
@@ -19,6 +21,10 @@ export interface RedisLimiterClient {
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>
   del(...keys: string[]): Promise<number>
+  /** ioredis pipelines: decisions started in the same tick go out in one write. */
+  pipeline?(commands: unknown[][]): { exec(): Promise<[Error | null, unknown][] | null> }
+  /** True for an ioredis `Cluster`, whose pipelines cannot span slots: no batching there. */
+  readonly isCluster?: boolean
 }
 
 /** What to do when Redis cannot answer (down, unreachable, or slower than `timeoutMs`). */
@@ -74,6 +80,18 @@ class RedisTimeoutError extends Error {
     super(`Redis did not answer within ${timeoutMs} ms`)
     this.name = 'RedisTimeoutError'
   }
+}
+
+interface Pending {
+  numKeys: number
+  args: (string | number)[]
+  resolve: (reply: unknown) => void
+  reject: (error: unknown) => void
+  done: boolean
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT')
 }
 
 /**
@@ -179,46 +197,120 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
     return fallback.consume(request).then((d) => ({ ...d, degraded: true }))
   }
 
-  function run(req: CheckedRequest): Promise<unknown> {
-    const partition = escapePartition(req.partition)
-    const rules = req.rules
-    const args: (string | number)[] = [
-      `${stateKeyPrefix}${partition}}`,
-      req.nowMs === undefined ? '' : req.nowMs * 1000,
-      req.cost,
-      rules.length,
-      req.quota === null ? 0 : req.quota.limit,
-      req.quota === null ? 0 : req.quota.periodUs,
-      idempotencyTtlMs,
-    ]
-    let numKeys = 1
-    if (req.idempotencyKey !== undefined) {
-      numKeys = 2
-      args.splice(1, 0, `${idempotencyKeyPrefix}${partition}}:${req.idempotencyKey}`)
+  // The script's constant arguments per rule set and quota, built once as strings.
+  const tails = new WeakMap<readonly CompiledRule[], Map<CompiledQuota | null, string[]>>()
+  function argsTail(rules: readonly CompiledRule[], quota: CompiledQuota | null): string[] {
+    let byQuota = tails.get(rules)
+    if (byQuota === undefined) {
+      byQuota = new Map()
+      tails.set(rules, byQuota)
     }
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i]!
-      args.push(rule.field, rule.intervalUs, rule.windowUs)
+    let tail = byQuota.get(quota)
+    if (tail === undefined) {
+      tail = [
+        String(rules.length),
+        String(quota === null ? 0 : quota.limit),
+        String(quota === null ? 0 : quota.periodUs),
+        String(idempotencyTtlMs),
+        ...rules.map((r) => r.field),
+        'x',
+        ...(quota === null ? [] : ['qr', 'qu']),
+        ...rules.flatMap((r) => [String(r.intervalUs), String(r.limit)]),
+      ]
+      // Bounded: quotas are per key record, so a long-lived rules array sees few of them.
+      if (byQuota.size > 100) byQuota.clear()
+      byQuota.set(quota, tail)
     }
-    const sent = client.evalsha(LIMIT_SCRIPT_SHA, numKeys, ...args).catch((error: unknown) => {
-      // A restarted or flushed Redis has lost the script cache: EVAL loads it again.
-      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return client.eval(LIMIT_SCRIPT, numKeys, ...args)
+    return tail
+  }
+
+  const canPipeline = typeof client.pipeline === 'function' && client.isCluster !== true
+  let queue: Pending[] = []
+
+  function settle(entry: Pending, error: unknown, reply: unknown): void {
+    if (entry.done) return
+    entry.done = true
+    if (error) entry.reject(error)
+    else entry.resolve(reply)
+  }
+
+  /** EVALSHA, or EVAL when Redis lost its script cache (restart, SCRIPT FLUSH, failover). */
+  function evalOne(entry: Pending): void {
+    client.evalsha(LIMIT_SCRIPT_SHA, entry.numKeys, ...entry.args).then(
+      (reply) => settle(entry, null, reply),
+      (error: unknown) => {
+        if (!isNoScript(error)) return settle(entry, error, null)
+        client.eval(LIMIT_SCRIPT, entry.numKeys, ...entry.args).then(
+          (reply) => settle(entry, null, reply),
+          (e: unknown) => settle(entry, e, null),
+        )
+      },
+    )
+  }
+
+  // Decisions started in the same tick (a burst of requests, or callers awaiting together) are
+  // sent as one pipeline: one socket write and one timeout timer for all of them.
+  function flush(): void {
+    const batch = queue
+    queue = []
+    const timer = setTimeout(() => {
+      const error = new RedisTimeoutError(timeoutMs)
+      for (const entry of batch) settle(entry, error, null)
+    }, timeoutMs)
+    let left = batch.length
+    const done = (): void => {
+      if (--left === 0) clearTimeout(timer)
+    }
+    for (const entry of batch) {
+      const { resolve, reject } = entry
+      entry.resolve = (v) => {
+        done()
+        resolve(v)
       }
-      throw error
-    })
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RedisTimeoutError(timeoutMs)), timeoutMs)
-      sent.then(
-        (reply) => {
-          clearTimeout(timer)
-          resolve(reply)
+      entry.reject = (e) => {
+        done()
+        reject(e)
+      }
+    }
+    if (batch.length === 1 || !canPipeline) {
+      for (const entry of batch) evalOne(entry)
+      return
+    }
+    const commands = batch.map((e) => ['evalsha', LIMIT_SCRIPT_SHA, e.numKeys, ...e.args])
+    client.pipeline!(commands)
+      .exec()
+      .then(
+        (results) => {
+          for (let i = 0; i < batch.length; i++) {
+            const entry = batch[i]!
+            const [error, reply] = results?.[i] ?? [new Error('Redis pipeline was discarded'), null]
+            if (error && isNoScript(error)) evalOne(entry)
+            else settle(entry, error, reply)
+          }
         },
         (error: unknown) => {
-          clearTimeout(timer)
-          reject(error)
+          for (const entry of batch) settle(entry, error, null)
         },
       )
+  }
+
+  function run(req: CheckedRequest): Promise<unknown> {
+    const partition = escapePartition(req.partition)
+    const stateKey = `${stateKeyPrefix}${partition}}`
+    const now = req.nowMs === undefined ? '' : String(req.nowMs * 1000)
+    const tail = argsTail(req.rules, req.quota)
+    let numKeys = 1
+    let args: (string | number)[]
+    if (req.idempotencyKey === undefined) {
+      args = [stateKey, now, req.cost, ...tail]
+    } else {
+      numKeys = 2
+      const idemKey = `${idempotencyKeyPrefix}${partition}}:${req.idempotencyKey}`
+      args = [stateKey, idemKey, now, req.cost, ...tail]
+    }
+    return new Promise((resolve, reject) => {
+      if (queue.length === 0) process.nextTick(flush)
+      queue.push({ numKeys, args, resolve, reject, done: false })
     })
   }
 

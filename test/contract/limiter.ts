@@ -249,6 +249,20 @@ export function describeLimiter(name: string, make: () => Limiter | Promise<Limi
       expect(changed.policies[0]).toMatchObject({ remaining: 9, resetMs: 100 })
     })
 
+    it('keeps the state of every rule set sharing a partition (limits shared by an owner)', async () => {
+      const p = part()
+      const a = [{ name: 'minute', limit: 2, windowMs: 60_000 }]
+      const b = [
+        { name: 'burst', limit: 5, windowMs: 1000 },
+        { name: 'minute', limit: 2, windowMs: 60_000 },
+      ]
+      expect((await at(p, 0, { rules: a })).allowed).toBe(true)
+      expect((await at(p, 0, { rules: b })).allowed).toBe(true)
+      expect((await at(p, 0, { rules: a })).allowed).toBe(false)
+      const peek = await at(p, 0, { rules: b, cost: 0 })
+      expect(peek.policies.map((x) => x.remaining)).toEqual([4, 0])
+    })
+
     it('keeps partitions apart and forgets one on reset()', async () => {
       const a = part()
       const b = part()
