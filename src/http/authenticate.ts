@@ -34,6 +34,18 @@ export interface Authenticator<Req> {
    * @param scopes overrides the options' scopes (per-route config)
    */
   authenticate(view: RequestView, req: Req, scopes?: readonly string[]): Promise<AuthResult>
+  /**
+   * The same pipeline in callback form for adapters' hot paths: no promise of its own, and
+   * `done` runs synchronously when no I/O is needed (preflight, ambiguous). `fail` receives
+   * exceptions of `getCredential`, `onDenied` or a custom verifier.
+   */
+  run(
+    view: RequestView,
+    req: Req,
+    scopes: readonly string[],
+    done: (result: AuthResult) => void,
+    fail: (error: unknown) => void,
+  ): void
 }
 
 /**
@@ -69,21 +81,66 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     return { ok: false, code: denial.code, denial, response }
   }
 
-  async function authenticate(
+  function verify(
+    credential: string | null | typeof AMBIGUOUS,
+    view: RequestView,
+    req: Req,
+    scopes: readonly string[],
+    done: (result: AuthResult) => void,
+    fail: (error: unknown) => void,
+  ): void {
+    if (credential === AMBIGUOUS) {
+      done(deny(AMBIGUOUS_DENIAL, true, req))
+      return
+    }
+    const ip = view.ip
+    keyward.verify(credential, ip === undefined ? { scopes } : { scopes, ip }).then((result) => {
+      // the callbacks run inside then(): their exceptions must reach fail, not vanish
+      try {
+        done(result.ok ? result : deny(result, credential !== null, req))
+      } catch (error) {
+        fail(error)
+      }
+    }, fail)
+  }
+
+  function run(
+    view: RequestView,
+    req: Req,
+    scopes: readonly string[],
+    done: (result: AuthResult) => void,
+    fail: (error: unknown) => void,
+  ): void {
+    if (preflightPass && isPreflight(view)) {
+      done(PREFLIGHT)
+      return
+    }
+    if (getCredential === undefined) {
+      verify(extractCredential(options, view), view, req, scopes, done, fail)
+      return
+    }
+    Promise.resolve()
+      .then(() => getCredential(req))
+      .then((custom) => {
+        const credential = custom ?? extractCredential(options, view)
+        verify(credential, view, req, scopes, done, fail)
+      })
+      .catch(fail)
+  }
+
+  function authenticate(
     view: RequestView,
     req: Req,
     scopes: readonly string[] = options.scopes,
   ): Promise<AuthResult> {
-    if (preflightPass && isPreflight(view)) return PREFLIGHT
-    let credential: string | null | undefined | typeof AMBIGUOUS =
-      getCredential === undefined ? undefined : await getCredential(req)
-    if (credential === undefined || credential === null)
-      credential = extractCredential(options, view)
-    if (credential === AMBIGUOUS) return deny(AMBIGUOUS_DENIAL, true, req)
-    const ip = view.ip
-    const result = await keyward.verify(credential, ip === undefined ? { scopes } : { scopes, ip })
-    return result.ok ? result : deny(result, credential !== null, req)
+    return new Promise((resolve, reject) => {
+      try {
+        run(view, req, scopes, resolve, reject)
+      } catch (error) {
+        reject(error)
+      }
+    })
   }
 
-  return { options, authenticate }
+  return { options, authenticate, run }
 }

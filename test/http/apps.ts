@@ -57,7 +57,13 @@ function nodeApp(options: AppOptions): Promise<RunningApp> {
       return
     }
     const guard = req.method === 'POST' ? write : read
-    if (!(await guard(req, res))) return
+    try {
+      if (!(await guard(req, res))) return
+    } catch {
+      res.statusCode = 500
+      res.end()
+      return
+    }
     if (req.method === 'OPTIONS') {
       res.statusCode = 204
       res.end()

@@ -117,6 +117,17 @@ describe.each(ADAPTERS)('%s adapter hooks', (adapter) => {
     seed.close()
   })
 
+  it('a throwing getCredential fails closed through the framework error path', async () => {
+    const app = await start(adapter, {
+      keyward,
+      getCredential: () => {
+        throw new Error('bug in getCredential')
+      },
+    })
+    const res = await rawRequest(app.port, { headers: [['X-API-Key', key]] })
+    expect(res.status).toBe(500)
+  })
+
   it('warns once at start-up when the query source is on', async () => {
     const warnings: string[] = []
     await start(adapter, { keyward, sources: ['query'], logger: { warn: (m) => warnings.push(m) } })

@@ -41,11 +41,18 @@ declare global {
  */
 export function requireApiKey(options: ApiKeyOptions<Request>): RequestHandler {
   const auth = createAuthenticator(options)
+  const scopes = auth.options.scopes
   return function keywardRequireApiKey(req: Request, res: Response, next: NextFunction): void {
-    auth.authenticate(new NodeRequestView(req), req).then((result) => {
-      if (!result.ok) return writeDenied(res, result.response)
-      if (result.key !== null) req.apiKey = result.key
-      next()
-    }, next)
+    auth.run(
+      new NodeRequestView(req),
+      req,
+      scopes,
+      (result) => {
+        if (!result.ok) return writeDenied(res, result.response)
+        if (result.key !== null) req.apiKey = result.key
+        next()
+      },
+      next,
+    )
   }
 }

@@ -2,7 +2,8 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  onRequestAsyncHookHandler,
+  HookHandlerDoneFunction,
+  onRequestHookHandler,
 } from 'fastify'
 import fp from 'fastify-plugin'
 import type { VerifiedKey } from '../../core/keyward.js'
@@ -49,7 +50,7 @@ declare module 'fastify' {
  * app.get('/orders', { onRequest: requireApiKey({ keyward, scopes: ['orders:read'] }) }, handler)
  * @throws KeywardError `invalid_options` naming a bad option
  */
-export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequestAsyncHookHandler {
+export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequestHookHandler {
   const auth = createAuthenticator(options)
   const base = auth.options.scopes
   // route configs are per-route objects that live as long as the route: merge once per route
@@ -67,17 +68,33 @@ export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequest
     }
     return scopes
   }
-  return async function keywardOnRequest(request: FastifyRequest, reply: FastifyReply) {
+  // callback style, not async: on the hot path fastify then handles no promise of ours
+  return function keywardOnRequest(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+  ): void {
     const scopes = scopesOf(request.routeOptions.config)
-    if (scopes === false) return
-    const result = await auth.authenticate(new NodeRequestView(request.raw), request, scopes)
-    if (result.ok) {
-      request.apiKey = result.key
+    if (scopes === false) {
+      done()
       return
     }
-    const { status, headers, body } = result.response
-    // a Buffer keeps the content type exactly as set (fastify appends a charset to strings)
-    return reply.code(status).headers(headers).send(Buffer.from(body))
+    auth.run(
+      new NodeRequestView(request.raw),
+      request,
+      scopes,
+      (result) => {
+        if (result.ok) {
+          request.apiKey = result.key
+          done()
+          return
+        }
+        const { status, headers, body } = result.response
+        // a Buffer keeps the content type exactly as set (fastify appends a charset to strings)
+        reply.code(status).headers(headers).send(Buffer.from(body))
+      },
+      (error) => done(error as Error),
+    )
   }
 }
 

@@ -1,0 +1,32 @@
+// The part of autocannon's API bench/http.ts uses (the package ships no types).
+declare module 'autocannon' {
+  export interface AutocannonRequest {
+    method?: string
+    path?: string
+    headers?: Record<string, string>
+    setupRequest?: (req: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest
+  }
+  export interface AutocannonOptions {
+    url: string
+    connections?: number
+    pipelining?: number
+    duration?: number
+    amount?: number
+    requests?: AutocannonRequest[]
+  }
+  export interface Histogram {
+    average: number
+    p50: number
+    p99: number
+  }
+  export interface AutocannonResult {
+    requests: Histogram & { total: number }
+    latency: Histogram
+    non2xx: number
+    errors: number
+    timeouts: number
+    '2xx': number
+  }
+  function autocannon(options: AutocannonOptions): Promise<AutocannonResult>
+  export default autocannon
+}

@@ -1,0 +1,127 @@
+// Starts each example exactly as `npm run example:<framework>` does, on a free port with a
+// temporary SQLite database and a pepper, creates keys with the library on the same file,
+// and calls the routes DESIGN.md's "Examples" section promises.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createKeyward } from '../../src/core/keyward.js'
+import { openSqliteStore } from '../../src/stores/sqlite/index.js'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const FRAMEWORKS = ['node', 'express', 'fastify', 'hono'] as const
+const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<
+  string,
+  string
+>
+
+let dir: string
+let env: NodeJS.ProcessEnv
+const keys = { reader: '', writer: '' }
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'keyward-examples-'))
+  const pepper = randomBytes(36).toString('base64')
+  const file = join(dir, 'keyward.db')
+  env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'development',
+    PORT: '0',
+    KEYWARD_DATABASE_URL: `sqlite:${file}`,
+    KEYWARD_PEPPER: pepper,
+  }
+  const store = openSqliteStore(file)
+  await store.migrate()
+  const keyward = await createKeyward({ store, peppers: [{ version: 1, secret: pepper }] })
+  keys.reader = (await keyward.createKey({ name: 'reader', scopes: ['orders:read'] })).key
+  keys.writer = (await keyward.createKey({ name: 'writer', scopes: ['orders:*'] })).key
+  await keyward.close()
+  await store.close()
+})
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Runs the npm script's command directly (npm would not forward the stop signal). */
+async function startExample(framework: string): Promise<{ child: ChildProcess; base: string }> {
+  const script = scripts[`example:${framework}`]
+  expect(script).toBe(`node --import tsx examples/${framework}.ts`)
+  const [, ...args] = script!.split(' ')
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const base = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)
+      if (m) resolve(m[1]!)
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) =>
+      reject(new Error(`example:${framework} exited (${code}):\n${output}`)),
+    )
+  })
+  return { child, base }
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  child.kill('SIGTERM')
+  return exited
+}
+
+describe.each(FRAMEWORKS)('example:%s', (framework) => {
+  it('serves /health open and /orders with the right scopes', async () => {
+    const { child, base } = await startExample(framework)
+    try {
+      const call = (method: string, key?: string, body?: unknown) =>
+        fetch(`${base}${method === 'HEALTH' ? '/health' : '/orders'}`, {
+          method: method === 'HEALTH' ? 'GET' : method,
+          headers: {
+            ...(key === undefined ? {} : { 'x-api-key': key }),
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        })
+
+      expect((await call('HEALTH')).status).toBe(200)
+
+      const missing = await call('GET')
+      expect(missing.status).toBe(401)
+      expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="keyward"')
+      expect(((await missing.json()) as { code: string }).code).toBe('key_missing')
+
+      const listed = await call('GET', keys.reader)
+      expect(listed.status).toBe(200)
+      expect(((await listed.json()) as { keyId: string }).keyId).toMatch(/^key_/)
+      expect((await call('HEAD', keys.reader)).status).toBe(200)
+      expect((await call('HEAD')).status).toBe(401)
+
+      const bearer = await fetch(`${base}/orders`, {
+        headers: { authorization: `Bearer ${keys.reader}` },
+      })
+      expect(bearer.status).toBe(200)
+
+      const forbidden = await call('POST', keys.reader, { item: 'tea' })
+      expect(forbidden.status).toBe(403)
+      expect(((await forbidden.json()) as { missingScopes: string[] }).missingScopes).toEqual([
+        'orders:write',
+      ])
+
+      const created = await call('POST', keys.writer, { item: 'tea', quantity: 3 })
+      expect(created.status).toBe(201)
+      expect(await created.json()).toMatchObject({ item: 'tea', quantity: 3 })
+
+      const invalid = await call('GET', `${keys.reader.slice(0, -1)}x`)
+      expect(invalid.status).toBe(401)
+      expect(await invalid.text()).not.toContain(keys.reader.slice(8))
+    } finally {
+      expect(await stop(child)).toBe(0)
+    }
+  })
+})
