@@ -13,5 +13,6 @@ export {
   type RedisLimiterClient,
   type RedisLimiterOptions,
 } from './redis.js'
+export { rateLimitHeaders, retryAfterSeconds } from './headers.js'
 export { partitionOf } from './rules.js'
 export type * from './types.js'

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest'
+import { rateLimitHeaders, retryAfterSeconds } from './headers.js'
+import { createMemoryLimiter } from './memory.js'
+
+describe('rateLimitHeaders', () => {
+  it('lists every rule and the quota in the IETF syntax', async () => {
+    const limiter = createMemoryLimiter()
+    const rules = [{ name: 'default', limit: 100, windowMs: 60_000 }]
+    const quota = { limit: 10_000, periodMs: 30 * 86_400_000 }
+    const d = await limiter.consume({ partition: 'key:h', rules, quota, nowMs: 0 })
+    expect(rateLimitHeaders(d)).toEqual({
+      'ratelimit-policy': '"default";q=100;w=60, "quota";q=10000;w=2592000',
+      ratelimit: '"default";r=99;t=1, "quota";r=9999;t=2592000',
+    })
+    expect(retryAfterSeconds(d)).toBeUndefined()
+    await limiter.close()
+  })
+
+  it('gives Retry-After in whole seconds for a refusal, and nothing for no policies', async () => {
+    const limiter = createMemoryLimiter()
+    const rules = [{ name: 'default', limit: 1, windowMs: 60_000 }]
+    await limiter.consume({ partition: 'key:r', rules, nowMs: 0 })
+    const refused = await limiter.consume({ partition: 'key:r', rules, nowMs: 43_000 })
+    expect(retryAfterSeconds(refused)).toBe(17)
+    expect(rateLimitHeaders(refused).ratelimit).toBe('"default";r=0;t=17')
+    expect(rateLimitHeaders({ allowed: true, policies: [] })).toEqual({})
+    await limiter.close()
+  })
+})
