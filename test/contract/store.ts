@@ -243,6 +243,25 @@ export function describeStore(name: string, makeStore: MakeStore): void {
         expect(page.items).toHaveLength(250)
       })
 
+      it('handles a large batch, and a conflict in its last row undoes all of it', async () => {
+        // large enough for the bulk paths of SQL stores (sorted inserts, several statements)
+        const rows = Array.from({ length: 5500 }, (_, i) => {
+          const key = makeKey({ createdAt: T0 + (i % 7), metadata: i % 3 ? {} : { i } })
+          return { key, secret: makeSecret(key.id) }
+        })
+        const taken = rows[0]!.secret.hash
+        const last = rows[rows.length - 1]!
+        const bad = [...rows.slice(0, -1), { ...last, secret: { ...last.secret, hash: taken } }]
+        await expectCode(store.insertKeys(bad), 'store_conflict')
+        await expect(store.findByHash(taken)).resolves.toBeNull()
+        expect((await store.listKeys({ now: T0, limit: 10 })).items).toEqual([])
+        await store.insertKeys(rows)
+        for (const row of [rows[0]!, rows[2750]!, last]) {
+          await expect(store.findByHash(row.secret.hash)).resolves.toEqual(row)
+        }
+        await expect(store.getKey(rows[3]!.key.id)).resolves.toEqual(rows[3]!.key)
+      })
+
       it('accepts an empty batch', async () => {
         await store.insertKeys([])
         await expect(store.listKeys({ now: T0, limit: 10 })).resolves.toEqual({

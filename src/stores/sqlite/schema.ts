@@ -11,6 +11,7 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
     version: 1,
     name: 'keys, secrets, audit, roles, meta',
     sql: (p) => `
+-- WITHOUT ROWID: the key is found by id in one b-tree, not an index then a table.
 CREATE TABLE ${p}keys (
   id TEXT PRIMARY KEY NOT NULL,
   name TEXT NOT NULL,
@@ -30,7 +31,7 @@ CREATE TABLE ${p}keys (
   revoked_at INTEGER,
   last_used_at INTEGER,
   usage_count INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 CREATE INDEX ${p}keys_created ON ${p}keys (created_at DESC, id DESC);
 CREATE INDEX ${p}keys_owner_created ON ${p}keys (owner_id, created_at DESC, id DESC);
 

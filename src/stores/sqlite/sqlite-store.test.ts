@@ -32,6 +32,7 @@ describe('createSqliteStore', () => {
     expect(db.pragma('busy_timeout', { simple: true })).toBe(1234)
     expect(db.pragma('synchronous', { simple: true })).toBe(1)
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1)
+    expect(db.pragma('mmap_size', { simple: true })).toBe(1024 * 1024 * 1024)
     db.close()
     rmSync(dir, { recursive: true, force: true })
   })
@@ -69,6 +70,7 @@ describe('createSqliteStore', () => {
     [{ tablePrefix: 'bad-prefix' }, /"tablePrefix" must match/],
     [{ tablePrefix: 'x; DROP TABLE y' }, /"tablePrefix" must match/],
     [{ busyTimeoutMs: -1 }, /"busyTimeoutMs" must be a whole number/],
+    [{ mmapSizeBytes: 1.5 }, /"mmapSizeBytes" must be a whole number/],
     [{ tablePrefx: 'x' }, /unknown option "tablePrefx"/],
   ])('refuses bad options %j', (extra, message) => {
     const db = new Database(':memory:')

@@ -27,17 +27,31 @@ export interface SqliteStoreOptions {
   tablePrefix?: string
   /** How long a write waits for another process's lock before failing. Default 5000. */
   busyTimeoutMs?: number
+  /**
+   * Bytes of the file SQLite reads through memory mapping instead of read() calls; cold
+   * lookups in a large file get faster. Default 1 GiB (address space, not memory); 0 turns it off.
+   */
+  mmapSizeBytes?: number
   /** Close `db` when the store is closed. Default true: the store owns what it was given. */
   closeDatabase?: boolean
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
-const OPTION_NAMES = new Set(['db', 'tablePrefix', 'busyTimeoutMs', 'closeDatabase'])
+const OPTION_NAMES = new Set([
+  'db',
+  'tablePrefix',
+  'busyTimeoutMs',
+  'mmapSizeBytes',
+  'closeDatabase',
+])
 
 const KEY_COLUMNS =
   'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
 const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
 const KEY_WIDTH = 18
+/** insertKeys batches from this size on are sorted and get a bigger page cache. */
+const BULK_ROWS = 1000
+const BULK_CACHE_KIB = 256 * 1024
 
 /** Patch field -> column; the only names that reach dynamic SQL. */
 const PATCH_COLUMNS: Record<keyof KeyPatch, string> = {
@@ -165,7 +179,19 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       'invalid_options',
       `"busyTimeoutMs" must be a whole number of ms >= 0, got ${busyTimeoutMs}`,
     )
-  return { db, tablePrefix, busyTimeoutMs, closeDatabase: options.closeDatabase ?? true }
+  const mmapSizeBytes = options.mmapSizeBytes ?? 1024 * 1024 * 1024
+  if (!Number.isSafeInteger(mmapSizeBytes) || mmapSizeBytes < 0)
+    throw new KeywardError(
+      'invalid_options',
+      `"mmapSizeBytes" must be a whole number >= 0, got ${mmapSizeBytes}`,
+    )
+  return {
+    db,
+    tablePrefix,
+    busyTimeoutMs,
+    mmapSizeBytes,
+    closeDatabase: options.closeDatabase ?? true,
+  }
 }
 
 /**
@@ -182,7 +208,13 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
  * SQLite database; `store_unavailable` when it cannot be opened or is locked
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
-  const { db, tablePrefix: p, busyTimeoutMs, closeDatabase } = resolveOptions(options)
+  const {
+    db,
+    tablePrefix: p,
+    busyTimeoutMs,
+    mmapSizeBytes,
+    closeDatabase,
+  } = resolveOptions(options)
   const file = db.name
   const fail = (e: unknown, conflict?: string): KeywardError =>
     toSqliteKeywardError(e, file, conflict)
@@ -195,6 +227,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       db.pragma('synchronous = NORMAL')
     }
     db.pragma('foreign_keys = ON')
+    db.pragma(`mmap_size = ${mmapSizeBytes}`)
     // reads the file header, so a file that is not a database fails here, not on first use
     db.pragma('schema_version')
   } catch (e) {
@@ -294,7 +327,36 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const insertKeyTx = db.transaction(insertOne)
   const insertKeysTx = db.transaction(
     (rows: readonly { key: KeyRecord; secret: SecretRecord }[]) => {
-      for (const { key, secret } of rows) insertOne(key, secret)
+      if (rows.length < BULK_ROWS) {
+        for (const { key, secret } of rows) insertOne(key, secret)
+        return
+      }
+      // Ids and hashes are random. Keys go in creation order and secrets in hash order, so
+      // that most b-trees grow at one end instead of splitting pages all over: a million-row
+      // import runs several times faster.
+      const s = st()
+      const ordered = [...rows].sort(
+        (a, b) =>
+          a.key.createdAt - b.key.createdAt ||
+          (a.key.id < b.key.id ? -1 : a.key.id > b.key.id ? 1 : 0),
+      )
+      for (const { key } of ordered) {
+        try {
+          s.insertKey.run(keyParams(key))
+        } catch (e) {
+          throw fail(e, `a key with id ${key.id} already exists`)
+        }
+      }
+      const byHash = ordered.sort((a, b) =>
+        a.secret.hash < b.secret.hash ? -1 : a.secret.hash > b.secret.hash ? 1 : 0,
+      )
+      for (const { secret } of byHash) {
+        try {
+          s.insertSecret.run(secretParams(secret))
+        } catch (e) {
+          throw fail(e, 'this secret is already stored')
+        }
+      }
     },
   )
   const addSecretTx = db.transaction((secret: SecretRecord, previousExpireAt: number): boolean => {
@@ -447,7 +509,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async insertKeys(rows) {
       if (rows.length === 0) return guard(() => undefined)
-      guard(() => insertKeysTx.immediate(rows))
+      guard(() => {
+        if (rows.length < BULK_ROWS) return insertKeysTx.immediate(rows)
+        // A big transaction that outgrows the page cache spills to the WAL page by page:
+        // give it room (allocated only as used), then give it back.
+        const before = db.pragma('cache_size', { simple: true }) as number
+        db.pragma(`cache_size = ${-BULK_CACHE_KIB}`)
+        try {
+          insertKeysTx.immediate(rows)
+        } finally {
+          db.pragma(`cache_size = ${before}`)
+        }
+      })
     },
     async findByHash(hash) {
       return guard(() => {
