@@ -182,3 +182,24 @@ describe('verify', () => {
     expect((await store.getKey(record.id))!.usageCount).toBe(5)
   })
 })
+
+describe('key input', () => {
+  it('refuses bad fields with messages that name them', async () => {
+    const keyward = await createKeyward({ store: createMemoryStore(), peppers })
+    await expect(keyward.createKey({ name: '' })).rejects.toThrow(
+      'name must be 1-200 printable characters, got ""',
+    )
+    await expect(keyward.createKey({ name: 'x', scopes: ['orders::read'] })).rejects.toThrow(
+      /scope "orders::read" is not valid/,
+    )
+    await expect(keyward.createKey({ name: 'x', metadata: { a: 'b\u0000' } })).rejects.toThrow(
+      /NUL/,
+    )
+    await expect(keyward.createKey({ name: 'x', ipAllowlist: ['10.0.0.0/33'] })).rejects.toThrow(
+      /IP allowlist entry "10.0.0.0\/33"/,
+    )
+    await expect(
+      keyward.createKey({ name: 'x', rateLimits: [{ name: 'a', limit: 0, windowMs: 1000 }] }),
+    ).rejects.toThrow('rate limit "a" limit must be a positive whole number, got 0')
+  })
+})

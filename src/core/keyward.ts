@@ -216,6 +216,8 @@ function checkMetadata(metadata: unknown): Record<string, unknown> {
       `metadata is ${Buffer.byteLength(text)} bytes as JSON: keep it under ${MAX_METADATA_BYTES} bytes`,
     )
   }
+  // PostgreSQL's jsonb cannot hold NUL, so no store may: refuse it here for every backend alike
+  if (text.includes('\\u0000')) throw bad('metadata must not contain the NUL character (\\u0000)')
   return JSON.parse(text) as Record<string, unknown>
 }
 
