@@ -51,6 +51,27 @@ describe('keywardFastify', () => {
     await app.close()
   })
 
+  it("runs before the route's own onRequest hooks", async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward })
+    const seen: (string | undefined)[] = []
+    app.get(
+      '/orders',
+      {
+        onRequest: async (req) => {
+          seen.push(req.apiKey?.id)
+        },
+      },
+      async () => 'ok',
+    )
+    expect((await app.inject({ url: '/orders' })).statusCode).toBe(401)
+    expect(
+      (await app.inject({ url: '/orders', headers: { 'x-api-key': reader } })).statusCode,
+    ).toBe(200)
+    expect(seen).toEqual([expect.stringMatching(/^key_/)])
+    await app.close()
+  })
+
   it('fails at start-up for a malformed route scope', async () => {
     const app = Fastify()
     await app.register(keywardFastify, { keyward })

@@ -7,7 +7,7 @@ import type {
 } from 'fastify'
 import fp from 'fastify-plugin'
 import type { VerifiedKey } from '../../core/keyward.js'
-import { createAuthenticator } from '../authenticate.js'
+import { type Authenticator, createAuthenticator } from '../authenticate.js'
 import { NodeRequestView } from '../node-view.js'
 import { type ApiKeyOptions, checkScopes } from '../options.js'
 
@@ -41,44 +41,18 @@ declare module 'fastify' {
   }
 }
 
-/**
- * An `onRequest` hook that authenticates with API keys. Scopes in the route's
- * `config.keyward.scopes` are required on top of `options.scopes`; `config.keyward: false`
- * leaves a route open.
- *
- * @example
- * app.get('/orders', { onRequest: requireApiKey({ keyward, scopes: ['orders:read'] }) }, handler)
- * @throws KeywardError `invalid_options` naming a bad option
- */
-export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequestHookHandler {
-  const auth = createAuthenticator(options)
-  const base = auth.options.scopes
-  // route configs are per-route objects that live as long as the route: merge once per route
-  const merged = new WeakMap<object, readonly string[]>()
-  function scopesOf(
-    config: { keyward?: KeywardRouteConfig } | undefined,
-  ): readonly string[] | false {
-    const route = config?.keyward
-    if (route === false) return false
-    if (route?.scopes === undefined || config === undefined) return base
-    let scopes = merged.get(config)
-    if (scopes === undefined) {
-      scopes = checkScopes([...base, ...route.scopes], 'route config "keyward.scopes"')
-      merged.set(config, scopes)
-    }
-    return scopes
-  }
-  // callback style, not async: on the hot path fastify then handles no promise of ours
-  return function keywardOnRequest(
+const IS_KEYWARD_HOOK = Symbol('keyward.onRequest')
+
+/** The hook for one set of scopes; callback style, so fastify handles no promise of ours. */
+function hookFor(
+  auth: Authenticator<FastifyRequest>,
+  scopes: readonly string[],
+): onRequestHookHandler {
+  const hook = function keywardOnRequest(
     request: FastifyRequest,
     reply: FastifyReply,
     done: HookHandlerDoneFunction,
   ): void {
-    const scopes = scopesOf(request.routeOptions.config)
-    if (scopes === false) {
-      done()
-      return
-    }
     auth.run(
       new NodeRequestView(request.raw),
       request,
@@ -96,26 +70,63 @@ export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequest
       (error) => done(error as Error),
     )
   }
+  return Object.assign(hook, { [IS_KEYWARD_HOOK]: true })
 }
 
 /**
- * Fastify plugin: decorates `request.apiKey` and authenticates every route of the context it
- * is registered in (with fastify-plugin, the parent context) through an `onRequest` hook.
+ * An `onRequest` hook for one route, requiring `options.scopes`.
+ *
+ * @example
+ * app.get('/orders', { onRequest: requireApiKey({ keyward, scopes: ['orders:read'] }) }, handler)
+ * @throws KeywardError `invalid_options` naming a bad option
+ */
+export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequestHookHandler {
+  const auth = createAuthenticator(options)
+  return hookFor(auth, auth.options.scopes)
+}
+
+/**
+ * Fastify plugin: decorates `request.apiKey` and authenticates every route added after it in
+ * the context it is registered in (with fastify-plugin, the parent context). Scopes in a
+ * route's `config.keyward.scopes` are required on top of `options.scopes`;
+ * `config.keyward: false` leaves a route open. Unknown paths are authenticated too.
  *
  * @example
  * await app.register(keywardFastify, { keyward, scopes: ['orders:read'] })
  * app.get('/health', { config: { keyward: false } }, () => 'ok')
  * app.post('/orders', { config: { keyward: { scopes: ['orders:write'] } } }, handler)
+ * @throws KeywardError `invalid_options` naming a bad option; `invalid_argument` for a bad route scope
  */
 const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify, options) => {
-  const hook = requireApiKey(options)
+  const auth = createAuthenticator(options)
+  const base = auth.options.scopes
+  const baseHook = hookFor(auth, base)
   if (!fastify.hasRequestDecorator('apiKey')) fastify.decorateRequest('apiKey', null)
+  // Each route gets its own hook with its scopes merged and checked once, here: nothing is
+  // looked up per request (request.routeOptions builds a new object on every access), open
+  // routes run no keyward code, and a misspelled scope fails at start-up.
   fastify.addHook('onRoute', (route) => {
-    const scopes = route.config?.keyward === false ? undefined : route.config?.keyward?.scopes
-    // fail at start-up, not on the first request, for a misspelled scope
-    checkScopes(scopes, `route ${route.method} ${route.url} config "keyward.scopes"`)
+    const config = route.config?.keyward
+    if (config === false) return
+    const own = route.onRequest
+    const hooks = own === undefined ? [] : Array.isArray(own) ? own : [own]
+    // the automatic HEAD route arrives with the GET route's hooks, ours included
+    if (hooks.some((h) => IS_KEYWARD_HOOK in h)) return
+    const scopes =
+      config?.scopes === undefined
+        ? base
+        : checkScopes(
+            [...base, ...config.scopes],
+            `route ${route.method} ${route.url} config "keyward.scopes"`,
+          )
+    route.onRequest = [scopes === base ? baseHook : hookFor(auth, scopes), ...hooks]
   })
-  fastify.addHook('onRequest', hook)
+  // requests that match no route get no route hook: authenticate them here, so a 404 does not
+  // tell a caller without a key which paths exist
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.is404) baseHook.call(fastify, request, reply, done)
+    else done()
+  })
 }
 
 export const keywardFastify = fp(plugin, { fastify: '5.x', name: 'keyward' })
