@@ -1,136 +1,218 @@
 import { createHash } from 'node:crypto'
 
 /**
- * One decision, atomically, in Redis. Mirrors `decide()` in memory.ts line by line.
+ * A batch of decisions, atomically, in Redis: the script runs them one after the other in
+ * arrival order, each exactly as `decide()` in memory.ts would (line by line), so the batch is
+ * equivalent to the same decisions sent one by one with nothing in between. One EVALSHA per
+ * batch amortises Redis' per-command and per-script-call costs and the client's per-command
+ * costs over up to `MAX_BATCH` decisions.
  *
- * KEYS[1]  the partition's state hash: `r:<rule>` -> TAT µs, `qr`/`qu` -> quota period end µs
- *          and credits used, `x` -> when the key's TTL ends, µs. The TTL is only extended when
- *          state would outlive it, then with a quarter of the longest window as slack, so the
- *          key lives at most 1.25x longer than its state matters.
- * KEYS[2]  optional: the idempotency record (the reply of the first admitted decision)
- * ARGV     now µs ('' = Redis TIME), cost, rule count n, quota limit (0 = none), quota period µs,
- *          idempotency TTL ms, then the n rule fields, 'x' (and 'qr', 'qu' with a quota), so
- *          HMGET takes them straight from ARGV, then per rule: interval T µs, limit (window =
- *          T * limit). The client caches this tail per rule set: no per-call formatting.
+ * KEYS     per decision: the partition's state hash (`r:<rule>` -> TAT µs, `qr`/`qu` -> quota
+ *          period end µs and credits used, `x` -> when the key's TTL ends, µs), then its
+ *          idempotency record (the reply of the first admitted decision) when it has one.
+ *          The TTL is only extended when state would outlive it, then with a quarter of the
+ *          longest window as slack, so the key lives at most 1.25x longer than its state matters.
+ * ARGV[1]  m, the number of decisions; ARGV[2] the idempotency TTL ms
+ * ARGV[3 .. m+2]  one per decision: the ARGV position of its rule set (below) when it costs 1,
+ *          uses Redis' clock and has no idempotency key (the common case, no parsing), else
+ *          `<position>,<cost>,<now µs or empty>,<1 if it has an idempotency key else 0>`
+ * ARGV[m+3 ..]    the batch's distinct rule sets, each: n rules, quota limit (0 = none), quota
+ *          period µs, the n rule fields, then per rule interval T µs and limit (window =
+ *          T * limit). The client caches this per rule set: no per-call formatting.
  *
- * Returns the flat reply of `decisionFromReply`, or the stored reply string on a replay.
+ * Returns one flat array: per decision either the integers of `decisionFromReply`
+ * (`allowed, code, retryAfterMs, (remaining, resetMs) per rule, then the quota's`), or one
+ * string: the stored reply on a replay, `!<message>` when that decision failed (it is not
+ * retried; the client applies its failure policy to it alone).
+ * Redis' TIME is read once per batch: the batch is one atomic step, so one instant.
  * Numbers handed to redis.call are formatted with 17 significant digits, so µs timestamps
- * (16 digits) survive; tostring() would round them, hence no string building with them.
+ * (16 digits) survive; tostring() would round them, hence no string building with them
+ * except the replay record, which holds ms and counts only.
  */
 export const LIMIT_SCRIPT = `
-local idem = KEYS[2]
-if idem then
-  local prev = redis.call('GET', idem)
-  if prev then return prev end
-end
-local now = ARGV[1]
-if now == '' then
-  local t = redis.call('TIME')
-  now = t[1] * 1000000 + t[2]
-else
-  now = tonumber(now)
-end
-local cost = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
-local qlimit = tonumber(ARGV[4])
-local key = KEYS[1]
-local last = 7 + n
-if qlimit > 0 then last = last + 2 end
-local vals = redis.call('HMGET', key, unpack(ARGV, 7, last))
-local reply = {0, 0, 0}
-local allowed = true
-local code = 1
-local wait = 0
-local longest = 0
-for i = 1, n do
-  local T = tonumber(ARGV[last - 1 + 2 * i])
-  local W = T * tonumber(ARGV[last + 2 * i])
-  if W > longest then longest = W end
-  local tat = tonumber(vals[i]) or now
-  if tat < now or tat > now + W then tat = now end
-  local ahead = tat + cost * T - now
-  if ahead > W then
-    allowed = false
-    code = 1
-    local w = ahead - W
-    if cost * T > W then w = W end
-    if w > wait then wait = w end
-  end
-  reply[2 + 2 * i] = tat
-end
-local qr, qu, newPeriod = 0, 0, false
-if qlimit > 0 then
-  local period = tonumber(ARGV[5])
-  if period > longest then longest = period end
-  qr = tonumber(vals[n + 2]) or 0
-  qu = tonumber(vals[n + 3]) or 0
-  if qr <= now then
-    qr = now + period
-    qu = 0
-    newPeriod = true
-  end
-  if qu + cost > qlimit then
-    if allowed then code = 2 end
-    allowed = false
-    if qr - now > wait then wait = qr - now end
-  end
-end
-local charge = 0
-if allowed then charge = cost end
-local args = {}
-local keep = 0
-for i = 1, n do
-  local T = tonumber(ARGV[last - 1 + 2 * i])
-  local tat = reply[2 + 2 * i] + charge * T
-  args[2 * i - 1] = ARGV[6 + i]
-  args[2 * i] = tat
-  if tat > keep then keep = tat end
-  local ahead = tat - now
-  reply[2 + 2 * i] = math.floor((T * tonumber(ARGV[last + 2 * i]) - ahead) / T)
-  reply[3 + 2 * i] = math.ceil(ahead / 1000)
-end
-if qlimit > 0 then
-  local left = qlimit - qu - charge
-  if left < 0 then left = 0 end
-  reply[4 + 2 * n] = left
-  reply[5 + 2 * n] = math.ceil((qr - now) / 1000)
-end
-if not allowed then
-  reply[2] = code
-  reply[3] = math.ceil(wait / 1000)
-  return reply
-end
-reply[1] = 1
-if cost > 0 then
-  local m = 2 * n
+local m = tonumber(ARGV[1])
+local idemTtl = ARGV[2]
+local clock
+local specs = {}
+local out = {}
+local o = 0
+
+local function spec(pos)
+  local s = specs[pos]
+  if s then return s end
+  local n = tonumber(ARGV[pos])
+  local qlimit = tonumber(ARGV[pos + 1])
+  s = { n = n, qlimit = qlimit, period = tonumber(ARGV[pos + 2]), T = {}, L = {}, W = {} }
+  local fields = {}
+  for i = 1, n do fields[i] = ARGV[pos + 2 + i] end
+  fields[n + 1] = 'x'
   if qlimit > 0 then
-    if newPeriod then
-      args[m + 1] = 'qr'
-      args[m + 2] = qr
-      m = m + 2
+    fields[n + 2] = 'qr'
+    fields[n + 3] = 'qu'
+  end
+  s.fields = fields
+  local longest = 0
+  for i = 1, n do
+    local T = tonumber(ARGV[pos + 1 + n + 2 * i])
+    local L = tonumber(ARGV[pos + 2 + n + 2 * i])
+    s.T[i] = T
+    s.L[i] = L
+    s.W[i] = T * L
+    if T * L > longest then longest = T * L end
+  end
+  if qlimit > 0 and s.period > longest then longest = s.period end
+  s.longest = longest
+  specs[pos] = s
+  return s
+end
+
+local function decide(key, idem, s, cost, now)
+  if idem then
+    local prev = redis.call('GET', idem)
+    if prev then
+      o = o + 1
+      out[o] = prev
+      return
     end
-    args[m + 1] = 'qu'
-    args[m + 2] = qu + cost
-    m = m + 2
-    if qr > keep then keep = qr end
   end
-  local x = tonumber(vals[n + 1]) or 0
-  if keep > x then
-    -- Extend the TTL with slack, so that a busy partition renews it about four times per
-    -- longest window instead of on every request.
-    x = keep + math.floor(longest / 4)
-    args[m + 1] = 'x'
-    args[m + 2] = x
-    redis.call('HSET', key, unpack(args))
-    redis.call('PEXPIRE', key, math.ceil((x - now) / 1000))
+  local n = s.n
+  local qlimit = s.qlimit
+  local fields = s.fields
+  local T, W = s.T, s.W
+  local vals = redis.call('HMGET', key, unpack(fields))
+  local tats = {}
+  local allowed = true
+  local code = 1
+  local wait = 0
+  for i = 1, n do
+    local t = T[i]
+    local w = W[i]
+    local tat = tonumber(vals[i]) or now
+    if tat < now or tat > now + w then tat = now end
+    local ahead = tat + cost * t - now
+    if ahead > w then
+      allowed = false
+      local d = ahead - w
+      if cost * t > w then d = w end
+      if d > wait then wait = d end
+    end
+    tats[i] = tat
+  end
+  local qr, qu, newPeriod = 0, 0, false
+  if qlimit > 0 then
+    qr = tonumber(vals[n + 2]) or 0
+    qu = tonumber(vals[n + 3]) or 0
+    if qr <= now then
+      qr = now + s.period
+      qu = 0
+      newPeriod = true
+    end
+    if qu + cost > qlimit then
+      if allowed then code = 2 end
+      allowed = false
+      if qr - now > wait then wait = qr - now end
+    end
+  end
+  local charge = 0
+  if allowed then charge = cost end
+  local base = o
+  if allowed then
+    out[base + 1] = 1
+    out[base + 2] = 0
+    out[base + 3] = 0
   else
-    redis.call('HSET', key, unpack(args))
+    out[base + 1] = 0
+    out[base + 2] = code
+    out[base + 3] = math.ceil(wait / 1000)
+  end
+  local args = {}
+  local keep = 0
+  for i = 1, n do
+    local t = T[i]
+    local tat = tats[i] + charge * t
+    args[2 * i - 1] = fields[i]
+    args[2 * i] = tat
+    if tat > keep then keep = tat end
+    local ahead = tat - now
+    out[base + 2 + 2 * i] = math.floor((W[i] - ahead) / t)
+    out[base + 3 + 2 * i] = math.ceil(ahead / 1000)
+  end
+  local len = 3 + 2 * n
+  if qlimit > 0 then
+    local left = qlimit - qu - charge
+    if left < 0 then left = 0 end
+    out[base + len + 1] = left
+    out[base + len + 2] = math.ceil((qr - now) / 1000)
+    len = len + 2
+  end
+  o = base + len
+  if not allowed then return end
+  if cost > 0 then
+    local a = 2 * n
+    if qlimit > 0 then
+      if newPeriod then
+        args[a + 1] = 'qr'
+        args[a + 2] = qr
+        a = a + 2
+      end
+      args[a + 1] = 'qu'
+      args[a + 2] = qu + cost
+      a = a + 2
+      if qr > keep then keep = qr end
+    end
+    local x = tonumber(vals[n + 1]) or 0
+    if keep > x then
+      -- Extend the TTL with slack, so that a busy partition renews it about four times per
+      -- longest window instead of on every request.
+      x = keep + math.floor(s.longest / 4)
+      args[a + 1] = 'x'
+      args[a + 2] = x
+      redis.call('HSET', key, unpack(args))
+      redis.call('PEXPIRE', key, math.ceil((x - now) / 1000))
+    else
+      redis.call('HSET', key, unpack(args))
+    end
+  end
+  if idem then
+    redis.call('SET', idem, table.concat(out, ',', base + 1, o), 'PX', idemTtl)
   end
 end
-if idem then
-  redis.call('SET', idem, table.concat(reply, ','), 'PX', ARGV[6])
+
+local k = 1
+for d = 1, m do
+  local a = ARGV[2 + d]
+  local pos = tonumber(a)
+  local cost, now, idem = 1, nil, nil
+  if not pos then
+    local p, c, t, i = string.match(a, '^(%d+),(%d+),(%d*),([01])$')
+    pos = tonumber(p)
+    cost = tonumber(c)
+    if t ~= '' then now = tonumber(t) end
+    if i == '1' then idem = KEYS[k + 1] end
+  end
+  if not now then
+    if not clock then
+      local tm = redis.call('TIME')
+      clock = tm[1] * 1000000 + tm[2]
+    end
+    now = clock
+  end
+  local key = KEYS[k]
+  if idem then k = k + 2 else k = k + 1 end
+  local before = o
+  local ok, err = pcall(decide, key, idem, spec(pos), cost, now)
+  if not ok then
+    local j = before + 1
+    while out[j] ~= nil do
+      out[j] = nil
+      j = j + 1
+    end
+    o = before + 1
+    if type(err) == 'table' then err = err.err end
+    out[o] = '!' .. tostring(err)
+  end
 end
-return reply
+return out
 `
 
 /** SHA1 of the script, for EVALSHA. */

@@ -2,7 +2,9 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeLimiter } from '../../test/contract/limiter.js'
 import { describeWithService, uniqueName } from '../../test/helpers/services.js'
+import { createMemoryLimiter } from './memory.js'
 import { createRedisLimiter } from './redis.js'
+import type { LimitRequest } from './types.js'
 
 describeWithService('redis', 'redis limiter', (url) => {
   let client: Redis
@@ -67,6 +69,78 @@ describeWithService('redis', 'redis limiter', (url) => {
       expect(second.policies[0]!.remaining).toBe(0)
       expect(second.policies[0]!.resetMs).toBeGreaterThan(59_000)
       expect(second.policies[0]!.resetMs).toBeLessThanOrEqual(60_000)
+    })
+  })
+
+  describe('batches', () => {
+    it('decides a batch exactly as the same requests one by one, in arrival order', async () => {
+      // Requests started together go to Redis as batched script runs (64 at most); the memory
+      // limiter decides them one at a time. Same inputs, same clock: same decisions.
+      const T0 = 1_700_000_000_000
+      const burst = [{ name: 'burst', limit: 3, windowMs: 1000 }]
+      const both = [
+        { name: 'burst', limit: 3, windowMs: 1000 },
+        { name: 'hour', limit: 7, windowMs: 3_600_000 },
+      ]
+      const quota = { limit: 5, periodMs: 60_000 }
+      const requests: LimitRequest[] = []
+      for (let i = 0; i < 150; i++) {
+        const partition = `key:batch${i % 4}`
+        const nowMs = T0 + i * 37
+        const shape = i % 6
+        if (shape === 0) requests.push({ partition, rules: burst, nowMs })
+        else if (shape === 1) requests.push({ partition, rules: both, quota, nowMs })
+        else if (shape === 2) requests.push({ partition, rules: both, nowMs, cost: 2 })
+        else if (shape === 3) requests.push({ partition, rules: [], quota, nowMs, cost: 0 })
+        else if (shape === 4) {
+          requests.push({ partition, rules: burst, nowMs, idempotencyKey: `req-${i % 24}` })
+        } else requests.push({ partition, rules: both, quota, nowMs, cost: 9 })
+      }
+      const redis = createRedisLimiter({ client, keyPrefix: uniqueName('kwbatch') })
+      const memory = createMemoryLimiter()
+      const together = await Promise.all(requests.map((r) => redis.consume(r)))
+      const oneByOne = []
+      for (const r of requests) oneByOne.push(await memory.consume(r))
+      expect(together).toEqual(oneByOne)
+      expect(together.filter((d) => d.allowed).length).toBeGreaterThan(10)
+      expect(together.some((d) => d.replayed)).toBe(true)
+      expect(together.some((d) => d.code === 'quota_exhausted')).toBe(true)
+      await memory.close()
+      for (let i = 0; i < 4; i++) await redis.reset(`key:batch${i}`)
+    })
+
+    it('applies the failure policy to a decision that fails in Redis, not to its batch', async () => {
+      const keyPrefix = uniqueName('kwbroken')
+      const messages: string[] = []
+      const limiter = createRedisLimiter({
+        client,
+        keyPrefix,
+        failurePolicy: 'fail-closed',
+        logger: { warn: (m) => messages.push(m) },
+      })
+      // Not a hash: HMGET fails with WRONGTYPE for this partition only.
+      await client.set(`${keyPrefix}:l:{key:broken}`, 'x', 'PX', 60_000)
+      const rules = [{ name: 'default', limit: 10, windowMs: 60_000 }]
+      const [before, broken, after] = await Promise.all([
+        limiter.consume({ partition: 'key:ok1', rules }),
+        limiter.consume({ partition: 'key:broken', rules }),
+        limiter.consume({ partition: 'key:ok2', rules }),
+      ])
+      expect(before).toMatchObject({ allowed: true, policies: [{ remaining: 9 }] })
+      expect(after).toMatchObject({ allowed: true, policies: [{ remaining: 9 }] })
+      expect(broken).toEqual({
+        allowed: false,
+        code: 'store_unavailable',
+        policies: [],
+        retryAfterMs: 1000,
+      })
+      expect(messages).toHaveLength(1)
+      expect(messages[0]).toMatch(/WRONGTYPE/)
+      await client.del(
+        `${keyPrefix}:l:{key:broken}`,
+        `${keyPrefix}:l:{key:ok1}`,
+        `${keyPrefix}:l:{key:ok2}`,
+      )
     })
   })
 
