@@ -31,7 +31,10 @@ import type {
   KeyPatch,
   KeyRecord,
   KeyStatusFilter,
+  LimitDecision,
+  LimitRequest,
   QuotaRule,
+  RateLimiter,
   RateLimitRule,
   SecretRecord,
   Store,
@@ -57,6 +60,8 @@ export interface VerifiedKey {
 export interface VerifySuccess {
   readonly ok: true
   readonly key: VerifiedKey
+  /** The limiter's decision when the key has limits (for the `RateLimit` header fields). */
+  readonly rateLimit?: LimitDecision
 }
 
 export interface VerifyDenial {
@@ -70,6 +75,8 @@ export interface VerifyDenial {
   readonly retryAfterSeconds?: number
   /** For `store_unavailable`: the backend error, for logs (never shown to callers). */
   readonly cause?: unknown
+  /** For `rate_limited` / `quota_exhausted`: the limiter's decision. */
+  readonly rateLimit?: LimitDecision
 }
 
 /** Outcome of `verify()`: denials are values, not exceptions. */
@@ -80,6 +87,22 @@ export interface VerifyOptions {
   scopes?: readonly string[]
   /** Client address, checked against the key's IP allowlist. */
   ip?: string
+  /** Units this request uses from the key's limits and quota. Default 1. */
+  cost?: number
+  /** The request's `Idempotency-Key`: a retried request is charged once. */
+  idempotencyKey?: string
+}
+
+/** Rate limits and quotas (verify step 6). */
+export interface KeywardLimitsOptions {
+  /** The backend: `createMemoryLimiter()` or `createRedisLimiter({ client })` from `keyward/limits`. */
+  limiter: RateLimiter
+  /** Whose counters a key uses: its own (`key`, default) or its owner's, shared by all their keys. */
+  shareBy?: 'key' | 'owner'
+  /** Limits of keys that have none of their own. */
+  defaultRateLimits?: readonly RateLimitRule[]
+  /** Quota of keys that have none of their own. */
+  defaultQuota?: QuotaRule | null
 }
 
 export interface KeywardOptions {
@@ -99,6 +122,8 @@ export interface KeywardOptions {
   onError?: (error: unknown) => void
   /** Called after a key's cached state was evicted, so other nodes can be told. */
   onInvalidate?: (keyId: string) => void | Promise<void>
+  /** Rate limits and quotas, checked after scopes; off when absent. */
+  limits?: KeywardLimitsOptions
 }
 
 /** Input of `createKey` and `importKey`. */
@@ -146,6 +171,10 @@ interface CacheEntry {
   scopes: ScopeSet
   ips: IpAllowlist | null
   success: VerifySuccess
+  /** Limiter partition (`key:<id>` or `owner:<owner>`); never the secret. */
+  partition: string
+  rules: readonly RateLimitRule[]
+  quota: QuotaRule | null
 }
 
 const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
@@ -233,6 +262,51 @@ function freezeVerified(key: VerifiedKey): VerifiedKey {
   return Object.freeze(key)
 }
 
+interface ResolvedLimits {
+  limiter: RateLimiter
+  shareBy: 'key' | 'owner'
+  defaultRateLimits: readonly RateLimitRule[]
+  defaultQuota: QuotaRule | null
+}
+
+function resolveLimits(options: KeywardLimitsOptions | undefined): ResolvedLimits | null {
+  if (options === undefined) return null
+  if (!isPlainObject(options) || typeof options.limiter?.consume !== 'function') {
+    throw new KeywardError(
+      'invalid_options',
+      '"limits.limiter" must be a limiter (createMemoryLimiter() or createRedisLimiter({ client }) from keyward/limits)',
+    )
+  }
+  const known = new Set(['limiter', 'shareBy', 'defaultRateLimits', 'defaultQuota'])
+  for (const name of Object.keys(options)) {
+    if (!known.has(name))
+      throw new KeywardError('invalid_options', `unknown option "limits.${name}"`)
+  }
+  const shareBy = options.shareBy ?? 'key'
+  if (shareBy !== 'key' && shareBy !== 'owner') {
+    throw new KeywardError(
+      'invalid_options',
+      `"limits.shareBy" must be "key" or "owner", got ${JSON.stringify(shareBy)}`,
+    )
+  }
+  try {
+    const defaultRateLimits = Object.freeze(
+      checkRateLimits(options.defaultRateLimits ?? []).map((r) => Object.freeze(r)),
+    )
+    const q = options.defaultQuota ?? null
+    const defaultQuota =
+      q === null
+        ? null
+        : Object.freeze({
+            limit: checkPositiveInt(q.limit, 'quota limit'),
+            periodMs: checkPositiveInt(q.periodMs, 'quota period'),
+          })
+    return { limiter: options.limiter, shareBy, defaultRateLimits, defaultQuota }
+  } catch (error) {
+    throw new KeywardError('invalid_options', `"limits": ${(error as Error).message}`)
+  }
+}
+
 /** Constant-time string equality for stored check values. */
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -269,6 +343,7 @@ export class Keyward {
   private readonly acceptPrefixes: ReadonlySet<string> | null
   private readonly usage: UsageBuffer
   private readonly onInvalidate: ((keyId: string) => void | Promise<void>) | undefined
+  private readonly limits: ResolvedLimits | null
   private roles: Map<string, string[]> | null = null
   private rolesLoadedAt = 0
   private readonly rolesTtlMs: number
@@ -285,6 +360,7 @@ export class Keyward {
       'usageFlushIntervalMs',
       'onError',
       'onInvalidate',
+      'limits',
     ])
     for (const name of Object.keys(options)) {
       if (!known.has(name)) throw new KeywardError('invalid_options', `unknown option "${name}"`)
@@ -324,6 +400,7 @@ export class Keyward {
       this.rolesTtlMs = ttlMs
     }
     this.onInvalidate = options.onInvalidate
+    this.limits = resolveLimits(options.limits)
     this.usage = new UsageBuffer(
       this.store,
       options.usageFlushIntervalMs ?? 10_000,
@@ -410,8 +487,50 @@ export class Keyward {
       if (missingScopes.length > 0)
         return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
     }
+    if (this.limits !== null && (entry.rules.length > 0 || entry.quota !== null)) {
+      return this.limit(entry, options)
+    }
     this.usage.record(key.id, now)
     return entry.success
+  }
+
+  /** Step 6: every limit and the quota in one atomic decision; refused requests charge nothing. */
+  private async limit(
+    entry: CacheEntry,
+    options: VerifyOptions | undefined,
+  ): Promise<VerifyResult> {
+    const request: LimitRequest = {
+      partition: entry.partition,
+      rules: entry.rules,
+      quota: entry.quota,
+    }
+    if (options?.cost !== undefined) request.cost = options.cost
+    if (options?.idempotencyKey !== undefined) request.idempotencyKey = options.idempotencyKey
+    let decision: LimitDecision
+    try {
+      decision = await this.limits!.limiter.consume(request)
+    } catch (error) {
+      if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
+      return {
+        ok: false,
+        code: 'store_unavailable',
+        keyId: entry.key.id,
+        retryAfterSeconds: 5,
+        cause: error,
+      }
+    }
+    if (!decision.allowed) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((decision.retryAfterMs ?? 1000) / 1000))
+      return {
+        ok: false,
+        code: decision.code ?? 'rate_limited',
+        keyId: entry.key.id,
+        retryAfterSeconds,
+        rateLimit: decision,
+      }
+    }
+    this.usage.record(entry.key.id, this.clock.now())
+    return { ok: true, key: entry.success.key, rateLimit: decision }
   }
 
   private async load(hash: string, now: number): Promise<CacheEntry | null> {
@@ -442,6 +561,15 @@ export class Keyward {
       scopes: compileScopes(scopes),
       ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
       success: Object.freeze({ ok: true, key: verified }),
+      partition:
+        this.limits?.shareBy === 'owner' && row.key.ownerId !== null
+          ? `owner:${row.key.ownerId}`
+          : `key:${row.key.id}`,
+      rules:
+        verified.rateLimits.length > 0
+          ? verified.rateLimits
+          : (this.limits?.defaultRateLimits ?? []),
+      quota: verified.quota ?? this.limits?.defaultQuota ?? null,
     }
     this.cache?.set(hash, row.key.id, entry, now)
     return entry
