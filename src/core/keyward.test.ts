@@ -203,3 +203,20 @@ describe('key input', () => {
     ).rejects.toThrow('rate limit "a" limit must be a positive whole number, got 0')
   })
 })
+
+describe('verifyCached', () => {
+  it('answers from the cache alone, exactly as verify would, and undefined when the store is needed', async () => {
+    const keyward = await createKeyward({ store: createMemoryStore(), peppers })
+    const { key } = await keyward.createKey({ name: 'x', scopes: ['a:read'] })
+    expect(keyward.verifyCached(undefined)).toEqual({ ok: false, code: 'key_missing' })
+    expect(keyward.verifyCached('garbage')).toEqual({ ok: false, code: 'key_invalid' })
+    expect(keyward.verifyCached(key)).toBeUndefined()
+    const viaStore = await keyward.verify(key, { scopes: ['a:read'] })
+    expect(keyward.verifyCached(key, { scopes: ['a:read'] })).toBe(viaStore)
+    expect(keyward.verifyCached(key, { scopes: ['a:write'] })).toMatchObject({ code: 'insufficient_scope' })
+    const unknown = generateKey()
+    expect(keyward.verifyCached(unknown)).toBeUndefined()
+    await keyward.verify(unknown)
+    expect(keyward.verifyCached(unknown)).toEqual({ ok: false, code: 'key_invalid' })
+  })
+})

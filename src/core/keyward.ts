@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { randomBase62 } from './base62.js'
 import { VerifyCache } from './cache.js'
 import { type Clock, systemClock } from './clock.js'
@@ -344,6 +344,7 @@ export class Keyward {
   private readonly usage: UsageBuffer
   private readonly onInvalidate: ((keyId: string) => void | Promise<void>) | undefined
   private readonly limits: ResolvedLimits | null
+  private readonly cacheSalt = randomBytes(16).toString('base64')
   private roles: Map<string, string[]> | null = null
   private rolesLoadedAt = 0
   private readonly rolesTtlMs: number
@@ -437,7 +438,7 @@ export class Keyward {
 
   /**
    * Verifies a credential: shape and checksum (no store access), cache, store lookup by keyed
-   * hash, status, IP allowlist, scopes. Never throws for a bad key.
+   * hash, status, IP allowlist, scopes, then rate limits and quota. Never throws for a bad key.
    *
    * @example
    * const r = await keyward.verify(req.headers['x-api-key'], { scopes: ['orders:read'] })
@@ -447,6 +448,46 @@ export class Keyward {
     credential: string | null | undefined,
     options?: VerifyOptions,
   ): Promise<VerifyResult> {
+    const refused = this.precheck(credential)
+    if (refused !== null) return refused
+    const now = this.clock.now()
+    const cacheKey = this.cache === null ? '' : this.cacheKey(credential as string)
+    let entry = this.cache?.get(cacheKey, now)
+    if (entry === undefined) {
+      try {
+        entry = await this.load(credential as string, cacheKey, now)
+      } catch (error) {
+        return { ok: false, code: 'store_unavailable', retryAfterSeconds: 5, cause: error }
+      }
+    }
+    if (entry === null) return INVALID
+    return this.decide(entry, options, now) ?? this.limit(entry, options)
+  }
+
+  /**
+   * The synchronous part of `verify`: answers from the cache alone, or returns `undefined` when
+   * the store or the limiter must be asked (then call `verify`). Lets adapters skip promises on
+   * the hot path; the result is the one `verify` would give.
+   *
+   * @example
+   * const r = keyward.verifyCached(credential, { scopes }) ?? (await keyward.verify(credential, { scopes }))
+   */
+  verifyCached(
+    credential: string | null | undefined,
+    options?: VerifyOptions,
+  ): VerifyResult | undefined {
+    const refused = this.precheck(credential)
+    if (refused !== null) return refused
+    if (this.cache === null) return undefined
+    const now = this.clock.now()
+    const entry = this.cache.get(this.cacheKey(credential as string), now)
+    if (entry === undefined) return undefined
+    if (entry === null) return INVALID
+    return this.decide(entry, options, now)
+  }
+
+  /** Steps 1-2: missing, then length, alphabet, shape and checksum, without store or hashing. */
+  private precheck(credential: string | null | undefined): VerifyDenial | null {
     if (credential === undefined || credential === null) return MISSING
     if (typeof credential !== 'string') return INVALID
     const shape = classifyCredential(credential)
@@ -458,20 +499,24 @@ export class Keyward {
     ) {
       return INVALID
     }
-    const now = this.clock.now()
-    let entry: CacheEntry | null | undefined
-    try {
-      for (const version of this.hasher.versions) {
-        const hash = this.hasher.hash(credential, version)
-        // a cache hit stays synchronous: no promise until the store is needed
-        entry = this.cache?.get(hash, now)
-        if (entry === undefined) entry = await this.load(hash, now)
-        if (entry !== null) break
-      }
-    } catch (error) {
-      return { ok: false, code: 'store_unavailable', retryAfterSeconds: 5, cause: error }
-    }
-    if (entry === null || entry === undefined) return INVALID
+    return null
+  }
+
+  /**
+   * The in-process cache is keyed by a salted SHA-256 of the credential (one fast hash, the
+   * salt random per process), never by the credential itself; the store is searched by the
+   * peppered HMAC only on a miss.
+   */
+  private cacheKey(credential: string): string {
+    return hash('sha256', this.cacheSalt + credential, 'base64url')
+  }
+
+  /** Steps 4-5 on a found key; `undefined` when step 6 (the limiter) must decide. */
+  private decide(
+    entry: CacheEntry,
+    options: VerifyOptions | undefined,
+    now: number,
+  ): VerifyResult | undefined {
     const { key, secret } = entry
     if (secret.expiresAt !== null && secret.expiresAt <= now)
       return { ok: false, code: 'key_expired', keyId: key.id }
@@ -487,9 +532,7 @@ export class Keyward {
       if (missingScopes.length > 0)
         return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
     }
-    if (this.limits !== null && (entry.rules.length > 0 || entry.quota !== null)) {
-      return this.limit(entry, options)
-    }
+    if (this.limits !== null && (entry.rules.length > 0 || entry.quota !== null)) return undefined
     this.usage.record(key.id, now)
     return entry.success
   }
@@ -533,10 +576,18 @@ export class Keyward {
     return { ok: true, key: entry.success.key, rateLimit: decision }
   }
 
-  private async load(hash: string, now: number): Promise<CacheEntry | null> {
-    const row = await this.store.findByHash(hash)
+  private async load(
+    credential: string,
+    cacheKey: string,
+    now: number,
+  ): Promise<CacheEntry | null> {
+    let row: { key: KeyRecord; secret: SecretRecord } | null = null
+    for (const version of this.hasher.versions) {
+      row = await this.store.findByHash(this.hasher.hash(credential, version))
+      if (row !== null) break
+    }
     if (row === null) {
-      this.cache?.setNotFound(hash, now)
+      this.cache?.setNotFound(cacheKey, now)
       return null
     }
     const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
@@ -571,7 +622,7 @@ export class Keyward {
           : (this.limits?.defaultRateLimits ?? []),
       quota: verified.quota ?? this.limits?.defaultQuota ?? null,
     }
-    this.cache?.set(hash, row.key.id, entry, now)
+    this.cache?.set(cacheKey, row.key.id, entry, now)
     return entry
   }
 
@@ -598,7 +649,7 @@ export class Keyward {
     const secret = this.secretRecord(key, record.id, false, record.createdAt)
     record.hint = secret.hint
     await this.store.insertKey(record, secret)
-    this.cache?.forgetNotFound(secret.hash)
+    this.cache?.forgetNotFound(this.cacheKey(key))
     await this.audit('key.created', record.id, input.actor, {
       name: record.name,
       ownerId: record.ownerId,
@@ -633,7 +684,7 @@ export class Keyward {
       )
     }
     await this.store.insertKey(record, row)
-    this.cache?.forgetNotFound(row.hash)
+    this.cache?.forgetNotFound(this.cacheKey(secret))
     await this.audit('key.imported', record.id, input.actor, {
       name: record.name,
       ownerId: record.ownerId,
