@@ -20,10 +20,13 @@ import { createHash } from 'node:crypto'
  *          period µs, the n rule fields, then per rule interval T µs and limit (window =
  *          T * limit). The client caches this per rule set: no per-call formatting.
  *
- * Returns one flat array: per decision either the integers of `decisionFromReply`
- * (`allowed, code, retryAfterMs, (remaining, resetMs) per rule, then the quota's`), or one
- * string: the stored reply on a replay, `!<message>` when that decision failed (it is not
- * retried; the client applies its failure policy to it alone).
+ * Returns one flat array with, per decision, either integers: the status (0 admitted, else
+ * `retryAfterMs * 4 + code`, code 1 rate_limited, 2 quota_exhausted), per rule how far its TAT
+ * is ahead of now after the decision, µs (the client derives remaining and resetMs from it, as
+ * memory.ts does), then with a quota the credits left and ms until the period ends; or one
+ * string: the stored reply on a replay (the long layout of `decisionFromReply`), `!<message>`
+ * when that decision failed (it is not retried; the client applies its failure policy to it
+ * alone).
  * Redis' TIME is read once per batch: the batch is one atomic step, so one instant.
  * Numbers handed to redis.call are formatted with 17 significant digits, so µs timestamps
  * (16 digits) survive; tostring() would round them, hence no string building with them
@@ -117,27 +120,20 @@ local function decide(key, idem, s, cost, now)
   if allowed then charge = cost end
   local base = o
   if allowed then
-    out[base + 1] = 1
-    out[base + 2] = 0
-    out[base + 3] = 0
-  else
     out[base + 1] = 0
-    out[base + 2] = code
-    out[base + 3] = math.ceil(wait / 1000)
+  else
+    out[base + 1] = math.ceil(wait / 1000) * 4 + code
   end
   local args = {}
   local keep = 0
   for i = 1, n do
-    local t = T[i]
-    local tat = tats[i] + charge * t
+    local tat = tats[i] + charge * T[i]
     args[2 * i - 1] = fields[i]
     args[2 * i] = tat
     if tat > keep then keep = tat end
-    local ahead = tat - now
-    out[base + 2 + 2 * i] = math.floor((W[i] - ahead) / t)
-    out[base + 3 + 2 * i] = math.ceil(ahead / 1000)
+    out[base + 1 + i] = tat - now
   end
-  local len = 3 + 2 * n
+  local len = 1 + n
   if qlimit > 0 then
     local left = qlimit - qu - charge
     if left < 0 then left = 0 end
@@ -174,7 +170,19 @@ local function decide(key, idem, s, cost, now)
     end
   end
   if idem then
-    redis.call('SET', idem, table.concat(out, ',', base + 1, o), 'PX', idemTtl)
+    -- The record keeps the long layout (allowed, code, wait, remaining and reset per rule,
+    -- then the quota's), which the client parses on a replay.
+    local rec = { 1, 0, 0 }
+    for i = 1, n do
+      local ahead = out[base + 1 + i]
+      rec[2 + 2 * i] = math.floor((W[i] - ahead) / T[i])
+      rec[3 + 2 * i] = math.ceil(ahead / 1000)
+    end
+    if qlimit > 0 then
+      rec[4 + 2 * n] = out[base + n + 2]
+      rec[5 + 2 * n] = out[base + n + 3]
+    end
+    redis.call('SET', idem, table.concat(rec, ','), 'PX', idemTtl)
   end
 end
 

@@ -109,6 +109,42 @@ describeWithService('redis', 'redis limiter', (url) => {
       for (let i = 0; i < 4; i++) await redis.reset(`key:batch${i}`)
     })
 
+    it('reports waits and resets far beyond 32 bits of milliseconds exactly', async () => {
+      const limiter = createRedisLimiter({ client, keyPrefix: uniqueName('kwlong') })
+      const year = 365 * 86_400_000
+      const request = {
+        partition: 'key:long',
+        rules: [{ name: 'yearly', limit: 1, windowMs: 5 * year }],
+        quota: { limit: 1, periodMs: 6 * year },
+        nowMs: 1_700_000_000_000,
+      }
+      expect((await limiter.consume(request)).allowed).toBe(true)
+      expect(await limiter.consume(request)).toEqual({
+        allowed: false,
+        code: 'rate_limited',
+        retryAfterMs: 6 * year,
+        policies: [
+          {
+            kind: 'rate',
+            name: 'yearly',
+            limit: 1,
+            windowMs: 5 * year,
+            remaining: 0,
+            resetMs: 5 * year,
+          },
+          {
+            kind: 'quota',
+            name: 'quota',
+            limit: 1,
+            windowMs: 6 * year,
+            remaining: 0,
+            resetMs: 6 * year,
+          },
+        ],
+      })
+      await limiter.reset('key:long')
+    })
+
     it('applies the failure policy to a decision that fails in Redis, not to its batch', async () => {
       const keyPrefix = uniqueName('kwbroken')
       const messages: string[] = []

@@ -105,8 +105,9 @@ interface Batch {
 }
 
 /**
- * `decisionFromReply` for the decision starting at `at` in a batch's flat reply (no copy).
- * Layout: allowed 0|1, code 0|1|2, retryAfterMs, (remaining, resetMs) per rule, then the quota's.
+ * The decision starting at `at` in a batch's flat reply (see redis-script.ts): the status
+ * (0 admitted, else `retryAfterMs * 4 + code`), per rule its TAT's lead on now in µs, then the
+ * quota's credits left and reset. Remaining and reset are derived exactly as memory.ts does.
  */
 function decisionAt(
   reply: readonly number[],
@@ -116,18 +117,17 @@ function decisionAt(
 ): LimitDecision {
   const n = rules.length
   const policies: PolicyState[] = new Array(n + (quota === null ? 0 : 1))
-  let i = at + 3
   for (let r = 0; r < n; r++) {
     const rule = rules[r]!
+    const ahead = reply[at + 1 + r]!
     policies[r] = {
       kind: 'rate',
       name: rule.name,
       limit: rule.limit,
       windowMs: rule.windowMs,
-      remaining: reply[i]!,
-      resetMs: reply[i + 1]!,
+      remaining: Math.floor((rule.windowUs - ahead) / rule.intervalUs),
+      resetMs: Math.ceil(ahead / 1000),
     }
-    i += 2
   }
   if (quota !== null) {
     policies[n] = {
@@ -135,22 +135,23 @@ function decisionAt(
       name: 'quota',
       limit: quota.limit,
       windowMs: quota.periodMs,
-      remaining: reply[i]!,
-      resetMs: reply[i + 1]!,
+      remaining: reply[at + 1 + n]!,
+      resetMs: reply[at + 2 + n]!,
     }
   }
-  if (reply[at] === 1) return { allowed: true, policies }
+  const status = reply[at]!
+  if (status === 0) return { allowed: true, policies }
   return {
     allowed: false,
-    code: reply[at + 1] === 2 ? 'quota_exhausted' : 'rate_limited',
+    code: status % 4 === 2 ? 'quota_exhausted' : 'rate_limited',
     policies,
-    retryAfterMs: reply[at + 2]!,
+    retryAfterMs: Math.floor(status / 4),
   }
 }
 
 /** Integers in the script's reply for one (not replayed) decision. */
 function replyLength(req: CheckedRequest): number {
-  return 3 + 2 * req.rules.length + (req.quota === null ? 0 : 2)
+  return 1 + req.rules.length + (req.quota === null ? 0 : 2)
 }
 
 function isNoScript(error: unknown): boolean {
