@@ -1,0 +1,96 @@
+// bench/verify: in-process verification against raw sha256 of the same key strings.
+// Cases: a valid cached key, an unknown key (valid checksum, not stored), and a cold lookup
+// (cache off) on SQLite holding KEYS keys (default 1,000,000; BENCH_VERIFY_KEYS to change).
+import { createHash } from 'node:crypto'
+import { mkdirSync, rmSync } from 'node:fs'
+import Database from 'better-sqlite3'
+import { createHasher, createKeyward, generateKey, generateKeyId, keyHint } from '../src/index.js'
+import type { KeyRecord, SecretRecord } from '../src/stores/types.js'
+import { createSqliteStore } from '../src/stores/sqlite/index.js'
+import { fmt, mib, ratioAgainst } from './lib.js'
+
+const TOTAL = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000)
+const SAMPLE = 100_000 // keys kept in memory for the verify loops
+const BATCH = 50_000
+const dir = '.bench-tmp'
+const path = `${dir}/verify.db`
+
+mkdirSync(dir, { recursive: true })
+for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
+const db = new Database(path)
+const store = createSqliteStore({ db })
+await store.migrate()
+const peppers = [{ version: 1, secret: 'bench-pepper-'.padEnd(48, 'x') }]
+const hasher = createHasher(peppers)
+
+process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys… `)
+const fillStart = Date.now()
+const sample: string[] = []
+const now = Date.now()
+for (let done = 0; done < TOTAL; done += BATCH) {
+  const rows: { key: KeyRecord; secret: SecretRecord }[] = []
+  for (let i = done; i < Math.min(TOTAL, done + BATCH); i++) {
+    const key = generateKey()
+    if (sample.length < SAMPLE) sample.push(key)
+    const id = generateKeyId()
+    rows.push({
+      key: {
+        id, name: `bench-${i}`, ownerId: `svc:${i % 100}`, prefix: 'kw_live', hint: keyHint(key),
+        scopes: ['orders:read'], roles: [], rateLimits: [], quota: null, metadata: {}, ipAllowlist: [],
+        state: 'active', createdAt: now, updatedAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null, usageCount: 0,
+      },
+      secret: { hash: hasher.hash(key), keyId: id, pepperVersion: 1, hint: keyHint(key), imported: false, createdAt: now, expiresAt: null },
+    })
+  }
+  await store.insertKeys(rows)
+}
+console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
+
+const unknown = Array.from({ length: 1000 }, () => generateKey())
+const hot = sample.slice(0, 1000)
+const sha = (k: string) => createHash('sha256').update(k).digest()
+const N = 200_000
+const ROUNDS = 5
+
+const cached = await createKeyward({ store, peppers })
+for (const k of hot) await cached.verify(k) // warm
+const check = await cached.verify(hot[0])
+if (!check.ok) throw new Error(`bench setup broken: a stored key did not verify (${check.code})`)
+const r1 = await ratioAgainst(ROUNDS, N, (i) => sha(hot[i % 1000]!), (i) => cached.verify(hot[i % 1000]))
+
+const r2 = await ratioAgainst(ROUNDS, N, (i) => sha(unknown[i % 1000]!), (i) => cached.verify(unknown[i % 1000]))
+
+const cold = await createKeyward({ store, peppers, cache: false })
+const coldN = 50_000
+// 1,000 keys in use out of the million stored: the usual shape of traffic (the same set as the
+// cached case), read through SQLite every time since keyward's cache is off
+const r3 = await ratioAgainst(ROUNDS, coldN, (i) => sha(hot[i % 1000]!), (i) => cold.verify(hot[i % 1000]))
+// the worst case: 100,000 different keys spread over the file, so nearly every page is a miss
+const stride = 7919 // a prime: walks the sample in an order unrelated to insertion
+const r4 = await ratioAgainst(
+  ROUNDS,
+  coldN,
+  (i) => sha(sample[(i * stride) % SAMPLE]!),
+  (i) => cold.verify(sample[(i * stride) % SAMPLE]),
+)
+
+// fill the cache to its bound (100,000 entries by default) and report the process's memory
+for (const k of sample) await cached.verify(k)
+global.gc?.()
+const mem = process.memoryUsage()
+const size = cached.cacheSize()
+
+const line = (name: string, r: { ratio: number; subjectRate: number; baselineRate: number }, target: number) =>
+  console.log(
+    `verify ${name.padEnd(44)} ratio ${r.ratio.toFixed(2)} (target >= ${target})  ${fmt(r.subjectRate)}/s vs sha256 ${fmt(r.baselineRate)}/s`,
+  )
+line('cached valid key', r1, 0.5)
+line('unknown key', r2, 0.5)
+line(`cold SQLite, 1,000 keys in use of ${fmt(TOTAL)}`, r3, 0.2)
+line(`cold SQLite, 100,000 keys in use of ${fmt(TOTAL)}`, r4, 0.2)
+console.log(`verify memory with cache full (${fmt(size.found)} entries): rss ${mib(mem.rss)}, heap used ${mib(mem.heapUsed)}`)
+
+await cached.close()
+await cold.close()
+await store.close()
+db.close()
