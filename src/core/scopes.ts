@@ -78,7 +78,11 @@ export function compileScopes(scopes: readonly string[]): ScopeSet {
     has,
     missing(required) {
       let out: string[] | null = null
-      for (const r of required) if (!has(r)) (out ??= []).push(r)
+      for (const r of required) {
+        if (has(r)) continue
+        if (out === null) out = []
+        out.push(r)
+      }
       return out ?? NONE
     },
   }
