@@ -168,9 +168,10 @@ function escapePartition(partition: string): string {
 }
 
 /**
- * A limiter shared by every server using the same Redis: each decision is one Lua script run
- * through EVALSHA (EVAL on NOSCRIPT), atomic, on Redis' own clock, touching one hash per
- * partition (plus one key per idempotency key), each with a TTL.
+ * A limiter shared by every server using the same Redis: each decision is one atomic step of a
+ * Lua script run through EVALSHA (EVAL on NOSCRIPT) on Redis' own clock, touching one hash per
+ * partition (plus one key per idempotency key), each with a TTL. The decisions of one
+ * event-loop turn share a script run (up to 64, in arrival order).
  *
  * @example
  * import Redis from 'ioredis'
@@ -303,30 +304,34 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
    */
   function deliver(batch: Batch, reply: unknown): void {
     if (batch.done) return
-    batch.done = true
-    clearTimeout(batch.timer)
     const { entries } = batch
-    if (!Array.isArray(reply)) {
-      fail(batch, new Error(`unexpected reply from the Redis limiter script: ${typeof reply}`))
+    let failed: string | undefined
+    let j = 0
+    if (Array.isArray(reply)) {
+      for (let i = 0; i < entries.length; i++) {
+        const head: unknown = reply[j]
+        if (typeof head === 'string') {
+          if (head.charCodeAt(0) === 33 /* ! */) failed ??= head.slice(1)
+          j++
+        } else j += replyLength(entries[i]!.req)
+      }
+    }
+    if (!Array.isArray(reply) || j !== reply.length) {
+      // A reply this client cannot read (a bug): better no decision than a wrong one.
+      fail(batch, new Error('unexpected reply from the Redis limiter script'))
       return
     }
+    batch.done = true
+    clearTimeout(batch.timer)
     if (batch.probe) probing = false
-    let failed: string | undefined
-    for (let i = 0, j = 0; i < entries.length; i++) {
-      const head: unknown = reply[j]
-      if (typeof head === 'string') {
-        if (head.charCodeAt(0) === 33 /* ! */) failed ??= head.slice(1)
-        j++
-      } else j += replyLength(entries[i]!.req)
-    }
     if (failed === undefined) markUp()
     else markDown(new Error(failed))
-    for (let i = 0, j = 0; i < entries.length; i++) {
+    for (let i = 0, at = 0; i < entries.length; i++) {
       const entry = entries[i]!
       const { rules, quota } = entry.req
-      const head: unknown = reply[j]
+      const head: unknown = reply[at]
       if (typeof head === 'string') {
-        j++
+        at++
         if (head.charCodeAt(0) === 33 /* ! */) fallBack(entry)
         else {
           entry.resolve({
@@ -335,8 +340,8 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
           })
         }
       } else {
-        entry.resolve(decisionAt(reply as number[], j, rules, quota))
-        j += replyLength(entry.req)
+        entry.resolve(decisionAt(reply as number[], at, rules, quota))
+        at += replyLength(entry.req)
       }
     }
   }
