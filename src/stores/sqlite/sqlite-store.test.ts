@@ -84,3 +84,36 @@ describe('createSqliteStore', () => {
     )
   })
 })
+
+describe('read snapshots of lookups by hash', () => {
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+
+  it('see another process’s revocation from the next event-loop turn, and own writes at once', async () => {
+    const { makeKey, makeSecret } = await import('../../../test/contract/store.js')
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-sqlite-'))
+    const path = join(dir, 'keyward.db')
+    const a = createSqliteStore({ db: new Database(path) })
+    await a.migrate()
+    const b = createSqliteStore({ db: new Database(path) })
+    const key = makeKey()
+    const secret = makeSecret(key.id)
+    await a.insertKey(key, secret)
+
+    expect((await b.findByHash(secret.hash))?.key.state).toBe('active')
+    await a.updateKey(key.id, { state: 'revoked', revokedAt: 1, updatedAt: 1 })
+    await nextTurn()
+    expect((await b.findByHash(secret.hash))?.key.state).toBe('revoked')
+
+    // a write through the same store ends its snapshot first, so the next lookup sees it
+    expect((await b.findByHash(secret.hash))?.key.state).toBe('revoked')
+    await b.updateKey(key.id, { state: 'active', revokedAt: null, updatedAt: 2 })
+    expect((await b.findByHash(secret.hash))?.key.state).toBe('active')
+    // and a snapshot never blocks the other process's writes
+    await a.updateKey(key.id, { name: 'renamed', updatedAt: 3 })
+    await nextTurn()
+    expect((await b.findByHash(secret.hash))?.key.name).toBe('renamed')
+    await a.close()
+    await b.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+})

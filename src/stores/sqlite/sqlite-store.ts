@@ -51,6 +51,8 @@ const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at
 const KEY_WIDTH = 18
 /** insertKeys batches from this size on are sorted and get a bigger page cache. */
 const BULK_ROWS = 1000
+const SNAPSHOT_READS = 64
+const SNAPSHOT_MS = 2
 const BULK_CACHE_KIB = 256 * 1024
 
 /** Patch field -> column; the only names that reach dynamic SQL. */
@@ -294,12 +296,59 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return prepared
   }
 
+  // Lookups by hash share one read transaction for at most SNAPSHOT_READS lookups, SNAPSHOT_MS,
+  // and never past the current event-loop turn: in WAL mode, starting a read transaction (lock
+  // syscalls, WAL index check) costs more than the lookup itself. The snapshot is at most a few
+  // ms old, far below the verification cache's TTL, and every other operation ends it first so
+  // writes never start from a stale snapshot.
+  let snapshot = false
+  let snapshotReads = 0
+  let snapshotEndsAt = 0
+  let endScheduled = false
+  let beginRead: Stmt | null = null
+  let endRead: Stmt | null = null
+  function endSnapshot(): void {
+    if (!snapshot) return
+    snapshot = false
+    if (db.open && db.inTransaction) endRead!.run()
+  }
+  function scheduledEnd(): void {
+    endScheduled = false
+    try {
+      endSnapshot()
+    } catch {
+      // the next operation meets the same error and reports it
+    }
+  }
+  function enterSnapshot(): void {
+    if (snapshot && (++snapshotReads > SNAPSHOT_READS || performance.now() > snapshotEndsAt))
+      endSnapshot()
+    if (snapshot || db.inTransaction) return
+    beginRead ??= db.prepare('BEGIN DEFERRED')
+    endRead ??= db.prepare('COMMIT')
+    beginRead.run()
+    snapshot = true
+    snapshotReads = 1
+    snapshotEndsAt = performance.now() + SNAPSHOT_MS
+    if (!endScheduled) {
+      endScheduled = true
+      setImmediate(scheduledEnd)
+    }
+  }
+
   /** Runs `fn` on an open store, mapping every driver error to a KeywardError. */
-  function guard<T>(fn: () => T): T {
+  function guard<T>(fn: () => T, shared = false): T {
     if (closed) throw new KeywardError('store_unavailable', 'the SQLite store is closed')
     try {
+      if (shared) enterSnapshot()
+      else endSnapshot()
       return fn()
     } catch (e) {
+      try {
+        endSnapshot()
+      } catch {
+        // already failing: report the first error
+      }
       if (e instanceof SyntaxError)
         throw new KeywardError(
           'store_corrupt',
@@ -526,7 +575,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return guard(() => {
         const r = st().findByHash.get(hash) as Row | undefined
         return r === undefined ? null : { key: keyFromRow(r), secret: secretFromRow(r, KEY_WIDTH) }
-      })
+      }, true)
     },
     async getKey(id) {
       return guard(() => {
@@ -610,6 +659,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async close() {
       if (closed) return
+      try {
+        endSnapshot()
+      } catch {
+        // closing anyway
+      }
       closed = true
       prepared = null
       if (closeDatabase && db.open) db.close()
