@@ -1,6 +1,16 @@
 import type { DenyCode } from '../core/errors.js'
-import type { VerifyDenial, VerifySuccess } from '../core/keyward.js'
-import { AMBIGUOUS, extractCredential, isPreflight, type RequestView } from './credentials.js'
+import type { VerifyDenial, VerifyOptions, VerifyResult, VerifySuccess } from '../core/keyward.js'
+import type { FailedAuthCheck } from '../limits/failed-auth.js'
+import { clientIp } from '../limits/client-ip.js'
+import { rateLimitHeaders } from '../limits/headers.js'
+import {
+  AMBIGUOUS,
+  extractCredential,
+  isPreflight,
+  type RequestView,
+  trimOws,
+} from './credentials.js'
+import { type FailedAuthGate, failedAuthGate } from './failed-auth-gate.js'
 import { type ApiKeyOptions, resolveApiKeyOptions, type ResolvedApiKeyOptions } from './options.js'
 import { createResponder, type DeniedResponse } from './responses.js'
 
@@ -12,15 +22,25 @@ export interface AuthDenied {
   readonly response: DeniedResponse
 }
 
+/** An admitted request: the verified key, and the headers to add to the response. */
+export interface AuthSuccess extends VerifySuccess {
+  /**
+   * `RateLimit-Policy` and `RateLimit` when the key has limits (lowercase names): adapters copy
+   * them onto the response. Absent for keys without limits.
+   */
+  readonly headers?: Readonly<Record<string, string>>
+}
+
 /** A CORS preflight let through unauthenticated (`preflight: 'pass'`). */
 export interface AuthPreflight {
   readonly ok: true
   readonly key: null
   readonly preflight: true
+  readonly headers?: undefined
 }
 
 /** Outcome of authenticating one HTTP request. */
-export type AuthResult = VerifySuccess | AuthPreflight | AuthDenied
+export type AuthResult = AuthSuccess | AuthPreflight | AuthDenied
 
 const PREFLIGHT: AuthPreflight = Object.freeze({ ok: true, key: null, preflight: true })
 const AMBIGUOUS_DENIAL: VerifyDenial = Object.freeze({ ok: false, code: 'key_ambiguous' })
@@ -29,15 +49,17 @@ const AMBIGUOUS_DENIAL: VerifyDenial = Object.freeze({ ok: false, code: 'key_amb
 export interface Authenticator<Req> {
   readonly options: ResolvedApiKeyOptions<Req>
   /**
-   * Runs the pipeline for one request: preflight policy, credential extraction and ambiguity
-   * check, `keyward.verify`, and the mapping of a denial to its response.
+   * Runs the pipeline for one request: preflight policy, credential extraction, the
+   * failed-auth limiter, the ambiguity check, `keyward.verifyCached` then `keyward.verify`,
+   * and the mapping of the outcome to its response (headers for successes too).
    * @param scopes overrides the options' scopes (per-route config)
    */
   authenticate(view: RequestView, req: Req, scopes?: readonly string[]): Promise<AuthResult>
   /**
    * The same pipeline in callback form for adapters' hot paths: no promise of its own, and
-   * `done` runs synchronously when no I/O is needed (preflight, ambiguous). `fail` receives
-   * exceptions of `getCredential`, `onDenied` or a custom verifier.
+   * `done` runs synchronously when no I/O is needed (preflight, ambiguous, a cached key without
+   * limits, a malformed key). `fail` receives exceptions of `getCredential`, `cost`,
+   * `onDenied`, `errorBody` or a custom verifier.
    */
   run(
     view: RequestView,
@@ -61,10 +83,19 @@ export interface Authenticator<Req> {
 export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticator<Req> {
   const options = resolveApiKeyOptions(input)
   const respond = createResponder(options)
-  const { keyward, getCredential, onDenied, clock, preflightPass } = options
+  const { keyward, getCredential, onDenied, clock, preflightPass, cost, trustedProxies } = options
+  const gate: FailedAuthGate | null =
+    options.failedAuth === undefined ? null : failedAuthGate(options.failedAuth, clock)
+  const verifyCached =
+    typeof keyward.verifyCached === 'function' ? keyward.verifyCached.bind(keyward) : undefined
 
   function deny(denial: VerifyDenial, presented: boolean, req: Req): AuthDenied {
-    const response = respond(denial, presented)
+    const limited = denial.rateLimit
+    const response = respond(
+      denial,
+      presented,
+      limited === undefined ? undefined : rateLimitHeaders(limited),
+    )
     if (onDenied !== undefined) {
       const event: Parameters<typeof onDenied>[0] = {
         code: denial.code,
@@ -81,8 +112,37 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     return { ok: false, code: denial.code, denial, response }
   }
 
+  /** Maps a verify result to the request's outcome; counts a bad key against the client. */
+  function outcome(
+    result: VerifyResult,
+    presented: boolean,
+    ip: string | undefined,
+    req: Req,
+  ): AuthResult {
+    if (result.ok) {
+      const limited = result.rateLimit
+      // keys without limits: the frozen success from the cache, as it is
+      if (limited === undefined) return result
+      return { ok: true, key: result.key, rateLimit: limited, headers: rateLimitHeaders(limited) }
+    }
+    // only a wrong key is a guess: missing, ambiguous or revoked keys reveal nothing new
+    if (gate !== null && result.code === 'key_invalid') gate.record(ip)
+    return deny(result, presented, req)
+  }
+
+  /** Cost and Idempotency-Key matter only to keys with limits: read on the slow path only. */
+  function limitOptions(base: VerifyOptions, view: RequestView, req: Req): VerifyOptions {
+    const idempotencyKey = idempotencyKeyOf(view)
+    if (cost === undefined && idempotencyKey === undefined) return base
+    const full: VerifyOptions = { ...base }
+    if (cost !== undefined) full.cost = cost(req)
+    if (idempotencyKey !== undefined) full.idempotencyKey = idempotencyKey
+    return full
+  }
+
   function verify(
     credential: string | null | typeof AMBIGUOUS,
+    ip: string | undefined,
     view: RequestView,
     req: Req,
     scopes: readonly string[],
@@ -93,15 +153,65 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       done(deny(AMBIGUOUS_DENIAL, true, req))
       return
     }
-    const ip = view.ip
-    keyward.verify(credential, ip === undefined ? { scopes } : { scopes, ip }).then((result) => {
+    const presented = credential !== null
+    const base: VerifyOptions = ip === undefined ? { scopes } : { scopes, ip }
+    // the hot path: a cached key without limits is decided here, without a promise
+    const cached = verifyCached?.(credential, base)
+    if (cached !== undefined) {
+      let result: AuthResult
+      try {
+        result = outcome(cached, presented, ip, req)
+      } catch (error) {
+        fail(error)
+        return
+      }
+      done(result)
+      return
+    }
+    keyward.verify(credential, limitOptions(base, view, req)).then((result) => {
       // the callbacks run inside then(): their exceptions must reach fail, not vanish
       try {
-        done(result.ok ? result : deny(result, credential !== null, req))
+        done(outcome(result, presented, ip, req))
       } catch (error) {
         fail(error)
       }
     }, fail)
+  }
+
+  /** Failed-auth gate, then verification; a blocked client is answered without a lookup. */
+  function admit(
+    credential: string | null | typeof AMBIGUOUS,
+    view: RequestView,
+    req: Req,
+    scopes: readonly string[],
+    done: (result: AuthResult) => void,
+    fail: (error: unknown) => void,
+  ): void {
+    const ip =
+      trustedProxies === null
+        ? view.ip
+        : clientIp(view.ip, view.header('x-forwarded-for'), trustedProxies)
+    const pending = gate?.check(ip)
+    if (pending === undefined) {
+      verify(credential, ip, view, req, scopes, done, fail)
+      return
+    }
+    const onCheck = (status: FailedAuthCheck) => {
+      if (!status.blocked) {
+        verify(credential, ip, view, req, scopes, done, fail)
+        return
+      }
+      let result: AuthDenied
+      try {
+        result = deny(blockedDenial(status), credential !== null, req)
+      } catch (error) {
+        fail(error)
+        return
+      }
+      done(result)
+    }
+    // a failing failed-auth limiter must not lock everyone out: the key's own checks still run
+    pending.then(onCheck, () => verify(credential, ip, view, req, scopes, done, fail)).catch(fail)
   }
 
   function run(
@@ -116,14 +226,14 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       return
     }
     if (getCredential === undefined) {
-      verify(extractCredential(options, view), view, req, scopes, done, fail)
+      admit(extractCredential(options, view), view, req, scopes, done, fail)
       return
     }
     Promise.resolve()
       .then(() => getCredential(req))
       .then((custom) => {
         const credential = custom ?? extractCredential(options, view)
-        verify(credential, view, req, scopes, done, fail)
+        admit(credential, view, req, scopes, done, fail)
       })
       .catch(fail)
   }
@@ -143,4 +253,27 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   }
 
   return { options, authenticate, run }
+}
+
+/** The 429 for a client blocked by the failed-auth limiter (no key is known or charged). */
+function blockedDenial(status: FailedAuthCheck): VerifyDenial {
+  return {
+    ok: false,
+    code: 'rate_limited',
+    retryAfterSeconds: Math.max(1, Math.ceil((status.retryAfterMs ?? 1000) / 1000)),
+  }
+}
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/
+
+/**
+ * The request's `Idempotency-Key`: one line of 1-255 visible ASCII characters (surrounding
+ * spaces trimmed). Anything else (absent, repeated, malformed) is ignored, and the request is
+ * charged like any other.
+ */
+export function idempotencyKeyOf(view: RequestView): string | undefined {
+  const raw = view.header('idempotency-key')
+  if (typeof raw !== 'string') return undefined
+  const value = trimOws(raw)
+  return IDEMPOTENCY_KEY_RE.test(value) ? value : undefined
 }

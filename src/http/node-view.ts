@@ -42,10 +42,14 @@ export class NodeRequestView implements RequestView {
   }
 }
 
+/** Copies headers onto a Node response (also used for Express). */
+export function setHeaders(res: ServerResponse, headers: Readonly<Record<string, string>>): void {
+  for (const name in headers) res.setHeader(name, headers[name]!)
+}
+
 /** Writes a denial onto a Node response (also used for Express). */
 export function writeDenied(res: ServerResponse, response: DeniedResponse): void {
   res.statusCode = response.status
-  const headers = response.headers
-  for (const name in headers) res.setHeader(name, headers[name]!)
+  setHeaders(res, response.headers)
   res.end(response.body)
 }

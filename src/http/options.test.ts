@@ -28,6 +28,11 @@ describe('resolveApiKeyOptions', () => {
     [{ keyward, realm: 'a"b' }, '"realm" must be'],
     [{ keyward, queryParam: 'a b' }, '"queryParam" must be'],
     [{ keyward, scopes: 'orders:read' }, '"scopes" must be a list'],
+    [{ keyward, cost: 3 }, '"cost" must be a function, got number'],
+    [{ keyward, failedAuth: 5 }, '"failedAuth" must be { limit, windowMs }'],
+    [{ keyward, failedAuth: { limt: 3 } }, 'unknown option "failedAuth.limt"'],
+    [{ keyward, trustedProxies: ['proxy.internal'] }, '"trustedProxies" entry "proxy.internal"'],
+    [{ keyward, trustedProxies: '10.0.0.0/8' }, '"trustedProxies" must be a list'],
   ])('rejects %j', (input, message) => {
     expect(() => resolveApiKeyOptions(input as unknown as ApiKeyOptions)).toThrow(
       expect.objectContaining({

@@ -3,6 +3,8 @@ import type { DenyCode } from '../core/errors.js'
 import { KeywardError } from '../core/errors.js'
 import type { VerifyDenial, VerifyOptions, VerifyResult } from '../core/keyward.js'
 import { assertValidScope } from '../core/scopes.js'
+import type { FailedAuthLimiter } from '../limits/failed-auth.js'
+import { type TrustedProxies, trustProxies } from '../limits/client-ip.js'
 
 /**
  * Where a credential may come from. `x-api-key` and `bearer` are on by default; `apikey`
@@ -10,9 +12,30 @@ import { assertValidScope } from '../core/scopes.js'
  */
 export type CredentialSource = 'x-api-key' | 'bearer' | 'apikey' | 'query'
 
-/** What the HTTP layer needs from a `Keyward`: its `verify`. */
+/** What the HTTP layer needs from a `Keyward`: its `verify` (and `verifyCached` when it has one). */
 export interface KeyVerifier {
   verify(credential: string | null | undefined, options?: VerifyOptions): Promise<VerifyResult>
+  /**
+   * Answers from a cache without a promise, or `undefined` to ask `verify`. Optional: without
+   * it every request goes through `verify`.
+   */
+  verifyCached?(
+    credential: string | null | undefined,
+    options?: VerifyOptions,
+  ): VerifyResult | undefined
+}
+
+/**
+ * The simple form of the `failedAuth` option: a per-process counter of failed
+ * authentications per client address (see `createFailedAuthLimiter` in `keyward/limits`).
+ */
+export interface FailedAuthOptions {
+  /** Failed authentications allowed per client per window before it gets 429. Default 20. */
+  limit?: number
+  /** Default 60 000 ms; one more attempt is earned every `windowMs / limit`. */
+  windowMs?: number
+  /** IPv6 clients are counted per network of this many leading bits. Default 64. */
+  ipv6PrefixBits?: number
 }
 
 /** The RFC 9457 body keyward sends for a denial, before `errorBody` may change it. */
@@ -86,6 +109,25 @@ export interface ApiKeyOptions<Req = unknown> {
   clock?: Clock
   /** Receives the start-up warning when the `query` source is on. Default `process.emitWarning`. */
   logger?: WarnLogger
+  /**
+   * Units this request uses from the key's rate limits and quota (an integer from 0). Asked
+   * only for keys that have limits. Default: 1 per request.
+   */
+  cost?: (req: Req) => number
+  /**
+   * Slows down key guessing per client address: after `limit` bad keys (`key_invalid`) in
+   * `windowMs`, the client gets 429 `rate_limited` before any key is looked up. Pass
+   * `{ limit, windowMs }` (counted in this process; pass the same object to every
+   * `requireApiKey` of an app so they share one count) or a `createFailedAuthLimiter(...)` (e.g.
+   * on a Redis limiter, to count across servers). Never charges any key. Default off.
+   */
+  failedAuth?: FailedAuthOptions | FailedAuthLimiter
+  /**
+   * Your reverse proxies (addresses or CIDR ranges). When the peer is one of them, the client
+   * address is taken from `X-Forwarded-For` (the right-most untrusted entry); otherwise the
+   * header is ignored. Default none: the socket's peer is the client.
+   */
+  trustedProxies?: readonly string[] | TrustedProxies
 }
 
 /** Options after `resolveApiKeyOptions`: checked once, frozen, nothing re-checked per request. */
@@ -104,6 +146,10 @@ export interface ResolvedApiKeyOptions<Req = unknown> {
   readonly preflightPass: boolean
   readonly realm: string
   readonly clock: Clock
+  readonly cost: ApiKeyOptions<Req>['cost']
+  readonly failedAuth: FailedAuthOptions | FailedAuthLimiter | undefined
+  /** Compiled `trustedProxies`, or null when none are trusted (the socket peer is the client). */
+  readonly trustedProxies: TrustedProxies | null
 }
 
 const KNOWN = new Set([
@@ -118,7 +164,11 @@ const KNOWN = new Set([
   'realm',
   'clock',
   'logger',
+  'cost',
+  'failedAuth',
+  'trustedProxies',
 ])
+const FAILED_AUTH_KNOWN = new Set(['limit', 'windowMs', 'ipv6PrefixBits'])
 const SOURCES: readonly CredentialSource[] = ['x-api-key', 'bearer', 'apikey', 'query']
 const DEFAULT_SOURCES: readonly CredentialSource[] = Object.freeze(['x-api-key', 'bearer'])
 const QUERY_PARAM_RE = /^[A-Za-z0-9_.-]{1,64}$/
@@ -179,6 +229,19 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
     throw invalid('"clock" must have a now() method returning epoch ms')
   const logger = options.logger ?? defaultLogger
   if (typeof logger?.warn !== 'function') throw invalid('"logger" must have a warn() method')
+  checkFunction(options.cost, 'cost')
+  const failedAuth = options.failedAuth
+  if (failedAuth !== undefined && (typeof failedAuth !== 'object' || failedAuth === null))
+    throw invalid(
+      '"failedAuth" must be { limit, windowMs } or a limiter from createFailedAuthLimiter()',
+    )
+  if (failedAuth !== undefined && typeof (failedAuth as FailedAuthLimiter).check !== 'function') {
+    for (const name of Object.keys(failedAuth)) {
+      if (!FAILED_AUTH_KNOWN.has(name))
+        throw invalid(`unknown option "failedAuth.${name}": use limit, windowMs, ipv6PrefixBits`)
+    }
+  }
+  const trustedProxies = resolveTrustedProxies(options.trustedProxies)
   const useQuery = sources.includes('query')
   if (useQuery && !warned.has(logger)) {
     warned.add(logger)
@@ -201,7 +264,17 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
     preflightPass: preflight === 'pass',
     realm,
     clock: options.clock ?? systemClock,
+    cost: options.cost,
+    failedAuth,
+    trustedProxies,
   })
+}
+
+function resolveTrustedProxies(value: ApiKeyOptions['trustedProxies']): TrustedProxies | null {
+  if (value === undefined) return null
+  if (Array.isArray(value)) return value.length === 0 ? null : trustProxies(value)
+  if (typeof (value as TrustedProxies)?.has === 'function') return value as TrustedProxies
+  throw invalid('"trustedProxies" must be a list of addresses or CIDR ranges, e.g. ["10.0.0.0/8"]')
 }
 
 /**

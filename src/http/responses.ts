@@ -98,7 +98,7 @@ export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
     challenge: 'none',
     retryAfterSeconds: 1,
     detail: () =>
-      'Too many requests with this API key. Wait the number of seconds in the Retry-After header, then retry.',
+      'Too many requests. Wait the number of seconds in the Retry-After header, then retry.',
   },
   quota_exhausted: {
     status: 429,

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { VerifiedKey } from '../../core/keyward.js'
 import { createAuthenticator } from '../authenticate.js'
-import { NodeRequestView, writeDenied } from '../node-view.js'
+import { NodeRequestView, setHeaders, writeDenied } from '../node-view.js'
 import type { ApiKeyOptions } from '../options.js'
 
 export type { AuthResult } from '../authenticate.js'
@@ -9,6 +9,7 @@ export type {
   ApiKeyOptions,
   CredentialSource,
   DeniedEvent,
+  FailedAuthOptions,
   ProblemDetails,
 } from '../options.js'
 export {
@@ -49,6 +50,7 @@ export function requireApiKey(options: ApiKeyOptions<Request>): RequestHandler {
       scopes,
       (result) => {
         if (!result.ok) return writeDenied(res, result.response)
+        if (result.headers !== undefined) setHeaders(res, result.headers)
         if (result.key !== null) req.apiKey = result.key
         next()
       },

@@ -16,6 +16,7 @@ export type {
   ApiKeyOptions,
   CredentialSource,
   DeniedEvent,
+  FailedAuthOptions,
   ProblemDetails,
 } from '../options.js'
 export {
@@ -59,6 +60,7 @@ function hookFor(
       scopes,
       (result) => {
         if (result.ok) {
+          if (result.headers !== undefined) reply.headers(result.headers)
           request.apiKey = result.key
           done()
           return

@@ -9,6 +9,7 @@ export type {
   ApiKeyOptions,
   CredentialSource,
   DeniedEvent,
+  FailedAuthOptions,
   ProblemDetails,
 } from '../options.js'
 export {
@@ -76,6 +77,9 @@ export function requireApiKey(options: ApiKeyOptions<Context>): MiddlewareHandle
     if (result.ok) {
       if (result.key !== null) c.set('apiKey', result.key)
       await next()
+      // after next(): also reaches a Response the handler built itself
+      const headers = result.headers
+      if (headers !== undefined) for (const name in headers) c.header(name, headers[name])
       return
     }
     const { status, headers, body } = result.response

@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { VerifiedKey } from '../../core/keyward.js'
 import { type AuthResult, createAuthenticator } from '../authenticate.js'
-import { NodeRequestView, writeDenied } from '../node-view.js'
+import { NodeRequestView, setHeaders, writeDenied } from '../node-view.js'
 import type { ApiKeyOptions } from '../options.js'
 
-export type { AuthDenied, AuthPreflight, AuthResult } from '../authenticate.js'
+export type { AuthDenied, AuthPreflight, AuthResult, AuthSuccess } from '../authenticate.js'
 export type {
   ApiKeyOptions,
   CredentialSource,
   DeniedEvent,
+  FailedAuthOptions,
   ProblemDetails,
 } from '../options.js'
 export {
@@ -33,11 +34,14 @@ declare module 'http' {
 /** The guard `requireApiKey()` returns for `node:http`. */
 export interface NodeApiKeyGuard {
   /**
-   * Authenticates the request. On success sets `req.apiKey`, calls `next()` when given and
-   * resolves `true`; on denial writes the 4xx/5xx response and resolves `false`.
+   * Authenticates the request. On success sets `req.apiKey` (and the `RateLimit` headers of a
+   * key with limits on `res`), calls `next()` when given and resolves `true`; on denial writes the 4xx/5xx response and resolves `false`.
    */
   (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<boolean>
-  /** Authenticates without writing anything: the result carries the response to send. */
+  /**
+   * Authenticates without writing anything: the result carries the response to send, or
+   * `headers` to add to a success.
+   */
   authenticate(req: IncomingMessage): Promise<AuthResult>
 }
 
@@ -73,6 +77,7 @@ export function requireApiKey(options: ApiKeyOptions<IncomingMessage>): NodeApiK
       writeDenied(res, result.response)
       return false
     }
+    if (result.headers !== undefined) setHeaders(res, result.headers)
     if (result.key !== null) req.apiKey = result.key
     next?.()
     return true
