@@ -4,21 +4,25 @@ import express from 'express'
 import { requireApiKey } from '../src/http/express/index.js'
 import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
 
-const { keyward, close } = await openExampleKeyward()
+const { keyward, protection, close } = await openExampleKeyward()
 const app = express()
 
 app.get('/health', (_req, res) => {
   res.json({ status: 'ok' })
 })
 
-app.get('/orders', requireApiKey({ keyward, scopes: ['orders:read'] }), (req, res) => {
-  res.json({ orders, keyId: req.apiKey!.id })
-})
+app.get(
+  '/orders',
+  requireApiKey({ keyward, ...protection, scopes: ['orders:read'] }),
+  (req, res) => {
+    res.json({ orders, keyId: req.apiKey!.id })
+  },
+)
 
 // authenticate before parsing the body: no work for callers without a key
 app.post(
   '/orders',
-  requireApiKey({ keyward, scopes: ['orders:write'] }),
+  requireApiKey({ keyward, ...protection, scopes: ['orders:write'] }),
   express.json(),
   (req, res) => {
     const fields = parseOrder(req.body)

@@ -3,11 +3,11 @@ import Fastify from 'fastify'
 import { keywardFastify } from '../src/http/fastify/index.js'
 import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
 
-const { keyward, close } = await openExampleKeyward()
+const { keyward, protection, close } = await openExampleKeyward()
 const app = Fastify()
 
 // every route of this app needs a key, unless its config says `keyward: false`
-await app.register(keywardFastify, { keyward })
+await app.register(keywardFastify, { keyward, ...protection })
 
 app.get('/health', { config: { keyward: false } }, async () => ({ status: 'ok' }))
 

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net'
 import { requireApiKey } from '../src/http/node/index.js'
 import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
 
-const { keyward, close } = await openExampleKeyward()
-const canRead = requireApiKey({ keyward, scopes: ['orders:read'] })
-const canWrite = requireApiKey({ keyward, scopes: ['orders:write'] })
+const { keyward, protection, close } = await openExampleKeyward()
+const canRead = requireApiKey({ keyward, ...protection, scopes: ['orders:read'] })
+const canWrite = requireApiKey({ keyward, ...protection, scopes: ['orders:write'] })
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   let text = ''

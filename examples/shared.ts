@@ -1,6 +1,10 @@
 // What every example shares: settings from the environment, opening keyward, shutdown.
 // In your own project, import from 'keyward/server' / 'keyward/express' etc. instead of ../src.
-import { type OpenedKeyward, openKeyward } from '../src/server/config.js'
+import type { ApiKeyOptions, FailedAuthOptions } from '../src/http/options.js'
+import { createMemoryLimiter } from '../src/limits/memory.js'
+import { createRedisLimiter } from '../src/limits/redis.js'
+import type { Limiter } from '../src/limits/types.js'
+import { type OpenedKeyward, openKeyward, redactUrl } from '../src/server/config.js'
 
 /** PORT (default 3000; 0 picks a free port) and HOST (default 127.0.0.1). */
 export const port = Number(process.env.PORT ?? 3000)
@@ -28,17 +32,79 @@ export function parseOrder(body: unknown): { item: string; quantity: number } | 
 }
 
 /**
- * Opens keyward from KEYWARD_DATABASE_URL (default sqlite:./keyward.db) and the pepper from
- * KEYWARD_PEPPER / KEYWARD_PEPPER_FILE (or a generated development pepper next to the file).
+ * Abuse protection every route shares: after 20 bad keys in a minute a client gets 429 before
+ * any lookup (one object, so all routes count together), and X-Forwarded-For is believed only
+ * from the proxies in KEYWARD_TRUSTED_PROXIES (comma-separated addresses or CIDR ranges).
  */
-export async function openExampleKeyward(): Promise<OpenedKeyward> {
-  if (process.env.KEYWARD_REDIS_URL) {
-    // rate limits and cross-node cache invalidation over Redis come with the limits work
-    console.warn(
-      'KEYWARD_REDIS_URL is set but this example does not use Redis yet: keys are verified against the database with a local cache',
-    )
+const failedAuth: FailedAuthOptions = { limit: 20, windowMs: 60_000 }
+const trustedProxies = (process.env.KEYWARD_TRUSTED_PROXIES ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => s !== '')
+
+/** The example's keyward, plus the options every `requireApiKey` of the app gets. */
+export interface ExampleKeyward extends OpenedKeyward {
+  protection: Pick<ApiKeyOptions, 'failedAuth' | 'trustedProxies'>
+}
+
+/**
+ * The rate limit backend: Redis when KEYWARD_REDIS_URL is set (keys under KEYWARD_REDIS_PREFIX,
+ * default `keyward`; KEYWARD_REDIS_FAILURE_POLICY `degrade` or `fail-closed`), else memory.
+ */
+async function openLimiter(): Promise<{ limiter: Limiter; close(): Promise<void> }> {
+  const url = process.env.KEYWARD_REDIS_URL
+  if (!url) {
+    const limiter = createMemoryLimiter()
+    return { limiter, close: () => limiter.close() }
   }
-  return openKeyward({ env: process.env })
+  const { Redis } = await import('ioredis')
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  // the limiter applies its failure policy while Redis is away; ioredis reconnects by itself
+  client.on('error', () => {})
+  const policy = process.env.KEYWARD_REDIS_FAILURE_POLICY
+  const limiter = createRedisLimiter({
+    client,
+    keyPrefix: process.env.KEYWARD_REDIS_PREFIX || 'keyward',
+    failurePolicy: policy === 'fail-closed' ? 'fail-closed' : 'degrade',
+  })
+  console.log(`rate limits and quotas on Redis at ${redactUrl(url)}`)
+  return {
+    limiter,
+    async close() {
+      await limiter.close()
+      await client.quit()
+    },
+  }
+}
+
+/**
+ * Opens keyward from KEYWARD_DATABASE_URL (default sqlite:./keyward.db) and the pepper from
+ * KEYWARD_PEPPER / KEYWARD_PEPPER_FILE (or a generated development pepper next to the file),
+ * with rate limits and quotas on: keys created with `--rate` / `--quota` are limited.
+ */
+export async function openExampleKeyward(): Promise<ExampleKeyward> {
+  const limits = await openLimiter()
+  let opened: OpenedKeyward
+  try {
+    opened = await openKeyward({
+      env: process.env,
+      keyward: { limits: { limiter: limits.limiter } },
+    })
+  } catch (error) {
+    await limits.close()
+    throw error
+  }
+  return {
+    ...opened,
+    protection: { failedAuth, trustedProxies },
+    async close() {
+      try {
+        await opened.close()
+      } finally {
+        await limits.close()
+      }
+    },
+  }
 }
 
 /** Prints where the server listens (tests read this line) and closes cleanly on a signal. */

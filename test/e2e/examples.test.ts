@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKeyward } from '../../src/core/keyward.js'
 import { openSqliteStore } from '../../src/stores/sqlite/index.js'
+import { describeWithService, uniqueName } from '../helpers/services.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const FRAMEWORKS = ['node', 'express', 'fastify', 'hono'] as const
@@ -19,7 +21,7 @@ const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scr
 
 let dir: string
 let env: NodeJS.ProcessEnv
-const keys = { reader: '', writer: '' }
+const keys = { reader: '', writer: '', limited: '' }
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keyward-examples-'))
@@ -38,6 +40,14 @@ beforeAll(async () => {
   const keyward = await createKeyward({ store, peppers: [{ version: 1, secret: pepper }] })
   keys.reader = (await keyward.createKey({ name: 'reader', scopes: ['orders:read'] })).key
   keys.writer = (await keyward.createKey({ name: 'writer', scopes: ['orders:*'] })).key
+  // what `keyward keys create --scope orders:read --rate 2/1m` stores
+  keys.limited = (
+    await keyward.createKey({
+      name: 'limited',
+      scopes: ['orders:read'],
+      rateLimits: [{ name: 'default', limit: 2, windowMs: 60_000 }],
+    })
+  ).key
   await keyward.close()
   await store.close()
 })
@@ -47,11 +57,18 @@ afterAll(() => {
 })
 
 /** Runs the npm script's command directly (npm would not forward the stop signal). */
-async function startExample(framework: string): Promise<{ child: ChildProcess; base: string }> {
+async function startExample(
+  framework: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; base: string }> {
   const script = scripts[`example:${framework}`]
   expect(script).toBe(`node --import tsx examples/${framework}.ts`)
   const [, ...args] = script!.split(' ')
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   const base = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -76,7 +93,7 @@ async function stop(child: ChildProcess): Promise<number | null> {
 }
 
 describe.each(FRAMEWORKS)('example:%s', (framework) => {
-  it('serves /health open and /orders with the right scopes', async () => {
+  it('serves /health open, /orders with the right scopes, and 429 past a rate limit', async () => {
     const { child, base } = await startExample(framework)
     try {
       const call = (method: string, key?: string, body?: unknown) =>
@@ -120,8 +137,69 @@ describe.each(FRAMEWORKS)('example:%s', (framework) => {
       const invalid = await call('GET', `${keys.reader.slice(0, -1)}x`)
       expect(invalid.status).toBe(401)
       expect(await invalid.text()).not.toContain(keys.reader.slice(8))
+
+      // a key created with a rate limit of 2/1m, on the example's memory limiter
+      expect(listed.headers.get('ratelimit')).toBeNull()
+      const first = await call('GET', keys.limited)
+      expect(first.status).toBe(200)
+      expect(first.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60')
+      expect(first.headers.get('ratelimit')).toMatch(/^"default";r=1;t=(29|30)$/)
+      expect((await call('GET', keys.limited)).status).toBe(200)
+      const refused = await call('GET', keys.limited)
+      expect(refused.status).toBe(429)
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+      expect(refused.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60')
+      expect(refused.headers.get('ratelimit')).toMatch(/^"default";r=0;t=\d+$/)
+      expect(((await refused.json()) as { code: string }).code).toBe('rate_limited')
     } finally {
       expect(await stop(child)).toBe(0)
+    }
+  })
+})
+
+describeWithService('redis', 'examples on Redis (KEYWARD_REDIS_URL)', (url) => {
+  const prefix = uniqueName('kw_examples')
+  let redis: Redis
+
+  beforeAll(() => {
+    redis = new Redis(url)
+  })
+
+  afterAll(async () => {
+    const written = await redis.keys(`${prefix}:*`)
+    if (written.length > 0) await redis.unlink(...written)
+    await redis.quit()
+  })
+
+  it('two example servers share one limit through Redis', async () => {
+    const redisEnv = { KEYWARD_REDIS_URL: url, KEYWARD_REDIS_PREFIX: prefix }
+    const a = await startExample('fastify', redisEnv)
+    try {
+      const b = await startExample('node', redisEnv)
+      try {
+        const get = (base: string) =>
+          fetch(`${base}/orders`, { headers: { 'x-api-key': keys.limited } })
+        const first = await get(a.base)
+        expect(first.status).toBe(200)
+        expect(first.headers.get('ratelimit')).toMatch(/^"default";r=1;t=\d+$/)
+        // the other process sees the same counter: with a memory limiter it would admit twice more
+        expect((await get(b.base)).status).toBe(200)
+        const refused = await get(a.base)
+        expect(refused.status).toBe(429)
+        expect(refused.headers.get('retry-after')).toMatch(/^\d+$/)
+        expect(refused.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60')
+        expect((await get(b.base)).status).toBe(429)
+        const written = await redis.keys(`${prefix}:*`)
+        expect(written.length).toBeGreaterThan(0)
+        for (const name of written) {
+          expect(name).not.toContain(keys.limited)
+          expect(await redis.pttl(name)).toBeGreaterThan(0)
+        }
+      } finally {
+        expect(await stop(b.child)).toBe(0)
+      }
+    } finally {
+      expect(await stop(a.child)).toBe(0)
     }
   })
 })
