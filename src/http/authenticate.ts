@@ -130,7 +130,10 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     return deny(result, presented, req)
   }
 
-  /** Cost and Idempotency-Key matter only to keys with limits: read on the slow path only. */
+  /**
+   * Cost and Idempotency-Key matter only to keys with limits: read only when the cache could not
+   * answer (a key with limits, or a key not cached yet).
+   */
   function limitOptions(base: VerifyOptions, view: RequestView, req: Req): VerifyOptions {
     const idempotencyKey = idempotencyKeyOf(view)
     if (cost === undefined && idempotencyKey === undefined) return base
@@ -168,7 +171,14 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       done(result)
       return
     }
-    keyward.verify(credential, limitOptions(base, view, req)).then((result) => {
+    let full: VerifyOptions
+    try {
+      full = limitOptions(base, view, req)
+    } catch (error) {
+      fail(error)
+      return
+    }
+    keyward.verify(credential, full).then((result) => {
       // the callbacks run inside then(): their exceptions must reach fail, not vanish
       try {
         done(outcome(result, presented, ip, req))

@@ -110,8 +110,8 @@ export interface ApiKeyOptions<Req = unknown> {
   /** Receives the start-up warning when the `query` source is on. Default `process.emitWarning`. */
   logger?: WarnLogger
   /**
-   * Units this request uses from the key's rate limits and quota (an integer from 0). Asked
-   * only for keys that have limits. Default: 1 per request.
+   * Units this request uses from the key's rate limits and quota (an integer from 0). Not
+   * asked when a cached key without limits is admitted. Default: 1 per request.
    */
   cost?: (req: Req) => number
   /**

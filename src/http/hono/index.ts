@@ -76,10 +76,13 @@ export function requireApiKey(options: ApiKeyOptions<Context>): MiddlewareHandle
     const result = await auth.authenticate(new HonoRequestView(c), c)
     if (result.ok) {
       if (result.key !== null) c.set('apiKey', result.key)
-      await next()
-      // after next(): also reaches a Response the handler built itself
       const headers = result.headers
-      if (headers !== undefined) for (const name in headers) c.header(name, headers[name])
+      if (headers === undefined) return next()
+      // before next(): c.json()/c.text() pick them up without copying the response
+      for (const name in headers) c.header(name, headers[name])
+      await next()
+      // a Response the handler built itself did not: copy them onto it
+      if (!c.res.headers.has('ratelimit')) for (const name in headers) c.header(name, headers[name])
       return
     }
     const { status, headers, body } = result.response
