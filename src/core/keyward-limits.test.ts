@@ -109,3 +109,37 @@ describe('verify step 6: rate limits and quotas', () => {
     ).rejects.toThrow('"limits.shareBy" must be "key" or "owner", got "team"')
   })
 })
+
+describe('verifyCached with limits', () => {
+  it('decides synchronously with an in-process limiter, charging once', async () => {
+    const keyward = await setup().keyward
+    const { key } = await keyward.createKey({
+      name: 'x',
+      rateLimits: [{ name: 'default', limit: 2, windowMs: 60_000 }],
+    })
+    expect(keyward.verifyCached(key)).toBeUndefined() // not cached yet: nothing charged
+    const first = await keyward.verify(key)
+    expect(first.ok && first.rateLimit?.policies[0]?.remaining).toBe(1)
+    const second = keyward.verifyCached(key)
+    expect(second?.ok && second.rateLimit?.policies[0]?.remaining).toBe(0)
+    expect(keyward.verifyCached(key)).toMatchObject({ ok: false, code: 'rate_limited' })
+  })
+
+  it('leaves keys with limits to verify() when the limiter is out of process', async () => {
+    const limiter = createMemoryLimiter()
+    const remote = { consume: (r: Parameters<typeof limiter.consume>[0]) => limiter.consume(r) }
+    const keyward = await createKeyward({
+      store: createMemoryStore(),
+      peppers,
+      limits: { limiter: remote },
+    })
+    const { key } = await keyward.createKey({
+      name: 'x',
+      rateLimits: [{ name: 'default', limit: 2, windowMs: 60_000 }],
+    })
+    await keyward.verify(key)
+    expect(keyward.verifyCached(key)).toBeUndefined()
+    const second = await keyward.verify(key)
+    expect(second.ok && second.rateLimit?.policies[0]?.remaining).toBe(0)
+  })
+})

@@ -213,7 +213,9 @@ describe('verifyCached', () => {
     expect(keyward.verifyCached(key)).toBeUndefined()
     const viaStore = await keyward.verify(key, { scopes: ['a:read'] })
     expect(keyward.verifyCached(key, { scopes: ['a:read'] })).toBe(viaStore)
-    expect(keyward.verifyCached(key, { scopes: ['a:write'] })).toMatchObject({ code: 'insufficient_scope' })
+    expect(keyward.verifyCached(key, { scopes: ['a:write'] })).toMatchObject({
+      code: 'insufficient_scope',
+    })
     const unknown = generateKey()
     expect(keyward.verifyCached(unknown)).toBeUndefined()
     await keyward.verify(unknown)

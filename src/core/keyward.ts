@@ -264,6 +264,7 @@ function freezeVerified(key: VerifiedKey): VerifiedKey {
 
 interface ResolvedLimits {
   limiter: RateLimiter
+  consumeSync: ((request: LimitRequest) => LimitDecision) | null
   shareBy: 'key' | 'owner'
   defaultRateLimits: readonly RateLimitRule[]
   defaultQuota: QuotaRule | null
@@ -301,10 +302,24 @@ function resolveLimits(options: KeywardLimitsOptions | undefined): ResolvedLimit
             limit: checkPositiveInt(q.limit, 'quota limit'),
             periodMs: checkPositiveInt(q.periodMs, 'quota period'),
           })
-    return { limiter: options.limiter, shareBy, defaultRateLimits, defaultQuota }
+    const limiter = options.limiter
+    const consumeSync =
+      typeof limiter.consumeSync === 'function' ? limiter.consumeSync.bind(limiter) : null
+    return { limiter, consumeSync, shareBy, defaultRateLimits, defaultQuota }
   } catch (error) {
     throw new KeywardError('invalid_options', `"limits": ${(error as Error).message}`)
   }
+}
+
+function limitRequest(entry: CacheEntry, options: VerifyOptions | undefined): LimitRequest {
+  const request: LimitRequest = {
+    partition: entry.partition,
+    rules: entry.rules,
+    quota: entry.quota,
+  }
+  if (options?.cost !== undefined) request.cost = options.cost
+  if (options?.idempotencyKey !== undefined) request.idempotencyKey = options.idempotencyKey
+  return request
 }
 
 /** Constant-time string equality for stored check values. */
@@ -465,8 +480,9 @@ export class Keyward {
   }
 
   /**
-   * The synchronous part of `verify`: answers from the cache alone, or returns `undefined` when
-   * the store or the limiter must be asked (then call `verify`). Lets adapters skip promises on
+   * The synchronous part of `verify`: answers from the cache (and an in-process limiter such as
+   * the memory one) alone, or returns `undefined` when the store or an out-of-process limiter
+   * must be asked (then call `verify`, which charges nothing twice: `undefined` charged nothing). Lets adapters skip promises on
    * the hot path; the result is the one `verify` would give.
    *
    * @example
@@ -532,7 +548,10 @@ export class Keyward {
       if (missingScopes.length > 0)
         return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
     }
-    if (this.limits !== null && (entry.rules.length > 0 || entry.quota !== null)) return undefined
+    if (this.limits !== null && (entry.rules.length > 0 || entry.quota !== null)) {
+      const consumeSync = this.limits.consumeSync
+      return consumeSync === null ? undefined : this.limitSync(entry, options, consumeSync)
+    }
     this.usage.record(key.id, now)
     return entry.success
   }
@@ -542,26 +561,43 @@ export class Keyward {
     entry: CacheEntry,
     options: VerifyOptions | undefined,
   ): Promise<VerifyResult> {
-    const request: LimitRequest = {
-      partition: entry.partition,
-      rules: entry.rules,
-      quota: entry.quota,
-    }
-    if (options?.cost !== undefined) request.cost = options.cost
-    if (options?.idempotencyKey !== undefined) request.idempotencyKey = options.idempotencyKey
     let decision: LimitDecision
     try {
-      decision = await this.limits!.limiter.consume(request)
+      decision = await this.limits!.limiter.consume(limitRequest(entry, options))
     } catch (error) {
-      if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
-      return {
-        ok: false,
-        code: 'store_unavailable',
-        keyId: entry.key.id,
-        retryAfterSeconds: 5,
-        cause: error,
-      }
+      return this.limiterFailed(entry, error)
     }
+    return this.admit(entry, decision)
+  }
+
+  /** Step 6 with an in-process limiter: no promise at all. */
+  private limitSync(
+    entry: CacheEntry,
+    options: VerifyOptions | undefined,
+    consumeSync: (request: LimitRequest) => LimitDecision,
+  ): VerifyResult {
+    let decision: LimitDecision
+    try {
+      decision = consumeSync(limitRequest(entry, options))
+    } catch (error) {
+      return this.limiterFailed(entry, error)
+    }
+    return this.admit(entry, decision)
+  }
+
+  private limiterFailed(entry: CacheEntry, error: unknown): VerifyDenial {
+    // a malformed request (e.g. a bad cost) is the caller's bug, not an outage
+    if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
+    return {
+      ok: false,
+      code: 'store_unavailable',
+      keyId: entry.key.id,
+      retryAfterSeconds: 5,
+      cause: error,
+    }
+  }
+
+  private admit(entry: CacheEntry, decision: LimitDecision): VerifyResult {
     if (!decision.allowed) {
       const retryAfterSeconds = Math.max(1, Math.ceil((decision.retryAfterMs ?? 1000) / 1000))
       return {

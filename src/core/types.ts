@@ -91,6 +91,11 @@ export interface LimitDecision {
 /** What the verify pipeline needs of a limiter: one atomic decision per request. */
 export interface RateLimiter {
   consume(request: LimitRequest): Promise<LimitDecision>
+  /**
+   * The same decision without a promise, for backends that decide in process (memory): lets a
+   * cached key with limits be verified synchronously.
+   */
+  consumeSync?(request: LimitRequest): LimitDecision
 }
 
 /** Stored lifecycle state; "expired" is derived from `expiresAt`, never stored. */

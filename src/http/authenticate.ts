@@ -131,8 +131,9 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   }
 
   /**
-   * Cost and Idempotency-Key matter only to keys with limits: read only when the cache could not
-   * answer (a key with limits, or a key not cached yet).
+   * Cost and Idempotency-Key matter only to keys with limits, but whether a key has limits is
+   * known only after the lookup: both are read up front, and cost nothing when neither a cost
+   * hook nor the header is there.
    */
   function limitOptions(base: VerifyOptions, view: RequestView, req: Req): VerifyOptions {
     const idempotencyKey = idempotencyKeyOf(view)
@@ -158,8 +159,16 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     }
     const presented = credential !== null
     const base: VerifyOptions = ip === undefined ? { scopes } : { scopes, ip }
-    // the hot path: a cached key without limits is decided here, without a promise
-    const cached = verifyCached?.(credential, base)
+    let full: VerifyOptions
+    try {
+      full = limitOptions(base, view, req)
+    } catch (error) {
+      fail(error)
+      return
+    }
+    // the hot path: a cached key (without limits, or with an in-process limiter) is decided
+    // here, without a promise
+    const cached = verifyCached?.(credential, full)
     if (cached !== undefined) {
       let result: AuthResult
       try {
@@ -169,13 +178,6 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
         return
       }
       done(result)
-      return
-    }
-    let full: VerifyOptions
-    try {
-      full = limitOptions(base, view, req)
-    } catch (error) {
-      fail(error)
       return
     }
     keyward.verify(credential, full).then((result) => {

@@ -279,6 +279,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
       partitions.clear()
       idempotency.clear()
     },
+    consumeSync,
     sweep,
     size: () => ({ partitions: partitions.size, idempotencyRecords: idempotency.size }),
   }
