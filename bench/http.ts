@@ -10,8 +10,8 @@
 // skipped without one), so the ratio shows what limiting costs.
 // `npm run bench:http -- fastify` runs one framework.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon, { type AutocannonResult } from 'autocannon'
@@ -73,7 +73,8 @@ async function startExample(
   framework: string,
   env: NodeJS.ProcessEnv,
 ): Promise<{ child: ChildProcess; base: string }> {
-  const command = [process.execPath, '--import', 'tsx', `examples/${framework}.ts`]
+  const file = framework === 'reference' ? 'bench/reference-fastify.ts' : `examples/${framework}.ts`
+  const command = [process.execPath, '--import', 'tsx', file]
   const child = canPin
     ? spawn('taskset', ['-c', '0', ...command], {
         cwd: ROOT,
@@ -93,16 +94,31 @@ async function startExample(
   return { child, base }
 }
 
+/** What one load run measured. */
+interface LoadResult {
+  rps: number
+  p99Ms: number
+  bad: number
+}
+
+/**
+ * wrk (Debian's `wrk`) when it is installed: written in C, it saturates the server from one
+ * core, so the ratio measures the server. autocannon otherwise; it runs in JavaScript and can
+ * itself be the bottleneck, which pushes every ratio towards 1 (the header line says which).
+ */
+const HAS_WRK = spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === undefined
+
 /** One load run; both routes get a header of the same size so the generator's work is equal. */
-function load(
+async function load(
   base: string,
   path: string,
   header: string,
   keys: readonly string[],
   opts: { duration?: number; amount?: number },
-) {
+): Promise<LoadResult> {
+  if (HAS_WRK && opts.duration !== undefined) return wrk(base + path, header, keys, opts.duration)
   let i = 0
-  return autocannon({
+  const result: AutocannonResult = await autocannon({
     url: base,
     connections: CONNECTIONS,
     pipelining: 1,
@@ -118,13 +134,48 @@ function load(
       },
     ],
   })
+  return {
+    rps: result.requests.average,
+    p99Ms: result.latency.p99,
+    bad: result.non2xx + result.errors + result.timeouts,
+  }
 }
 
-function check(result: AutocannonResult, what: string): void {
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0)
-    throw new Error(
-      `${what}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
+const wrkScripts = new Map<string, string>()
+
+/** Runs wrk with a Lua script that cycles through the keys; parses its summary. */
+async function wrk(url: string, header: string, keys: readonly string[], seconds: number) {
+  const id = `${header}:${keys[0]}`
+  let script = wrkScripts.get(id)
+  if (script === undefined) {
+    script = join(dir, `wrk-${wrkScripts.size}.lua`)
+    const list = keys.map((k) => `"${k}"`).join(',')
+    writeFileSync(
+      script,
+      `local keys = {${list}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(nil, nil, { ["${header}"] = keys[(i % #keys) + 1] })\nend\n`,
     )
+    wrkScripts.set(id, script)
+  }
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url]
+  const command = canPin ? ['taskset', '-c', '1', 'wrk', ...args] : ['wrk', ...args]
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk
+  })
+  await new Promise((resolve) => child.once('exit', resolve))
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out)
+  if (!rps || !p99) throw new Error(`wrk printed no summary:\n${out}`)
+  const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1
+  const bad = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const errorCount = errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0
+  return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * scale, bad: bad + errorCount }
+}
+
+function check(result: LoadResult, what: string): void {
+  if (result.bad > 0) throw new Error(`${what}: ${result.bad} failed or non-2xx responses`)
 }
 
 async function benchFramework(
@@ -138,8 +189,8 @@ async function benchFramework(
     // warm-up: JIT on both routes, every key once through the store into the cache
     check(await load(base, '/health', 'x-pad', keys, { amount: 2 * KEYS }), 'warm-up /health')
     check(await load(base, '/orders', 'x-api-key', keys, { amount: 2 * KEYS }), 'warm-up /orders')
-    const open: AutocannonResult[] = []
-    const protectedRuns: AutocannonResult[] = []
+    const open: LoadResult[] = []
+    const protectedRuns: LoadResult[] = []
     for (let r = 0; r < ROUNDS; r++) {
       const o = await load(base, '/health', 'x-pad', keys, { duration: SECONDS })
       check(o, '/health')
@@ -148,15 +199,13 @@ async function benchFramework(
       check(p, '/orders')
       protectedRuns.push(p)
     }
-    const ratio = median(
-      protectedRuns.map((p, r) => p.requests.average / open[r]!.requests.average),
-    )
-    const openRate = median(open.map((o) => o.requests.average))
-    const protRate = median(protectedRuns.map((p) => p.requests.average))
-    const openP99 = median(open.map((o) => o.latency.p99))
-    const protP99 = median(protectedRuns.map((p) => p.latency.p99))
+    const ratio = median(protectedRuns.map((p, r) => p.rps / open[r]!.rps))
+    const openRate = median(open.map((o) => o.rps))
+    const protRate = median(protectedRuns.map((p) => p.rps))
+    const openP99 = median(open.map((o) => o.p99Ms))
+    const protP99 = median(protectedRuns.map((p) => p.p99Ms))
     console.log(
-      `${framework.padEnd(8)} ${benchCase.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
+      `${(framework === 'reference' ? 'hand-written fastify hook' : framework).padEnd(8)} ${benchCase.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
     )
   } finally {
     const exited = new Promise((r) => child.once('exit', r))
@@ -181,8 +230,17 @@ try {
   delete env.KEYWARD_REDIS_URL
   delete env.KEYWARD_REDIS_PREFIX
   console.log(
-    `bench/http: ${KEYS} keys on SQLite, ${canPin ? 'server on core 0, load generator on core 1' : 'NOT pinned (taskset or a second core missing)'}; cases ${CASES.join(', ')} (memory/redis: every key limited to ${BENCH_LIMIT.limit}/${BENCH_LIMIT.windowMs / 60_000}min, never reached)`,
+    `bench/http: ${KEYS} keys on SQLite, load from ${HAS_WRK ? 'wrk' : 'autocannon (install wrk for a load generator that saturates the server)'}, ${canPin ? 'server on core 0, load generator on core 1' : 'NOT pinned (taskset or a second core missing)'}; cases ${CASES.join(', ')} (memory/redis: every key limited to ${BENCH_LIMIT.limit}/${BENCH_LIMIT.windowMs / 60_000}min, never reached)`,
   )
+  if (FRAMEWORKS.includes('fastify') && CASES.includes('plain')) {
+    // the hand-written hook, for scale (see bench/reference-fastify.ts)
+    const hashes = join(dir, 'hashes.txt')
+    writeFileSync(
+      hashes,
+      keys.plain.map((k) => createHash('sha256').update(k).digest('hex')).join('\n'),
+    )
+    await benchFramework('reference', 'plain', { ...env, BENCH_KEY_HASHES: hashes }, keys.plain)
+  }
   for (const framework of FRAMEWORKS) {
     for (const benchCase of CASES) {
       if (benchCase === 'plain') await benchFramework(framework, 'plain', env, keys.plain)
