@@ -2,6 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { equalsLowerAscii, type RequestView } from './credentials.js'
 import type { DeniedResponse } from './responses.js'
 
+/** Headers of which Node's `req.headers` keeps only the first line (those keyward reads). */
+const SINGLE_VALUED = new Set(['authorization', 'user-agent', 'host', 'content-type'])
+
 /**
  * A `RequestView` over Node's `IncomingMessage` (also Express's request and Fastify's
  * `request.raw`). Headers are read from `rawHeaders`, which keeps every line: `req.headers`
@@ -27,6 +30,11 @@ export class NodeRequestView implements RequestView {
   }
 
   header(name: string): string | readonly string[] | undefined {
+    // Node has parsed the headers already: absent is absent, and a repeated list header comes
+    // joined ("a, b"), which the comma rule catches. Only single-valued headers such as
+    // Authorization lose their second line there, so those are read from rawHeaders.
+    const parsed = this.req.headers[name]
+    if (parsed === undefined || !SINGLE_VALUED.has(name)) return parsed
     const raw = this.req.rawHeaders
     let one: string | undefined
     let many: string[] | undefined
