@@ -105,8 +105,11 @@ interface LoadResult {
  * wrk (Debian's `wrk`) when it is installed: written in C, it saturates the server from one
  * core, so the ratio measures the server. autocannon otherwise; it runs in JavaScript and can
  * itself be the bottleneck, which pushes every ratio towards 1 (the header line says which).
+ * BENCH_LOADGEN=autocannon picks autocannon even when wrk is there.
  */
-const HAS_WRK = spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === undefined
+const HAS_WRK =
+  process.env.BENCH_LOADGEN !== 'autocannon' &&
+  spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === undefined
 
 /** One load run; both routes get a header of the same size so the generator's work is equal. */
 async function load(
