@@ -40,7 +40,11 @@ export async function ratioAgainst(
     subjectRates.push(s)
     baselineRates.push(b)
   }
-  return { ratio: median(ratios), subjectRate: median(subjectRates), baselineRate: median(baselineRates) }
+  return {
+    ratio: median(ratios),
+    subjectRate: median(subjectRates),
+    baselineRate: median(baselineRates),
+  }
 }
 
 export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')

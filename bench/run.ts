@@ -11,7 +11,9 @@ for (const name of picked) {
     console.log(`bench/${name}: not present, skipped`)
     continue
   }
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', file], { stdio: 'inherit' })
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', file], {
+    stdio: 'inherit',
+  })
   if (r.status !== 0) failed = true
 }
 process.exit(failed ? 1 : 0)

@@ -35,11 +35,34 @@ for (let done = 0; done < TOTAL; done += BATCH) {
     const id = generateKeyId()
     rows.push({
       key: {
-        id, name: `bench-${i}`, ownerId: `svc:${i % 100}`, prefix: 'kw_live', hint: keyHint(key),
-        scopes: ['orders:read'], roles: [], rateLimits: [], quota: null, metadata: {}, ipAllowlist: [],
-        state: 'active', createdAt: now, updatedAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null, usageCount: 0,
+        id,
+        name: `bench-${i}`,
+        ownerId: `svc:${i % 100}`,
+        prefix: 'kw_live',
+        hint: keyHint(key),
+        scopes: ['orders:read'],
+        roles: [],
+        rateLimits: [],
+        quota: null,
+        metadata: {},
+        ipAllowlist: [],
+        state: 'active',
+        createdAt: now,
+        updatedAt: now,
+        expiresAt: null,
+        revokedAt: null,
+        lastUsedAt: null,
+        usageCount: 0,
       },
-      secret: { hash: hasher.hash(key), keyId: id, pepperVersion: 1, hint: keyHint(key), imported: false, createdAt: now, expiresAt: null },
+      secret: {
+        hash: hasher.hash(key),
+        keyId: id,
+        pepperVersion: 1,
+        hint: keyHint(key),
+        imported: false,
+        createdAt: now,
+        expiresAt: null,
+      },
     })
   }
   await store.insertKeys(rows)
@@ -56,15 +79,30 @@ const cached = await createKeyward({ store, peppers })
 for (const k of hot) await cached.verify(k) // warm
 const check = await cached.verify(hot[0])
 if (!check.ok) throw new Error(`bench setup broken: a stored key did not verify (${check.code})`)
-const r1 = await ratioAgainst(ROUNDS, N, (i) => sha(hot[i % 1000]!), (i) => cached.verify(hot[i % 1000]))
+const r1 = await ratioAgainst(
+  ROUNDS,
+  N,
+  (i) => sha(hot[i % 1000]!),
+  (i) => cached.verify(hot[i % 1000]),
+)
 
-const r2 = await ratioAgainst(ROUNDS, N, (i) => sha(unknown[i % 1000]!), (i) => cached.verify(unknown[i % 1000]))
+const r2 = await ratioAgainst(
+  ROUNDS,
+  N,
+  (i) => sha(unknown[i % 1000]!),
+  (i) => cached.verify(unknown[i % 1000]),
+)
 
 const cold = await createKeyward({ store, peppers, cache: false })
 const coldN = 50_000
 // 1,000 keys in use out of the million stored: the usual shape of traffic (the same set as the
 // cached case), read through SQLite every time since keyward's cache is off
-const r3 = await ratioAgainst(ROUNDS, coldN, (i) => sha(hot[i % 1000]!), (i) => cold.verify(hot[i % 1000]))
+const r3 = await ratioAgainst(
+  ROUNDS,
+  coldN,
+  (i) => sha(hot[i % 1000]!),
+  (i) => cold.verify(hot[i % 1000]),
+)
 // the worst case: 100,000 different keys spread over the file, so nearly every page is a miss
 const stride = 7919 // a prime: walks the sample in an order unrelated to insertion
 const r4 = await ratioAgainst(
@@ -80,7 +118,11 @@ global.gc?.()
 const mem = process.memoryUsage()
 const size = cached.cacheSize()
 
-const line = (name: string, r: { ratio: number; subjectRate: number; baselineRate: number }, target: number) =>
+const line = (
+  name: string,
+  r: { ratio: number; subjectRate: number; baselineRate: number },
+  target: number,
+) =>
   console.log(
     `verify ${name.padEnd(44)} ratio ${r.ratio.toFixed(2)} (target >= ${target})  ${fmt(r.subjectRate)}/s vs sha256 ${fmt(r.baselineRate)}/s`,
   )
@@ -88,7 +130,9 @@ line('cached valid key', r1, 0.5)
 line('unknown key', r2, 0.5)
 line(`cold SQLite, 1,000 keys in use of ${fmt(TOTAL)}`, r3, 0.2)
 line(`cold SQLite, 100,000 keys in use of ${fmt(TOTAL)}`, r4, 0.2)
-console.log(`verify memory with cache full (${fmt(size.found)} entries): rss ${mib(mem.rss)}, heap used ${mib(mem.heapUsed)}`)
+console.log(
+  `verify memory with cache full (${fmt(size.found)} entries): rss ${mib(mem.rss)}, heap used ${mib(mem.heapUsed)}`,
+)
 
 await cached.close()
 await cold.close()
