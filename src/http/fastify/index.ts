@@ -11,22 +11,7 @@ import { type Authenticator, createAuthenticator } from '../authenticate.js'
 import { NodeRequestView } from '../node-view.js'
 import { type ApiKeyOptions, checkScopes } from '../options.js'
 
-export type { AuthResult } from '../authenticate.js'
-export type {
-  ApiKeyOptions,
-  CredentialSource,
-  DeniedEvent,
-  FailedAuthOptions,
-  ProblemDetails,
-} from '../options.js'
-export {
-  keywardRedactPaths,
-  keywardSerializers,
-  REDACTED,
-  redactHeaders,
-  redactRequest,
-  redactUrl,
-} from '../redact.js'
+export * from '../public.js'
 
 /** Per-route setting: extra required scopes, or `false` to leave the route open. */
 export type KeywardRouteConfig = { scopes?: readonly string[] } | false

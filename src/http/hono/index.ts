@@ -4,22 +4,7 @@ import { createAuthenticator } from '../authenticate.js'
 import type { RequestView } from '../credentials.js'
 import type { ApiKeyOptions } from '../options.js'
 
-export type { AuthResult } from '../authenticate.js'
-export type {
-  ApiKeyOptions,
-  CredentialSource,
-  DeniedEvent,
-  FailedAuthOptions,
-  ProblemDetails,
-} from '../options.js'
-export {
-  keywardRedactPaths,
-  keywardSerializers,
-  REDACTED,
-  redactHeaders,
-  redactRequest,
-  redactUrl,
-} from '../redact.js'
+export * from '../public.js'
 
 declare module 'hono' {
   interface ContextVariableMap {

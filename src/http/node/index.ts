@@ -4,22 +4,8 @@ import { type AuthResult, createAuthenticator } from '../authenticate.js'
 import { NodeRequestView, setHeaders, writeDenied } from '../node-view.js'
 import type { ApiKeyOptions } from '../options.js'
 
-export type { AuthDenied, AuthPreflight, AuthResult, AuthSuccess } from '../authenticate.js'
-export type {
-  ApiKeyOptions,
-  CredentialSource,
-  DeniedEvent,
-  FailedAuthOptions,
-  ProblemDetails,
-} from '../options.js'
-export {
-  keywardRedactPaths,
-  keywardSerializers,
-  REDACTED,
-  redactHeaders,
-  redactRequest,
-  redactUrl,
-} from '../redact.js'
+export type { AuthDenied, AuthPreflight, AuthSuccess } from '../authenticate.js'
+export * from '../public.js'
 export type { DeniedResponse } from '../responses.js'
 export { NodeRequestView, writeDenied }
 
