@@ -75,7 +75,7 @@ function checksumOf(prefixAndRandom: string): string {
  * Generates a new key `<prefix>_<43 base62 random><6 base62 CRC32>` from 32 random bytes.
  *
  * @example
- * generateKey() // 'kw_live_4f0Q…' (56 characters)
+ * generateKey() // 'kw_live_4f0Q…' (57 characters)
  * generateKey({ prefix: 'kw_test' })
  * @throws KeywardError `invalid_argument` for a malformed prefix
  */
