@@ -108,13 +108,19 @@ export function isKeyId(id: string): boolean {
  * refused before it is scanned.
  */
 export function classifyCredential(credential: string): CredentialShape {
+  const shape = classifyShape(credential)
+  return shape === 'keyward' && !hasValidChecksum(credential) ? 'invalid' : shape
+}
+
+/**
+ * `classifyCredential` without the checksum: `keyward` here means keyward-shaped, checksum not
+ * yet checked (see `hasValidChecksum`). Lets verification answer a cached key without the
+ * CRC: a credential found in the cache is a stored key, whose checksum was checked on the way in.
+ */
+export function classifyShape(credential: string): CredentialShape {
   const length = credential.length
   if (length === 0 || length > MAX_CREDENTIAL_LENGTH) return 'invalid'
-  if (isKeywardShaped(credential)) {
-    const checksumStart = length - CHECKSUM_LENGTH
-    const expected = crc32Ascii(credential, checksumStart)
-    return decodeBase62Int(credential, checksumStart, length) === expected ? 'keyward' : 'invalid'
-  }
+  if (isKeywardShaped(credential)) return 'keyward'
   for (let i = 0; i < length; i++) {
     const c = credential.charCodeAt(i)
     // visible ASCII only: no spaces, control characters or look-alike Unicode
@@ -126,6 +132,15 @@ export function classifyCredential(credential: string): CredentialShape {
     return 'invalid'
   }
   return length >= MIN_IMPORTED_LENGTH ? 'opaque' : 'invalid'
+}
+
+/** True when a keyward-shaped credential's last 6 characters are the CRC32 of the rest. */
+export function hasValidChecksum(credential: string): boolean {
+  const length = credential.length
+  const checksumStart = length - CHECKSUM_LENGTH
+  return (
+    decodeBase62Int(credential, checksumStart, length) === crc32Ascii(credential, checksumStart)
+  )
 }
 
 /** The prefix of a keyward key (`kw_live`), or null for other credentials. */

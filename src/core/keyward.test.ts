@@ -216,6 +216,9 @@ describe('verifyCached', () => {
     expect(keyward.verifyCached(key, { scopes: ['a:write'] })).toMatchObject({
       code: 'insufficient_scope',
     })
+    // a wrong checksum is refused here too, without the store
+    const typo = `${key.slice(0, -1)}${key.endsWith('a') ? 'b' : 'a'}`
+    expect(keyward.verifyCached(typo)).toEqual({ ok: false, code: 'key_invalid' })
     const unknown = generateKey()
     expect(keyward.verifyCached(unknown)).toBeUndefined()
     await keyward.verify(unknown)

@@ -7,7 +7,9 @@ import { createHasher, type Hasher, type Pepper } from './hash.js'
 import { assertValidIpEntry, compileIpAllowlist, type IpAllowlist } from './ip.js'
 import {
   assertValidPrefix,
+  classifyShape,
   classifyCredential,
+  hasValidChecksum,
   DEFAULT_PREFIX,
   generateKey,
   generateKeyId,
@@ -469,6 +471,7 @@ export class Keyward {
     const cacheKey = this.cache === null ? '' : this.cacheKey(credential as string)
     let entry = this.cache?.get(cacheKey, now)
     if (entry === undefined) {
+      if (this.checksumRefused(credential as string)) return INVALID
       try {
         entry = await this.load(credential as string, cacheKey, now)
       } catch (error) {
@@ -497,16 +500,19 @@ export class Keyward {
     if (this.cache === null) return undefined
     const now = this.clock.now()
     const entry = this.cache.get(this.cacheKey(credential as string), now)
-    if (entry === undefined) return undefined
+    if (entry === undefined) return this.checksumRefused(credential as string) ? INVALID : undefined
     if (entry === null) return INVALID
     return this.decide(entry, options, now)
   }
 
-  /** Steps 1-2: missing, then length, alphabet, shape and checksum, without store or hashing. */
+  /**
+   * Steps 1-2: missing, then length, alphabet and shape, without store or hashing. The checksum
+   * (the rest of step 2) is checked by `checksumRefused` before any store access.
+   */
   private precheck(credential: string | null | undefined): VerifyDenial | null {
     if (credential === undefined || credential === null) return MISSING
     if (typeof credential !== 'string') return INVALID
-    const shape = classifyCredential(credential)
+    const shape = classifyShape(credential)
     if (shape === 'invalid' || (shape === 'opaque' && !this.allowImported)) return INVALID
     if (
       shape === 'keyward' &&
@@ -516,6 +522,12 @@ export class Keyward {
       return INVALID
     }
     return null
+  }
+
+  /** True for a keyward-shaped credential with a wrong checksum: refused before the store. */
+  private checksumRefused(credential: string): boolean {
+    // only on a cache miss, so classifying again costs the hot path nothing
+    return classifyShape(credential) === 'keyward' && !hasValidChecksum(credential)
   }
 
   /**
