@@ -20,17 +20,26 @@ const KEY_ID_RE = /^key_[0-9A-Za-z]{16}$/
 /** What a credential string looks like, decided without any store access or hashing. */
 export type CredentialShape = 'keyward' | 'opaque' | 'invalid'
 
-const isLowerOrDigit = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57)
-const isBase62 = (c: number): boolean => isLowerOrDigit(c) || (c >= 65 && c <= 90)
+// Character classes by code point, one table lookup per character: BASE62 (the random and
+// checksum part) and PREFIX (lowercase letters and digits, the prefix parts).
+const BASE62_CHAR = 1
+const PREFIX_CHAR = 2
+const CHAR_CLASS = new Uint8Array(128)
+for (let c = 48; c <= 57; c++) CHAR_CLASS[c] = BASE62_CHAR | PREFIX_CHAR
+for (let c = 65; c <= 90; c++) CHAR_CLASS[c] = BASE62_CHAR
+for (let c = 97; c <= 122; c++) CHAR_CLASS[c] = BASE62_CHAR | PREFIX_CHAR
 
 /**
  * `PREFIX_RE` + `_` + 49 base62 characters, checked by hand: this runs on every request and a
- * character loop is several times cheaper than the equivalent regular expression.
+ * table-driven character loop is several times cheaper than the equivalent regular expression.
  */
 function isKeywardShaped(s: string): boolean {
   const sep = s.length - BODY_LENGTH - 1
   if (sep < 1 || s.charCodeAt(sep) !== 95) return false
-  for (let i = sep + 1; i < s.length; i++) if (!isBase62(s.charCodeAt(i))) return false
+  for (let i = sep + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 127 || (CHAR_CLASS[c]! & BASE62_CHAR) === 0) return false
+  }
   const first = s.charCodeAt(0)
   if (first < 97 || first > 122) return false
   let part = 1 // length of the current prefix part
@@ -41,7 +50,7 @@ function isKeywardShaped(s: string): boolean {
       if (parts === 2 || part === 0) return false
       parts = 2
       part = 0
-    } else if (isLowerOrDigit(c)) {
+    } else if (c < 128 && (CHAR_CLASS[c]! & PREFIX_CHAR) !== 0) {
       if (++part > 16) return false
     } else return false
   }
