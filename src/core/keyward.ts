@@ -4,6 +4,7 @@ import { VerifyCache } from './cache.js'
 import { type Clock, systemClock } from './clock.js'
 import { type DenyCode, KeywardError } from './errors.js'
 import { createHasher, type Hasher, type Pepper } from './hash.js'
+import { rejectUnknownOptions } from './options.js'
 import { assertValidIpEntry, compileIpAllowlist, type IpAllowlist } from './ip.js'
 import {
   assertValidPrefix,
@@ -264,6 +265,25 @@ function freezeVerified(key: VerifiedKey): VerifiedKey {
   return Object.freeze(key)
 }
 
+const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
+  'store',
+  'peppers',
+  'clock',
+  'cache',
+  'allowImported',
+  'acceptPrefixes',
+  'usageFlushIntervalMs',
+  'onError',
+  'onInvalidate',
+  'limits',
+])
+const LIMITS_OPTIONS: ReadonlySet<string> = new Set([
+  'limiter',
+  'shareBy',
+  'defaultRateLimits',
+  'defaultQuota',
+])
+
 interface ResolvedLimits {
   limiter: RateLimiter
   consumeSync: ((request: LimitRequest) => LimitDecision) | null
@@ -280,11 +300,7 @@ function resolveLimits(options: KeywardLimitsOptions | undefined): ResolvedLimit
       '"limits.limiter" must be a limiter (createMemoryLimiter() or createRedisLimiter({ client }) from keyward/limits)',
     )
   }
-  const known = new Set(['limiter', 'shareBy', 'defaultRateLimits', 'defaultQuota'])
-  for (const name of Object.keys(options)) {
-    if (!known.has(name))
-      throw new KeywardError('invalid_options', `unknown option "limits.${name}"`)
-  }
+  rejectUnknownOptions(options, LIMITS_OPTIONS, 'createKeyward', 'limits.')
   const shareBy = options.shareBy ?? 'key'
   if (shareBy !== 'key' && shareBy !== 'owner') {
     throw new KeywardError(
@@ -368,21 +384,7 @@ export class Keyward {
 
   /** Prefer `createKeyward`, which also checks the peppers against the store. */
   constructor(options: KeywardOptions) {
-    const known = new Set([
-      'store',
-      'peppers',
-      'clock',
-      'cache',
-      'allowImported',
-      'acceptPrefixes',
-      'usageFlushIntervalMs',
-      'onError',
-      'onInvalidate',
-      'limits',
-    ])
-    for (const name of Object.keys(options)) {
-      if (!known.has(name)) throw new KeywardError('invalid_options', `unknown option "${name}"`)
-    }
+    rejectUnknownOptions(options, KEYWARD_OPTIONS, 'createKeyward')
     if (!options.store || typeof options.store.findByHash !== 'function') {
       throw new KeywardError(
         'invalid_options',
@@ -881,11 +883,6 @@ export class Keyward {
   async invalidate(keyId: string): Promise<void> {
     this.cache?.evictKey(keyId)
     await this.onInvalidate?.(keyId)
-  }
-
-  /** Evicts a key from this process's cache only (for messages from other nodes). */
-  evictLocal(keyId: string): void {
-    this.cache?.evictKey(keyId)
   }
 
   /** Writes buffered usage counters now. */

@@ -5,6 +5,7 @@ import type { VerifyDenial, VerifyOptions, VerifyResult } from '../core/keyward.
 import { assertValidScope } from '../core/scopes.js'
 import type { FailedAuthLimiter } from '../limits/failed-auth.js'
 import { type TrustedProxies, trustProxies } from '../limits/client-ip.js'
+import { rejectUnknownOptions } from '../core/options.js'
 
 /**
  * Where a credential may come from. `x-api-key` and `bearer` are on by default; `apikey`
@@ -197,9 +198,7 @@ function checkFunction(value: unknown, name: string): void {
 export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): ResolvedApiKeyOptions<Req> {
   if (typeof options !== 'object' || options === null)
     throw invalid('options must be an object with at least { keyward }')
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw invalid(`unknown option "${name}"`)
-  }
+  rejectUnknownOptions(options, KNOWN, 'requireApiKey')
   if (typeof options.keyward?.verify !== 'function')
     throw invalid('"keyward" must be a Keyward (from createKeyward) or have a verify() method')
   const scopes = checkScopes(options.scopes, '"scopes"')
@@ -236,10 +235,7 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
       '"failedAuth" must be { limit, windowMs } or a limiter from createFailedAuthLimiter()',
     )
   if (failedAuth !== undefined && typeof (failedAuth as FailedAuthLimiter).check !== 'function') {
-    for (const name of Object.keys(failedAuth)) {
-      if (!FAILED_AUTH_KNOWN.has(name))
-        throw invalid(`unknown option "failedAuth.${name}": use limit, windowMs, ipv6PrefixBits`)
-    }
+    rejectUnknownOptions(failedAuth, FAILED_AUTH_KNOWN, 'requireApiKey', 'failedAuth.')
   }
   const trustedProxies = resolveTrustedProxies(options.trustedProxies)
   const useQuery = sources.includes('query')

@@ -1,4 +1,5 @@
-import { createMemoryLimiter, positiveMs, rejectUnknown } from './memory.js'
+import { rejectUnknownOptions } from '../core/options.js'
+import { createMemoryLimiter, positiveMs } from './memory.js'
 import { badOption } from './rules.js'
 import { normalizeIp } from './client-ip.js'
 import type { Limiter, RateLimitRule } from './types.js'
@@ -86,7 +87,7 @@ function ipv6Network(ip: string, bits: number): string {
  * @throws KeywardError `invalid_options` naming the bad option
  */
 export function createFailedAuthLimiter(options: FailedAuthLimiterOptions = {}): FailedAuthLimiter {
-  rejectUnknown(options, KNOWN, 'createFailedAuthLimiter')
+  rejectUnknownOptions(options, KNOWN, 'createFailedAuthLimiter')
   const limit = positiveMs(options.limit, 'limit', 20)
   const windowMs = positiveMs(options.windowMs, 'windowMs', 60_000)
   const bits = options.ipv6PrefixBits ?? 64

@@ -1,3 +1,4 @@
+import { rejectUnknownOptions } from '../core/options.js'
 import { type Clock, systemClock } from '../core/clock.js'
 import {
   badOption,
@@ -53,17 +54,6 @@ export function positiveMs(value: unknown, name: string, fallback: number): numb
     throw badOption(`"${name}" must be a positive integer, got ${JSON.stringify(value)}`)
   }
   return value
-}
-
-/** Throws `invalid_options` for an option name the factory does not know (a typo). */
-export function rejectUnknown(options: object, known: ReadonlySet<string>, factory: string): void {
-  for (const name of Object.keys(options)) {
-    if (!known.has(name)) {
-      throw badOption(
-        `unknown option "${name}" for ${factory}: expected one of ${[...known].join(', ')}`,
-      )
-    }
-  }
 }
 
 /**
@@ -189,7 +179,7 @@ function replay(decision: LimitDecision): LimitDecision {
  * @throws KeywardError `invalid_options` naming the bad option
  */
 export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryLimiter {
-  rejectUnknown(options, KNOWN, 'createMemoryLimiter')
+  rejectUnknownOptions(options, KNOWN, 'createMemoryLimiter')
   const clock = options.clock ?? systemClock
   if (typeof clock.now !== 'function') throw badOption('"clock" must have a now() method')
   const idempotencyTtlUs =

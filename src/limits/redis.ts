@@ -1,4 +1,5 @@
-import { createMemoryLimiter, positiveMs, rejectUnknown } from './memory.js'
+import { rejectUnknownOptions } from '../core/options.js'
+import { createMemoryLimiter, positiveMs } from './memory.js'
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './redis-script.js'
 import {
   badOption,
@@ -184,7 +185,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
   if (typeof options !== 'object' || options === null) {
     throw badOption('createRedisLimiter takes { client, keyPrefix?, failurePolicy?, … }')
   }
-  rejectUnknown(options, KNOWN, 'createRedisLimiter')
+  rejectUnknownOptions(options, KNOWN, 'createRedisLimiter')
   const { client } = options
   if (
     typeof client !== 'object' ||

@@ -13,6 +13,7 @@ import type {
 } from '../types.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
 import { POSTGRES_MIGRATIONS } from './schema.js'
+import { rejectUnknownOptions } from '../../core/options.js'
 
 /** Options of `createPostgresStore`. */
 export interface PostgresStoreOptions {
@@ -113,10 +114,7 @@ function auditFromRow(r: QueryResultRow): AuditEvent {
 function resolveOptions(options: PostgresStoreOptions): Required<PostgresStoreOptions> {
   if (options === null || typeof options !== 'object')
     throw new KeywardError('invalid_options', 'createPostgresStore needs { pool }')
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name))
-      throw new KeywardError('invalid_options', `unknown option "${name}" of createPostgresStore`)
-  }
+  rejectUnknownOptions(options, OPTION_NAMES, 'createPostgresStore')
   const { pool } = options
   if (!pool || typeof (pool as { query?: unknown }).query !== 'function')
     throw new KeywardError(

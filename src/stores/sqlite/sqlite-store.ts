@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { KeywardError } from '../../core/errors.js'
+import { rejectUnknownOptions } from '../../core/options.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
   AuditEvent,
@@ -159,10 +160,7 @@ function auditFromRow(r: Row): AuditEvent {
 function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
   if (options === null || typeof options !== 'object')
     throw new KeywardError('invalid_options', 'createSqliteStore needs { db }')
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name))
-      throw new KeywardError('invalid_options', `unknown option "${name}" of createSqliteStore`)
-  }
+  rejectUnknownOptions(options, OPTION_NAMES, 'createSqliteStore')
   const { db } = options
   if (!db || typeof (db as { prepare?: unknown }).prepare !== 'function')
     throw new KeywardError(
