@@ -30,6 +30,7 @@ import {
 import type {
   AuditEvent,
   AuditQuery,
+  FoundKey,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -169,8 +170,8 @@ export interface CreatedKey {
 }
 
 interface CacheEntry {
-  key: KeyRecord
-  secret: SecretRecord
+  key: FoundKey['key']
+  secret: FoundKey['secret']
   scopes: ScopeSet
   ips: IpAllowlist | null
   success: VerifySuccess
@@ -631,7 +632,7 @@ export class Keyward {
     cacheKey: string,
     now: number,
   ): Promise<CacheEntry | null> {
-    let row: { key: KeyRecord; secret: SecretRecord } | null = null
+    let row: FoundKey | null = null
     for (const version of this.hasher.versions) {
       row = await this.store.findByHash(this.hasher.hash(credential, version))
       if (row !== null) break
@@ -648,7 +649,7 @@ export class Keyward {
       name: row.key.name,
       ownerId: row.key.ownerId,
       prefix: row.key.prefix,
-      hint: row.secret.hint,
+      hint: keyHint(credential),
       scopes,
       roles: row.key.roles,
       metadata: row.key.metadata,
@@ -841,7 +842,9 @@ export class Keyward {
   }
 
   /** The state a user sees: revoked, disabled, expired or active. */
-  statusOf(record: KeyRecord): 'active' | 'revoked' | 'disabled' | 'expired' {
+  statusOf(
+    record: Pick<KeyRecord, 'state' | 'expiresAt'>,
+  ): 'active' | 'revoked' | 'disabled' | 'expired' {
     if (record.state !== 'active') return record.state
     return record.expiresAt !== null && record.expiresAt <= this.clock.now() ? 'expired' : 'active'
   }

@@ -63,32 +63,47 @@ export interface ScopeSet {
   has(required: string): boolean
 }
 
+const NONE: readonly string[] = Object.freeze([])
+
 /** Compiles granted scopes into a set; large sets answer exact matches with one hash lookup. */
 export function compileScopes(scopes: readonly string[]): ScopeSet {
-  const all = scopes.includes('*')
-  const wildcards = scopes.filter((s) => s.includes('*'))
-  // most keys hold a handful of scopes: a linear scan beats building a Set for them
-  const exact = scopes.length > 8 ? new Set(scopes) : null
-  const has = (required: string): boolean =>
-    all ||
-    (exact === null ? scopes.includes(required) : exact.has(required)) ||
-    (wildcards.length > 0 && wildcards.some((w) => matchScope(w, required)))
-  return {
-    scopes,
-    has,
-    missing(required) {
-      let out: string[] | null = null
-      for (const r of required) {
-        if (has(r)) continue
-        if (out === null) out = []
-        out.push(r)
-      }
-      return out ?? NONE
-    },
-  }
+  return new CompiledScopes(scopes)
 }
 
-const NONE: readonly string[] = Object.freeze([])
+// A class rather than closures: one is built per cold lookup, so building must be cheap.
+class CompiledScopes implements ScopeSet {
+  private readonly all: boolean
+  private readonly wildcards: readonly string[] | null
+  /** Most keys hold a handful of scopes: a linear scan beats a Set for them. */
+  private readonly exact: ReadonlySet<string> | null
+
+  constructor(readonly scopes: readonly string[]) {
+    this.all = scopes.includes('*')
+    const wildcards = scopes.filter((s) => s.includes('*'))
+    this.wildcards = wildcards.length > 0 ? wildcards : null
+    this.exact = scopes.length > 8 ? new Set(scopes) : null
+  }
+
+  has(required: string): boolean {
+    if (this.all) return true
+    if (this.exact === null ? this.scopes.includes(required) : this.exact.has(required)) return true
+    const wildcards = this.wildcards
+    if (wildcards === null) return false
+    for (let i = 0; i < wildcards.length; i++) if (matchScope(wildcards[i]!, required)) return true
+    return false
+  }
+
+  missing(required: readonly string[]): readonly string[] {
+    let out: string[] | null = null
+    for (let i = 0; i < required.length; i++) {
+      const r = required[i]!
+      if (this.has(r)) continue
+      if (out === null) out = []
+      out.push(r)
+    }
+    return out ?? NONE
+  }
+}
 
 /** Granted scopes plus those of each role, deduplicated, in a stable order. */
 export function expandRoles(

@@ -200,6 +200,29 @@ export interface AuditQuery {
   limit: number
 }
 
+/** The key fields verification reads: identity, permissions, limits and status. */
+export type FoundKeyFields = Pick<
+  KeyRecord,
+  | 'id'
+  | 'name'
+  | 'ownerId'
+  | 'prefix'
+  | 'scopes'
+  | 'roles'
+  | 'rateLimits'
+  | 'quota'
+  | 'metadata'
+  | 'ipAllowlist'
+  | 'state'
+  | 'expiresAt'
+>
+
+/** What `Store.findByHash` answers: the key, and the expiry of the secret that matched. */
+export interface FoundKey {
+  key: FoundKeyFields
+  secret: Pick<SecretRecord, 'expiresAt'>
+}
+
 /**
  * The storage contract. Every method is async and throws `KeywardError('store_unavailable')`
  * when the backend cannot be reached; "not found" is `null`/`false`, never an exception.
@@ -214,8 +237,11 @@ export interface Store {
   insertKey(key: KeyRecord, secret: SecretRecord): Promise<void>
   /** Inserts many keys with their first secrets in one transaction (bulk imports, benchmarks). */
   insertKeys(rows: readonly { key: KeyRecord; secret: SecretRecord }[]): Promise<void>
-  /** The key and secret for a keyed hash, or null. One indexed lookup. */
-  findByHash(hash: string): Promise<{ key: KeyRecord; secret: SecretRecord } | null>
+  /**
+   * The key of a keyed hash, with the fields verification reads (nothing more: this is the
+   * cold path), or null. One indexed lookup.
+   */
+  findByHash(hash: string): Promise<FoundKey | null>
   getKey(id: string): Promise<KeyRecord | null>
   /** Keys newest first, in cursor pages. */
   listKeys(query: ListKeysQuery): Promise<KeyPage>

@@ -1,6 +1,8 @@
 export type {
   AuditEvent,
   AuditQuery,
+  FoundKey,
+  FoundKeyFields,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -13,3 +15,4 @@ export type {
   Store,
   UsageEntry,
 } from '../core/types.js'
+export { foundKey } from './found-key.js'

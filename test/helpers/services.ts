@@ -24,12 +24,16 @@ export function describeWithService(
   if (process.env.CI) {
     describe(name, () => {
       it(`needs ${service}`, () => {
-        throw new Error(`${VARS[service]} is not set: CI must run the ${service} tests against a real server`)
+        throw new Error(
+          `${VARS[service]} is not set: CI must run the ${service} tests against a real server`,
+        )
       })
     })
     return
   }
-  console.warn(`\n!!! SKIPPED "${name}": set ${VARS[service]} to run it against a real ${service}\n`)
+  console.warn(
+    `\n!!! SKIPPED "${name}": set ${VARS[service]} to run it against a real ${service}\n`,
+  )
   describe.skip(name, () => fn(''))
 }
 

@@ -11,6 +11,7 @@ import type {
   UsageEntry,
 } from '../types.js'
 import { decodeCursor, encodeCursor, matchesStatus } from '../cursor.js'
+import { foundKey } from '../found-key.js'
 
 const clone = <T>(v: T): T => structuredClone(v)
 
@@ -69,7 +70,7 @@ export function createMemoryStore(): Store {
       open()
       const secret = secrets.get(hash)
       const key = secret && keys.get(secret.keyId)
-      return secret && key ? { key: clone(key), secret: clone(secret) } : null
+      return secret && key ? foundKey(clone(key), secret) : null
     },
     async getKey(id) {
       open()

@@ -4,6 +4,7 @@ import { KeywardError } from '../../core/errors.js'
 import { makeKey, makeSecret } from '../../../test/contract/store.js'
 import { describeWithService, uniqueName } from '../../../test/helpers/services.js'
 import { describePoolTarget } from './errors.js'
+import { foundKey } from '../found-key.js'
 import { createPostgresStore } from './postgres-store.js'
 
 async function caught(p: Promise<unknown> | (() => unknown)): Promise<KeywardError> {
@@ -133,7 +134,7 @@ describeWithService('postgres', 'PostgreSQL store against a real server', (url) 
     const key = makeKey({ createdAt: big, expiresAt: big - 1, usageCount: big - 2 })
     const secret = makeSecret(key.id, { createdAt: big, expiresAt: big })
     await store.insertKey(key, secret)
-    await expect(store.findByHash(secret.hash)).resolves.toEqual({ key, secret })
+    await expect(store.findByHash(secret.hash)).resolves.toEqual(foundKey(key, secret))
   })
 
   it('an unknown database is store_unavailable saying so', async () => {

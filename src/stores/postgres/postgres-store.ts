@@ -4,6 +4,7 @@ import { KeywardError } from '../../core/errors.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
   AuditEvent,
+  FoundKey,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -88,15 +89,35 @@ function keyFromRow(r: QueryResultRow): KeyRecord {
   }
 }
 
-function secretFromRow(r: QueryResultRow, p = ''): SecretRecord {
+function foundFromRow(r: QueryResultRow): FoundKey {
   return {
-    hash: r[`${p}hash`],
-    keyId: r[`${p}key_id`],
-    pepperVersion: r[`${p}pepper_version`],
-    hint: r[`${p}hint`],
-    imported: r[`${p}imported`],
-    createdAt: toNumber(r[`${p}created_at`]),
-    expiresAt: toNumberOrNull(r[`${p}expires_at`]),
+    key: {
+      id: r.id,
+      name: r.name,
+      ownerId: r.owner_id,
+      prefix: r.prefix,
+      scopes: fromJson(r.scopes),
+      roles: fromJson(r.roles),
+      rateLimits: fromJson(r.rate_limits),
+      quota: r.quota === null ? null : fromJson(r.quota),
+      metadata: fromJson(r.metadata),
+      ipAllowlist: fromJson(r.ip_allowlist),
+      state: r.state,
+      expiresAt: toNumberOrNull(r.expires_at),
+    },
+    secret: { expiresAt: toNumberOrNull(r.s_expires_at) },
+  }
+}
+
+function secretFromRow(r: QueryResultRow): SecretRecord {
+  return {
+    hash: r.hash,
+    keyId: r.key_id,
+    pepperVersion: r.pepper_version,
+    hint: r.hint,
+    imported: r.imported,
+    createdAt: toNumber(r.created_at),
+    expiresAt: toNumberOrNull(r.expires_at),
   }
 }
 
@@ -153,9 +174,10 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
   // Named statements are parsed once per connection; the schema is part of the text, so of the name.
   const tag = createHash('sha256').update(schema).digest('hex').slice(0, 12)
-  const findByHashSql = `SELECT ${KEY_COLUMNS.replace(/(\w+)/g, 'k.$1')},
-      s.hash AS s_hash, s.key_id AS s_key_id, s.pepper_version AS s_pepper_version, s.hint AS s_hint,
-      s.imported AS s_imported, s.created_at AS s_created_at, s.expires_at AS s_expires_at
+  // only what verification reads: this is the cold path
+  const findByHashSql = `SELECT s.key_id AS id, k.name, k.owner_id, k.prefix, k.scopes, k.roles,
+      k.rate_limits, k.quota, k.metadata, k.ip_allowlist, k.state, k.expires_at,
+      s.expires_at AS s_expires_at
     FROM ${s}.secrets s JOIN ${s}.keys k ON k.id = s.key_id WHERE s.hash = $1`
   let closed = false
 
@@ -328,7 +350,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           values: [hash],
         })
         const r = rows[0]
-        return r === undefined ? null : { key: keyFromRow(r), secret: secretFromRow(r, 's_') }
+        return r === undefined ? null : foundFromRow(r)
       })
     },
     async getKey(id) {

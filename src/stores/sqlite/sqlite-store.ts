@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
   AuditEvent,
   AuditQuery,
+  FoundKey,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -110,39 +111,64 @@ function secretParams(s: SecretRecord): unknown[] {
   return [s.hash, s.keyId, s.pepperVersion, s.hint, s.imported ? 1 : 0, s.createdAt, s.expiresAt]
 }
 
-function keyFromRow(r: Row, o = 0): KeyRecord {
-  const quota = r[o + 8] as string | null
+function keyFromRow(r: Row): KeyRecord {
+  const quota = r[8] as string | null
   return {
-    id: r[o] as string,
-    name: r[o + 1] as string,
-    ownerId: r[o + 2] as string | null,
-    prefix: r[o + 3] as string,
-    hint: r[o + 4] as string,
-    scopes: decodeList(r[o + 5] as string),
-    roles: decodeList(r[o + 6] as string),
-    rateLimits: decodeList(r[o + 7] as string),
+    id: r[0] as string,
+    name: r[1] as string,
+    ownerId: r[2] as string | null,
+    prefix: r[3] as string,
+    hint: r[4] as string,
+    scopes: decodeList(r[5] as string),
+    roles: decodeList(r[6] as string),
+    rateLimits: decodeList(r[7] as string),
     quota: quota === null ? null : JSON.parse(quota),
-    metadata: decodeObject(r[o + 9] as string),
-    ipAllowlist: decodeList(r[o + 10] as string),
-    state: r[o + 11] as KeyRecord['state'],
-    createdAt: r[o + 12] as number,
-    updatedAt: r[o + 13] as number,
-    expiresAt: r[o + 14] as number | null,
-    revokedAt: r[o + 15] as number | null,
-    lastUsedAt: r[o + 16] as number | null,
-    usageCount: r[o + 17] as number,
+    metadata: decodeObject(r[9] as string),
+    ipAllowlist: decodeList(r[10] as string),
+    state: r[11] as KeyRecord['state'],
+    createdAt: r[12] as number,
+    updatedAt: r[13] as number,
+    expiresAt: r[14] as number | null,
+    revokedAt: r[15] as number | null,
+    lastUsedAt: r[16] as number | null,
+    usageCount: r[17] as number,
   }
 }
 
-function secretFromRow(r: Row, o = 0): SecretRecord {
+/** findByHash's columns, in `foundFromRow`'s order: only what verification reads. */
+const FOUND_COLUMNS =
+  's.key_id, k.name, k.owner_id, k.prefix, k.scopes, k.roles, k.rate_limits, k.quota, k.metadata, k.ip_allowlist, k.state, k.expires_at, s.expires_at'
+
+function foundFromRow(r: Row): FoundKey {
+  const quota = r[7] as string | null
   return {
-    hash: r[o] as string,
-    keyId: r[o + 1] as string,
-    pepperVersion: r[o + 2] as number,
-    hint: r[o + 3] as string,
-    imported: r[o + 4] === 1,
-    createdAt: r[o + 5] as number,
-    expiresAt: r[o + 6] as number | null,
+    key: {
+      id: r[0] as string,
+      name: r[1] as string,
+      ownerId: r[2] as string | null,
+      prefix: r[3] as string,
+      scopes: decodeList(r[4] as string),
+      roles: decodeList(r[5] as string),
+      rateLimits: decodeList(r[6] as string),
+      quota: quota === null ? null : JSON.parse(quota),
+      metadata: decodeObject(r[8] as string),
+      ipAllowlist: decodeList(r[9] as string),
+      state: r[10] as KeyRecord['state'],
+      expiresAt: r[11] as number | null,
+    },
+    secret: { expiresAt: r[12] as number | null },
+  }
+}
+
+function secretFromRow(r: Row): SecretRecord {
+  return {
+    hash: r[0] as string,
+    keyId: r[1] as string,
+    pepperVersion: r[2] as number,
+    hint: r[3] as string,
+    imported: r[4] === 1,
+    createdAt: r[5] as number,
+    expiresAt: r[6] as number | null,
   }
 }
 
@@ -247,8 +273,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         `INSERT INTO ${p}secrets (${SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       findByHash: raw(
-        `SELECT ${KEY_COLUMNS.replace(/(\w+)/g, 'k.$1')}, ${SECRET_COLUMNS.replace(/(\w+)/g, 's.$1')}
-         FROM ${p}secrets s JOIN ${p}keys k ON k.id = s.key_id WHERE s.hash = ?`,
+        `SELECT ${FOUND_COLUMNS} FROM ${p}secrets s JOIN ${p}keys k ON k.id = s.key_id WHERE s.hash = ?`,
       ),
       getKey: raw(`SELECT ${KEY_COLUMNS} FROM ${p}keys WHERE id = ?`),
       keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
@@ -572,7 +597,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async findByHash(hash) {
       return guard(() => {
         const r = st().findByHash.get(hash) as Row | undefined
-        return r === undefined ? null : { key: keyFromRow(r), secret: secretFromRow(r, KEY_WIDTH) }
+        return r === undefined ? null : foundFromRow(r)
       }, true)
     },
     async getKey(id) {
