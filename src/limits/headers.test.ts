@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { rateLimitHeaders, retryAfterSeconds } from './headers.js'
+import { decimal, rateLimitHeaders, retryAfterSeconds } from './headers.js'
 import { createMemoryLimiter } from './memory.js'
 
 describe('rateLimitHeaders', () => {
@@ -25,5 +25,14 @@ describe('rateLimitHeaders', () => {
     expect(rateLimitHeaders(refused).ratelimit).toBe('"default";r=0;t=17')
     expect(rateLimitHeaders({ allowed: true, policies: [] })).toEqual({})
     await limiter.close()
+  })
+})
+
+describe('decimal', () => {
+  it('writes integers like String() does', () => {
+    const cases = [0, 7, 999, 1000, 1001, 10_010, 999_999, 1_000_000, 1_002_003_004, 2 ** 53 - 1]
+    for (const n of cases) expect(decimal(n)).toBe(String(n))
+    for (const n of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60])
+      expect(decimal(n)).toBe(String(n))
   })
 })
