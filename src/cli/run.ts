@@ -13,7 +13,7 @@ import { registerKeysVerify } from './commands/keys-verify.js'
 import { registerMigrate } from './commands/migrate.js'
 import { registerRoles } from './commands/roles.js'
 import { registerScan } from './commands/scan.js'
-import { type CliContext, type CliIo, RefusedError, UsageError } from './io.js'
+import { type CliContext, type CliIo, InterruptedError, RefusedError, UsageError } from './io.js'
 import { echo } from './options.js'
 
 /** Exit codes of DESIGN.md: 0 ok, 1 refused (invalid key, not found, store error), 2 bad usage. */
@@ -99,6 +99,8 @@ export function describeFailure(
     return withDetails({ message: error.message, exitCode: EXIT_USAGE })
   if (error instanceof RefusedError)
     return withDetails({ message: error.message, exitCode: EXIT_REFUSED })
+  // what a shell reports for a process ended by Ctrl-C (128 + SIGINT)
+  if (error instanceof InterruptedError) return { message: 'interrupted', exitCode: 130 }
   if (error instanceof KeywardError) {
     const usage = error.code === 'invalid_argument' || error.code === 'invalid_options'
     const cause = debug && error.cause instanceof Error ? `\ncaused by: ${error.cause.stack}` : ''
