@@ -179,6 +179,8 @@ interface CacheEntry {
   partition: string
   rules: readonly RateLimitRule[]
   quota: QuotaRule | null
+  /** The limiter request of a plain request (cost 1, no idempotency key), built once. */
+  limitRequest: Readonly<LimitRequest>
 }
 
 const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
@@ -331,11 +333,9 @@ function resolveLimits(options: KeywardLimitsOptions | undefined): ResolvedLimit
 }
 
 function limitRequest(entry: CacheEntry, options: VerifyOptions | undefined): LimitRequest {
-  const request: LimitRequest = {
-    partition: entry.partition,
-    rules: entry.rules,
-    quota: entry.quota,
-  }
+  if (options?.cost === undefined && options?.idempotencyKey === undefined)
+    return entry.limitRequest
+  const request: LimitRequest = { ...entry.limitRequest }
   if (options?.cost !== undefined) request.cost = options.cost
   if (options?.idempotencyKey !== undefined) request.idempotencyKey = options.idempotencyKey
   return request
@@ -657,21 +657,23 @@ export class Keyward {
       rateLimits: row.key.rateLimits,
       quota: row.key.quota,
     })
+    const partition =
+      this.limits?.shareBy === 'owner' && row.key.ownerId !== null
+        ? `owner:${row.key.ownerId}`
+        : `key:${row.key.id}`
+    const rules =
+      verified.rateLimits.length > 0 ? verified.rateLimits : (this.limits?.defaultRateLimits ?? [])
+    const quota = verified.quota ?? this.limits?.defaultQuota ?? null
     const entry: CacheEntry = {
       key: row.key,
       secret: row.secret,
       scopes: compileScopes(scopes),
       ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
       success: Object.freeze({ ok: true, key: verified }),
-      partition:
-        this.limits?.shareBy === 'owner' && row.key.ownerId !== null
-          ? `owner:${row.key.ownerId}`
-          : `key:${row.key.id}`,
-      rules:
-        verified.rateLimits.length > 0
-          ? verified.rateLimits
-          : (this.limits?.defaultRateLimits ?? []),
-      quota: verified.quota ?? this.limits?.defaultQuota ?? null,
+      partition,
+      rules,
+      quota,
+      limitRequest: Object.freeze({ partition, rules, quota }),
     }
     this.cache?.set(cacheKey, row.key.id, entry, now)
     return entry

@@ -33,12 +33,17 @@ import { createHash } from 'node:crypto'
  * except the replay record, which holds ms and counts only.
  */
 export const LIMIT_SCRIPT = `
+-- locals: global lookups cost a table access each, and this runs per decision
+local tonumber, unpack, call, ceil, floor = tonumber, unpack, redis.call, math.ceil, math.floor
 local m = tonumber(ARGV[1])
 local idemTtl = ARGV[2]
 local clock
 local specs = {}
 local out = {}
 local o = 0
+-- scratch tables reused by every decision of the batch (read up to their explicit lengths)
+local tats = {}
+local args = {}
 
 local function spec(pos)
   local s = specs[pos]
@@ -71,7 +76,7 @@ end
 
 local function decide(key, idem, s, cost, now)
   if idem then
-    local prev = redis.call('GET', idem)
+    local prev = call('GET', idem)
     if prev then
       o = o + 1
       out[o] = prev
@@ -82,8 +87,7 @@ local function decide(key, idem, s, cost, now)
   local qlimit = s.qlimit
   local fields = s.fields
   local T, W = s.T, s.W
-  local vals = redis.call('HMGET', key, unpack(fields))
-  local tats = {}
+  local vals = call('HMGET', key, unpack(fields))
   local allowed = true
   local code = 1
   local wait = 0
@@ -122,9 +126,8 @@ local function decide(key, idem, s, cost, now)
   if allowed then
     out[base + 1] = 0
   else
-    out[base + 1] = math.ceil(wait / 1000) * 4 + code
+    out[base + 1] = ceil(wait / 1000) * 4 + code
   end
-  local args = {}
   local keep = 0
   for i = 1, n do
     local tat = tats[i] + charge * T[i]
@@ -138,7 +141,7 @@ local function decide(key, idem, s, cost, now)
     local left = qlimit - qu - charge
     if left < 0 then left = 0 end
     out[base + len + 1] = left
-    out[base + len + 2] = math.ceil((qr - now) / 1000)
+    out[base + len + 2] = ceil((qr - now) / 1000)
     len = len + 2
   end
   o = base + len
@@ -160,13 +163,13 @@ local function decide(key, idem, s, cost, now)
     if keep > x then
       -- Extend the TTL with slack, so that a busy partition renews it about four times per
       -- longest window instead of on every request.
-      x = keep + math.floor(s.longest / 4)
+      x = keep + floor(s.longest / 4)
       args[a + 1] = 'x'
       args[a + 2] = x
-      redis.call('HSET', key, unpack(args))
-      redis.call('PEXPIRE', key, math.ceil((x - now) / 1000))
+      call('HSET', key, unpack(args, 1, a + 2))
+      call('PEXPIRE', key, ceil((x - now) / 1000))
     else
-      redis.call('HSET', key, unpack(args))
+      call('HSET', key, unpack(args, 1, a))
     end
   end
   if idem then
@@ -175,14 +178,14 @@ local function decide(key, idem, s, cost, now)
     local rec = { 1, 0, 0 }
     for i = 1, n do
       local ahead = out[base + 1 + i]
-      rec[2 + 2 * i] = math.floor((W[i] - ahead) / T[i])
-      rec[3 + 2 * i] = math.ceil(ahead / 1000)
+      rec[2 + 2 * i] = floor((W[i] - ahead) / T[i])
+      rec[3 + 2 * i] = ceil(ahead / 1000)
     end
     if qlimit > 0 then
       rec[4 + 2 * n] = out[base + n + 2]
       rec[5 + 2 * n] = out[base + n + 3]
     end
-    redis.call('SET', idem, table.concat(rec, ','), 'PX', idemTtl)
+    call('SET', idem, table.concat(rec, ','), 'PX', idemTtl)
   end
 end
 
@@ -200,7 +203,7 @@ for d = 1, m do
   end
   if not now then
     if not clock then
-      local tm = redis.call('TIME')
+      local tm = call('TIME')
       clock = tm[1] * 1000000 + tm[2]
     end
     now = clock

@@ -155,6 +155,9 @@ export function checkRequest(request: {
   if (typeof request !== 'object' || request === null) {
     throw badRequest('consume() takes { partition, rules, quota?, cost?, idempotencyKey? }')
   }
+  // a frozen request (keyward builds one per key) cannot change: check it once
+  const known = checkedCache.get(request)
+  if (known !== undefined) return known
   const { partition, cost = 1, nowMs, idempotencyKey } = request
   if (partitionCache.get(partition) === undefined) {
     checkPartition(partition)
@@ -174,7 +177,7 @@ export function checkRequest(request: {
     )
   }
   const quota = request.quota == null ? null : compileQuota(request.quota)
-  return {
+  const checked: CheckedRequest = {
     partition,
     rules: compileRules(request.rules),
     quota,
@@ -182,7 +185,11 @@ export function checkRequest(request: {
     nowMs,
     idempotencyKey,
   }
+  if (Object.isFrozen(request)) checkedCache.set(request, checked)
+  return checked
 }
+
+const checkedCache = new WeakMap<object, CheckedRequest>()
 
 const CODES: readonly (LimitDenyCode | undefined)[] = [undefined, 'rate_limited', 'quota_exhausted']
 
