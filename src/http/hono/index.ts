@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { VerifiedKey } from '../../core/keyward.js'
 import { createAuthenticator } from '../authenticate.js'
 import type { RequestView } from '../credentials.js'
+import { NodeRequestView } from '../node-view.js'
 import type { ApiKeyOptions } from '../options.js'
 
 export * from '../public.js'
@@ -14,13 +16,23 @@ declare module 'hono' {
 }
 
 interface NodeBindings {
-  incoming?: { socket?: { remoteAddress?: string } }
+  incoming?: IncomingMessage
 }
 
 /**
- * A `RequestView` over a Hono context. Fetch `Headers` join repeated lines with ", ", which
- * the shared extraction treats as ambiguous, so duplicates are caught here too. The client
- * address comes from `@hono/node-server`'s `c.env.incoming` when present.
+ * On `@hono/node-server`, Node's own request: its headers are parsed already, while reading
+ * `c.req.raw.headers` would build a fetch `Headers` for every request. Elsewhere (Bun, Deno,
+ * workers), the fetch request.
+ */
+function viewOf(c: Context): RequestView {
+  const incoming = (c.env as NodeBindings | undefined)?.incoming
+  return incoming?.rawHeaders !== undefined ? new NodeRequestView(incoming) : new HonoRequestView(c)
+}
+
+/**
+ * A `RequestView` over a Hono context, for runtimes other than Node. Fetch `Headers` join
+ * repeated lines with ", ", which the shared extraction treats as ambiguous, so duplicates are
+ * caught here too. The fetch API has no client address: per-IP limits need Node.
  */
 class HonoRequestView implements RequestView {
   readonly c: Context
@@ -38,7 +50,7 @@ class HonoRequestView implements RequestView {
   }
 
   get ip(): string | undefined {
-    return (this.c.env as NodeBindings | undefined)?.incoming?.socket?.remoteAddress
+    return undefined
   }
 
   header(name: string): string | undefined {
@@ -58,7 +70,7 @@ class HonoRequestView implements RequestView {
 export function requireApiKey(options: ApiKeyOptions<Context>): MiddlewareHandler {
   const auth = createAuthenticator(options)
   return async function keywardRequireApiKey(c, next) {
-    const result = await auth.authenticate(new HonoRequestView(c), c)
+    const result = await auth.authenticate(viewOf(c), c)
     if (result.ok) {
       if (result.key !== null) c.set('apiKey', result.key)
       const headers = result.headers

@@ -45,28 +45,37 @@ export interface NodeApiKeyGuard {
 export function requireApiKey(options: ApiKeyOptions<IncomingMessage>): NodeApiKeyGuard {
   const auth = createAuthenticator(options)
   const authenticate = (req: IncomingMessage) => auth.authenticate(new NodeRequestView(req), req)
-  async function guard(
+  const scopes = auth.options.scopes
+  // one promise per request: the callback form of the pipeline, settled here
+  function guard(
     req: IncomingMessage,
     res: ServerResponse,
     next?: (error?: unknown) => void,
   ): Promise<boolean> {
-    let result: AuthResult
-    try {
-      result = await authenticate(req)
-    } catch (error) {
+    return new Promise<boolean>((resolve, reject) => {
       // a throwing getCredential/onDenied is a bug of the caller: hand it to the error path
-      if (next === undefined) throw error
-      next(error)
-      return false
-    }
-    if (!result.ok) {
-      writeDenied(res, result.response)
-      return false
-    }
-    if (result.headers !== undefined) setHeaders(res, result.headers)
-    if (result.key !== null) req.apiKey = result.key
-    next?.()
-    return true
+      const fail = (error: unknown) => {
+        if (next === undefined) return reject(error)
+        next(error)
+        resolve(false)
+      }
+      const done = (result: AuthResult) => {
+        if (!result.ok) {
+          writeDenied(res, result.response)
+          resolve(false)
+          return
+        }
+        if (result.headers !== undefined) setHeaders(res, result.headers)
+        if (result.key !== null) req.apiKey = result.key
+        next?.()
+        resolve(true)
+      }
+      try {
+        auth.run(new NodeRequestView(req), req, scopes, done, fail)
+      } catch (error) {
+        fail(error)
+      }
+    })
   }
   guard.authenticate = authenticate
   return guard
