@@ -163,4 +163,32 @@ describe('redis limiter: Redis lost mid-run and back', () => {
     expect(logger.messages).toHaveLength(2)
     expect(limiter.isAvailable).toBe(true)
   })
+  it('never charges a request it gave up on when Redis runs it late', async () => {
+    const client = connect(redis.url)
+    await once(client, 'ready')
+    const limiter = createRedisLimiter({
+      client,
+      logger: recorder(),
+      timeoutMs: 200,
+      retryIntervalMs: 50,
+    })
+    const late = { partition: 'key:late-charge', rules }
+    // the first reply tells the limiter Redis' clock
+    expect((await limiter.consume(late)).policies[0]!.remaining).toBe(99)
+    redis.freeze()
+    try {
+      // written to the socket, unanswered: answered locally after 200 ms
+      expect(await limiter.consume(late)).toMatchObject({ allowed: true, degraded: true })
+      await new Promise((r) => setTimeout(r, 100))
+    } finally {
+      // Redis now reads the stuck script run, past its deadline
+      redis.thaw()
+    }
+    const back = await consumeUntil(
+      () => limiter.consume(late),
+      (d) => d.degraded === undefined,
+    )
+    // charged twice in Redis (before the freeze and now): the stuck one counted nothing
+    expect(back.policies[0]!.remaining).toBe(98)
+  })
 })

@@ -12,15 +12,20 @@ import { createHash } from 'node:crypto'
  *          idempotency record (the reply of the first admitted decision) when it has one.
  *          The TTL is only extended when state would outlive it, then with a quarter of the
  *          longest window as slack, so the key lives at most 1.25x longer than its state matters.
- * ARGV[1]  m, the number of decisions; ARGV[2] the idempotency TTL ms
- * ARGV[3 .. m+2]  one per decision: the ARGV position of its rule set (below) when it costs 1,
+ * ARGV[1]  m, the number of decisions; ARGV[2] the idempotency TTL ms; ARGV[3] the deadline,
+ *          Redis time in µs, after which the batch must not run (empty when the client does
+ *          not know Redis' clock yet): a batch the client gave up on (timeout) and answered
+ *          with its failure policy may still reach Redis later, and must not charge then
+ * ARGV[4 .. m+3]  one per decision: the ARGV position of its rule set (below) when it costs 1,
  *          uses Redis' clock and has no idempotency key (the common case, no parsing), else
  *          `<position>,<cost>,<now µs or empty>,<1 if it has an idempotency key else 0>`
- * ARGV[m+3 ..]    the batch's distinct rule sets, each: n rules, quota limit (0 = none), quota
+ * ARGV[m+4 ..]    the batch's distinct rule sets, each: n rules, quota limit (0 = none), quota
  *          period µs, the n rule fields, then per rule interval T µs and limit (window =
  *          T * limit). The client caches this per rule set: no per-call formatting.
  *
- * Returns one flat array with, per decision, either integers: the status (0 admitted, else
+ * Returns `{'late', clock}` past the deadline, charging nothing. Otherwise one flat array: Redis'
+ * clock in µs (the client learns the offset to its own clock from it), then per decision either
+ * integers: the status (0 admitted, else
  * `retryAfterMs * 4 + code`, code 1 rate_limited, 2 quota_exhausted), per rule how far its TAT
  * is ahead of now after the decision, µs (the client derives remaining and resetMs from it, as
  * memory.ts does), then with a quota the credits left and ms until the period ends; or one
@@ -37,10 +42,13 @@ export const LIMIT_SCRIPT = `
 local tonumber, unpack, call, ceil, floor = tonumber, unpack, redis.call, math.ceil, math.floor
 local m = tonumber(ARGV[1])
 local idemTtl = ARGV[2]
-local clock
+local tm = call('TIME')
+local clock = tm[1] * 1000000 + tm[2]
+local deadline = tonumber(ARGV[3])
+if deadline and clock > deadline then return { 'late', clock } end
 local specs = {}
-local out = {}
-local o = 0
+local out = { clock }
+local o = 1
 -- scratch tables reused by every decision of the batch (read up to their explicit lengths)
 local tats = {}
 local args = {}
@@ -191,7 +199,7 @@ end
 
 local k = 1
 for d = 1, m do
-  local a = ARGV[2 + d]
+  local a = ARGV[3 + d]
   local pos = tonumber(a)
   local cost, now, idem = 1, nil, nil
   if not pos then
@@ -201,13 +209,7 @@ for d = 1, m do
     if t ~= '' then now = tonumber(t) end
     if i == '1' then idem = KEYS[k + 1] end
   end
-  if not now then
-    if not clock then
-      local tm = call('TIME')
-      clock = tm[1] * 1000000 + tm[2]
-    end
-    now = clock
-  end
+  if not now then now = clock end
   local key = KEYS[k]
   if idem then k = k + 2 else k = k + 1 end
   local before = o

@@ -1,4 +1,5 @@
 import { rejectUnknownOptions } from '../core/options.js'
+import { decimal } from './headers.js'
 import { createMemoryLimiter, positiveMs } from './memory.js'
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './redis-script.js'
 import {
@@ -297,6 +298,19 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
   let queue: Pending[] = []
   /** Batches sent and not settled yet. */
   let inFlight = 0
+  /** Redis' clock minus this process's, µs, from the last reply; null before the first. */
+  let redisOffsetUs: number | null = null
+
+  /**
+   * The script's deadline in Redis time: the moment the client gives up on a batch, less a
+   * fifth of the timeout for the reply's way back. A batch stuck in a socket or a frozen Redis
+   * that runs later than that charges nothing, so a request answered by the failure policy is
+   * never charged twice. Empty (no deadline) until the first reply gives the clock offset.
+   */
+  function deadlineArg(): string {
+    if (redisOffsetUs === null) return ''
+    return decimal(Math.floor((Date.now() + timeoutMs * 0.8) * 1000 + redisOffsetUs))
+  }
 
   /** The failure policy's answer for one decision Redis could not give. */
   function fallBack(entry: Pending): void {
@@ -312,9 +326,17 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
   function deliver(batch: Batch, reply: unknown): void {
     if (batch.done) return
     const { entries } = batch
+    if (Array.isArray(reply) && reply[0] === 'late') {
+      // Redis ran it after the deadline (it was stuck): nothing was charged. Its clock still
+      // counts, so a jump of this process's clock cannot make every later batch late.
+      if (typeof reply[1] === 'number') redisOffsetUs = reply[1] - Date.now() * 1000
+      fail(batch, new RedisTimeoutError(timeoutMs))
+      return
+    }
     let failed: string | undefined
-    let j = 0
-    if (Array.isArray(reply)) {
+    let j = 1
+    if (Array.isArray(reply) && typeof reply[0] === 'number') {
+      redisOffsetUs = reply[0] - Date.now() * 1000
       for (let i = 0; i < entries.length; i++) {
         const head: unknown = reply[j]
         if (typeof head === 'string') {
@@ -334,7 +356,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
     if (batch.probe) probing = false
     if (failed === undefined) markUp()
     else markDown(new Error(failed))
-    for (let i = 0, at = 0; i < entries.length; i++) {
+    for (let i = 0, at = 1; i < entries.length; i++) {
       const entry = entries[i]!
       const { rules, quota } = entry.req
       const head: unknown = reply[at]
@@ -393,7 +415,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
         start === 0 && all.length <= maxBatch ? all : all.slice(start, start + maxBatch)
       const m = entries.length
       const keys: string[] = []
-      const argv: string[] = [String(m), idempotencyTtlArg]
+      const argv: string[] = [String(m), idempotencyTtlArg, deadlineArg()]
       const specArgs: string[] = []
       let lastSpec: string[] | null = null
       let lastPos = ''
@@ -409,7 +431,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
           seen ??= new Map()
           let known = seen.get(spec)
           if (known === undefined) {
-            known = String(m + 3 + specArgs.length)
+            known = String(m + 4 + specArgs.length)
             seen.set(spec, known)
             for (const a of spec) specArgs.push(a)
           }
