@@ -632,11 +632,7 @@ export class Keyward {
     cacheKey: string,
     now: number,
   ): Promise<CacheEntry | null> {
-    let row: FoundKey | null = null
-    for (const version of this.hasher.versions) {
-      row = await this.store.findByHash(this.hasher.hash(credential, version))
-      if (row !== null) break
-    }
+    const row = await this.findSecret(credential)
     if (row === null) {
       this.cache?.setNotFound(cacheKey, now)
       return null
@@ -677,6 +673,22 @@ export class Keyward {
     }
     this.cache?.set(cacheKey, row.key.id, entry, now)
     return entry
+  }
+
+  /**
+   * The stored key a secret belongs to, looked up under every configured pepper, or null. No
+   * cache, no status check: for tools such as `keyward scan`; use `verify` to authenticate.
+   *
+   * @example
+   * const found = await keyward.findSecret(leakedKey)
+   * if (found) console.log(found.key.id, keyward.statusOf(found.key))
+   */
+  async findSecret(secret: string): Promise<FoundKey | null> {
+    for (const version of this.hasher.versions) {
+      const row = await this.store.findByHash(this.hasher.hash(secret, version))
+      if (row !== null) return row
+    }
+    return null
   }
 
   private async roleDefinitions(now: number): Promise<Map<string, string[]>> {

@@ -121,17 +121,11 @@ async function identify(
   keyward: Keyward,
   secret: string,
 ): Promise<{ keyId: string | null; status: string }> {
-  for (const version of keyward.hasher.versions) {
-    const row = await keyward.store.findByHash(keyward.hasher.hash(secret, version))
-    if (row === null) continue
-    const rotatedOut = row.secret.expiresAt !== null && row.secret.expiresAt <= Date.now()
-    const status = keyward.statusOf(row.key)
-    return {
-      keyId: row.key.id,
-      status: rotatedOut && status === 'active' ? 'rotated out' : status,
-    }
-  }
-  return { keyId: null, status: 'not in this database' }
+  const row = await keyward.findSecret(secret)
+  if (row === null) return { keyId: null, status: 'not in this database' }
+  const rotatedOut = row.secret.expiresAt !== null && row.secret.expiresAt <= Date.now()
+  const status = keyward.statusOf(row.key)
+  return { keyId: row.key.id, status: rotatedOut && status === 'active' ? 'rotated out' : status }
 }
 
 /**
