@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
   AuditEvent,
   FoundKey,
+  FoundKeyFields,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -66,13 +67,13 @@ const toNumberOrNull = (v: unknown): number | null => (v === null ? null : toNum
 const fromJson = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T
 const toJson = (v: unknown): string | null => (v === null ? null : JSON.stringify(v))
 
-function keyFromRow(r: QueryResultRow): KeyRecord {
+/** The key columns verification reads (findByHash selects only these). */
+function foundFieldsFromRow(r: QueryResultRow): FoundKeyFields {
   return {
     id: r.id,
     name: r.name,
     ownerId: r.owner_id,
     prefix: r.prefix,
-    hint: r.hint,
     scopes: fromJson(r.scopes),
     roles: fromJson(r.roles),
     rateLimits: fromJson(r.rate_limits),
@@ -80,9 +81,16 @@ function keyFromRow(r: QueryResultRow): KeyRecord {
     metadata: fromJson(r.metadata),
     ipAllowlist: fromJson(r.ip_allowlist),
     state: r.state,
+    expiresAt: toNumberOrNull(r.expires_at),
+  }
+}
+
+function keyFromRow(r: QueryResultRow): KeyRecord {
+  return {
+    ...foundFieldsFromRow(r),
+    hint: r.hint,
     createdAt: toNumber(r.created_at),
     updatedAt: toNumber(r.updated_at),
-    expiresAt: toNumberOrNull(r.expires_at),
     revokedAt: toNumberOrNull(r.revoked_at),
     lastUsedAt: toNumberOrNull(r.last_used_at),
     usageCount: toNumber(r.usage_count),
@@ -91,20 +99,7 @@ function keyFromRow(r: QueryResultRow): KeyRecord {
 
 function foundFromRow(r: QueryResultRow): FoundKey {
   return {
-    key: {
-      id: r.id,
-      name: r.name,
-      ownerId: r.owner_id,
-      prefix: r.prefix,
-      scopes: fromJson(r.scopes),
-      roles: fromJson(r.roles),
-      rateLimits: fromJson(r.rate_limits),
-      quota: r.quota === null ? null : fromJson(r.quota),
-      metadata: fromJson(r.metadata),
-      ipAllowlist: fromJson(r.ip_allowlist),
-      state: r.state,
-      expiresAt: toNumberOrNull(r.expires_at),
-    },
+    key: foundFieldsFromRow(r),
     secret: { expiresAt: toNumberOrNull(r.s_expires_at) },
   }
 }
