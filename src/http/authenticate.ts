@@ -84,6 +84,7 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   const options = resolveApiKeyOptions(input)
   const respond = createResponder(options)
   const { keyward, getCredential, onDenied, clock, preflightPass, cost, trustedProxies } = options
+  const { getClientIp } = options
   const gate: FailedAuthGate | null =
     options.failedAuth === undefined ? null : failedAuthGate(options.failedAuth, clock)
   const verifyCached =
@@ -199,10 +200,21 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
   ): void {
+    let peer: string | undefined
+    if (getClientIp === undefined) peer = view.ip
+    else {
+      try {
+        const custom: unknown = getClientIp(req)
+        peer = typeof custom === 'string' ? custom : undefined
+      } catch (error) {
+        fail(error)
+        return
+      }
+    }
     const ip =
       trustedProxies === null
-        ? view.ip
-        : clientIp(view.ip, view.header('x-forwarded-for'), trustedProxies)
+        ? peer
+        : clientIp(peer, view.header('x-forwarded-for'), trustedProxies)
     const pending = gate?.check(ip)
     if (pending === undefined) {
       verify(credential, ip, view, req, scopes, done, fail)

@@ -129,6 +129,13 @@ export interface ApiKeyOptions<Req = unknown> {
    * header is ignored. Default none: the socket's peer is the client.
    */
   trustedProxies?: readonly string[] | TrustedProxies
+  /**
+   * The peer's address where keyward cannot read a socket: Hono on Bun, Deno or Workers, e.g.
+   * `(c) => getConnInfo(c).remote.address` with Hono's `conninfo` helper. It replaces the
+   * socket's peer; `trustedProxies` still applies on top. Anything but a string counts as
+   * unknown (IP allowlists then refuse, `failedAuth` cannot count). Must not throw.
+   */
+  getClientIp?: (req: Req) => string | undefined
 }
 
 /** Options after `resolveApiKeyOptions`: checked once, frozen, nothing re-checked per request. */
@@ -151,6 +158,7 @@ export interface ResolvedApiKeyOptions<Req = unknown> {
   readonly failedAuth: FailedAuthOptions | FailedAuthLimiter | undefined
   /** Compiled `trustedProxies`, or null when none are trusted (the socket peer is the client). */
   readonly trustedProxies: TrustedProxies | null
+  readonly getClientIp: ApiKeyOptions<Req>['getClientIp']
 }
 
 const KNOWN = new Set([
@@ -168,6 +176,7 @@ const KNOWN = new Set([
   'cost',
   'failedAuth',
   'trustedProxies',
+  'getClientIp',
 ])
 const FAILED_AUTH_KNOWN = new Set(['limit', 'windowMs', 'ipv6PrefixBits'])
 const SOURCES: readonly CredentialSource[] = ['x-api-key', 'bearer', 'apikey', 'query']
@@ -229,6 +238,7 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
   const logger = options.logger ?? defaultLogger
   if (typeof logger?.warn !== 'function') throw invalid('"logger" must have a warn() method')
   checkFunction(options.cost, 'cost')
+  checkFunction(options.getClientIp, 'getClientIp')
   const failedAuth = options.failedAuth
   if (failedAuth !== undefined && (typeof failedAuth !== 'object' || failedAuth === null))
     throw invalid(
@@ -263,6 +273,7 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
     cost: options.cost,
     failedAuth,
     trustedProxies,
+    getClientIp: options.getClientIp,
   })
 }
 

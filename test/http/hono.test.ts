@@ -1,6 +1,7 @@
 // Hono specifics the shared tables cannot show: rate limit headers reach a Response the
-// handler builds itself, not only the ones made with c.json()/c.text().
-import { Hono } from 'hono'
+// handler builds itself, not only the ones made with c.json()/c.text(); off Node, the client
+// address comes from the getClientIp hook.
+import { type Context, Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createKeyward, type Keyward } from '../../src/core/keyward.js'
 import { requireApiKey } from '../../src/http/hono/index.js'
@@ -53,5 +54,49 @@ describe('hono adapter, rate limit headers', () => {
     expect(own.headers.get('ratelimit-policy')).toBe('"default";q=10;w=60')
     // the second request of the key: one fewer left, and the reset is further away
     expect(own.headers.get('ratelimit')).toBe('"default";r=8;t=12')
+  })
+})
+
+describe('hono adapter off Node: the client address from getClientIp', () => {
+  let keyward: Keyward
+  afterEach(() => keyward.close())
+
+  async function setup(getClientIp?: (c: Context) => string | undefined) {
+    keyward = await createKeyward({ store: createMemoryStore(), peppers: PEPPER })
+    const { key } = await keyward.createKey({
+      name: 'office',
+      scopes: ['orders:read'],
+      ipAllowlist: ['203.0.113.0/24'],
+    })
+    const app = new Hono()
+    app.get(
+      '/orders',
+      requireApiKey({ keyward, scopes: ['orders:read'], ...(getClientIp ? { getClientIp } : {}) }),
+      (c) => c.json({ keyId: c.get('apiKey').id }),
+    )
+    // app.request() runs the fetch handler alone: no Node socket, as on Bun, Deno or Workers
+    return (ip?: string) => app.request('/orders', { headers: { 'X-API-Key': key } }, ip)
+  }
+
+  it('admits an allowlisted key from the address the hook gives', async () => {
+    const get = await setup(() => '203.0.113.7')
+    expect((await get()).status).toBe(200)
+  })
+
+  it('refuses other addresses, and a key with an allowlist when no address is known', async () => {
+    const outside = await setup(() => '198.51.100.1')
+    const res = await outside()
+    expect(res.status).toBe(403)
+    expect(await res.json()).toMatchObject({ code: 'ip_not_allowed' })
+    await keyward.close()
+    const unknown = await setup()
+    expect((await unknown()).status).toBe(403)
+  })
+
+  it('treats a hook that throws as an error of the app (500), never as a pass', async () => {
+    const broken = await setup(() => {
+      throw new Error('no conninfo here')
+    })
+    expect((await broken()).status).toBe(500)
   })
 })
