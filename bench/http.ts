@@ -7,7 +7,9 @@
 // Three cases per framework (BENCH_CASES, default all): `plain` keys without limits; `memory`
 // and `redis` keys that each have a rate limit high enough never to refuse during the run, on
 // the example's memory limiter or on Redis (KEYWARD_REDIS_URL, else KEYWARD_TEST_REDIS_URL;
-// skipped without one), so the ratio shows what limiting costs.
+// skipped without one), so the ratio shows what limiting costs. With Fastify, the hand-written
+// hook of bench/reference-fastify.ts runs each case too (with @fastify/rate-limit per key id
+// for `memory` and `redis`), for scale.
 // `npm run bench:http -- fastify` runs one framework.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -220,7 +222,7 @@ async function benchFramework(
       const protRate = median(runs.map((p) => p.rps))
       const protP99 = median(runs.map((p) => p.p99Ms))
       console.log(
-        `${(framework === 'reference' ? 'hand-written fastify hook' : framework).padEnd(8)} ${c.name.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
+        `${(framework === 'reference' ? (c.name === 'plain' ? 'hand-written fastify hook' : 'hand-written hook + @fastify/rate-limit') : framework).padEnd(8)} ${c.name.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
       )
     }
   } finally {
@@ -248,16 +250,31 @@ try {
   console.log(
     `bench/http: ${KEYS} keys on SQLite, load from ${HAS_WRK ? 'wrk' : 'autocannon (install wrk for a load generator that saturates the server)'}, ${canPin ? 'server on core 0, load generator on core 1' : 'NOT pinned (taskset or a second core missing)'}; cases ${CASES.join(', ')} (memory/redis: every key limited to ${BENCH_LIMIT.limit}/${BENCH_LIMIT.windowMs / 60_000}min, never reached)`,
   )
-  if (FRAMEWORKS.includes('fastify') && CASES.includes('plain')) {
-    // the hand-written hook, for scale (see bench/reference-fastify.ts)
+  if (FRAMEWORKS.includes('fastify')) {
+    // the hand-written hook, for scale (see bench/reference-fastify.ts): alone for `plain`, with
+    // @fastify/rate-limit per key id for `memory` and `redis`
     const hashes = join(dir, 'hashes.txt')
     writeFileSync(
       hashes,
       keys.plain.map((k) => createHash('sha256').update(k).digest('hex')).join('\n'),
     )
-    await benchFramework('reference', { ...env, BENCH_KEY_HASHES: hashes }, [
-      { name: 'plain', keys: keys.plain },
-    ])
+    const reference = { ...env, BENCH_KEY_HASHES: hashes }
+    for (const c of CASES) {
+      if (c === 'redis' && REDIS_URL === undefined) continue
+      const limitEnv =
+        c === 'plain'
+          ? {}
+          : c === 'memory'
+            ? { BENCH_REFERENCE_LIMIT: 'memory' }
+            : {
+                BENCH_REFERENCE_LIMIT: 'redis',
+                KEYWARD_REDIS_URL: REDIS_URL,
+                BENCH_REFERENCE_NAMESPACE: `${REDIS_PREFIX}:ref-`,
+              }
+      await benchFramework('reference', { ...reference, ...limitEnv }, [
+        { name: c, keys: keys.plain },
+      ])
+    }
   }
   for (const framework of FRAMEWORKS) {
     // plain and memory keys run against one server (the same example, the same ceiling)
