@@ -175,12 +175,12 @@ interface CacheEntry {
   scopes: ScopeSet
   ips: IpAllowlist | null
   success: VerifySuccess
-  /** Limiter partition (`key:<id>` or `owner:<owner>`); never the secret. */
-  partition: string
-  rules: readonly RateLimitRule[]
-  quota: QuotaRule | null
-  /** The limiter request of a plain request (cost 1, no idempotency key), built once. */
-  limitRequest: Readonly<LimitRequest>
+  /**
+   * Step 6 for a plain request (cost 1, no idempotency key), built once: the partition
+   * (`key:<id>` or `owner:<owner>`, never the secret), rules and quota. Null when the key has
+   * no limits or no limiter is configured.
+   */
+  limitRequest: Readonly<LimitRequest> | null
 }
 
 const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
@@ -332,10 +332,13 @@ function resolveLimits(options: KeywardLimitsOptions | undefined): ResolvedLimit
   }
 }
 
-function limitRequest(entry: CacheEntry, options: VerifyOptions | undefined): LimitRequest {
-  if (options?.cost === undefined && options?.idempotencyKey === undefined)
-    return entry.limitRequest
-  const request: LimitRequest = { ...entry.limitRequest }
+/** The key's prebuilt request, or a copy with this request's cost and idempotency key. */
+function limitRequest(
+  base: Readonly<LimitRequest>,
+  options: VerifyOptions | undefined,
+): LimitRequest {
+  if (options?.cost === undefined && options?.idempotencyKey === undefined) return base
+  const request: LimitRequest = { ...base }
   if (options?.cost !== undefined) request.cost = options.cost
   if (options?.idempotencyKey !== undefined) request.idempotencyKey = options.idempotencyKey
   return request
@@ -482,7 +485,8 @@ export class Keyward {
       }
     }
     if (entry === null) return INVALID
-    return this.decide(entry, options, now) ?? this.limit(entry, options)
+    // decide() leaves only limited keys undecided, and only with an out-of-process limiter
+    return this.decide(entry, options, now) ?? this.limit(entry, entry.limitRequest!, options)
   }
 
   /**
@@ -563,9 +567,11 @@ export class Keyward {
       if (missingScopes.length > 0)
         return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
     }
-    if (this.limits !== null && (entry.rules.length > 0 || entry.quota !== null)) {
-      const consumeSync = this.limits.consumeSync
-      return consumeSync === null ? undefined : this.limitSync(entry, options, consumeSync)
+    if (entry.limitRequest !== null) {
+      const consumeSync = this.limits!.consumeSync
+      return consumeSync === null
+        ? undefined
+        : this.limitSync(entry, entry.limitRequest, options, consumeSync)
     }
     this.usage.record(key.id, now)
     return entry.success
@@ -574,11 +580,12 @@ export class Keyward {
   /** Step 6: every limit and the quota in one atomic decision; refused requests charge nothing. */
   private async limit(
     entry: CacheEntry,
+    base: Readonly<LimitRequest>,
     options: VerifyOptions | undefined,
   ): Promise<VerifyResult> {
     let decision: LimitDecision
     try {
-      decision = await this.limits!.limiter.consume(limitRequest(entry, options))
+      decision = await this.limits!.limiter.consume(limitRequest(base, options))
     } catch (error) {
       return this.limiterFailed(entry, error)
     }
@@ -588,12 +595,13 @@ export class Keyward {
   /** Step 6 with an in-process limiter: no promise at all. */
   private limitSync(
     entry: CacheEntry,
+    base: Readonly<LimitRequest>,
     options: VerifyOptions | undefined,
     consumeSync: (request: LimitRequest) => LimitDecision,
   ): VerifyResult {
     let decision: LimitDecision
     try {
-      decision = consumeSync(limitRequest(entry, options))
+      decision = consumeSync(limitRequest(base, options))
     } catch (error) {
       return this.limiterFailed(entry, error)
     }
@@ -653,23 +661,26 @@ export class Keyward {
       rateLimits: row.key.rateLimits,
       quota: row.key.quota,
     })
-    const partition =
-      this.limits?.shareBy === 'owner' && row.key.ownerId !== null
-        ? `owner:${row.key.ownerId}`
-        : `key:${row.key.id}`
-    const rules =
-      verified.rateLimits.length > 0 ? verified.rateLimits : (this.limits?.defaultRateLimits ?? [])
-    const quota = verified.quota ?? this.limits?.defaultQuota ?? null
+    let limitRequest: Readonly<LimitRequest> | null = null
+    const limits = this.limits
+    if (limits !== null) {
+      const rules = verified.rateLimits.length > 0 ? verified.rateLimits : limits.defaultRateLimits
+      const quota = verified.quota ?? limits.defaultQuota
+      if (rules.length > 0 || quota !== null) {
+        const partition =
+          limits.shareBy === 'owner' && row.key.ownerId !== null
+            ? `owner:${row.key.ownerId}`
+            : `key:${row.key.id}`
+        limitRequest = Object.freeze({ partition, rules, quota })
+      }
+    }
     const entry: CacheEntry = {
       key: row.key,
       secret: row.secret,
       scopes: compileScopes(scopes),
       ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
       success: Object.freeze({ ok: true, key: verified }),
-      partition,
-      rules,
-      quota,
-      limitRequest: Object.freeze({ partition, rules, quota }),
+      limitRequest,
     }
     this.cache?.set(cacheKey, row.key.id, entry, now)
     return entry

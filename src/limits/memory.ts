@@ -6,6 +6,8 @@ import {
   type CompiledRule,
   checkPartition,
   checkRequest,
+  quotaPolicy,
+  rulePolicyAhead,
 } from './rules.js'
 import type { LimitDecision, LimitRequest, Limiter, PolicyState } from './types.js'
 
@@ -56,6 +58,9 @@ export function positiveMs(value: unknown, name: string, fallback: number): numb
   return value
 }
 
+/** Each rule's TAT between the two passes of `decide` (synchronous, so one array serves all). */
+let tats = new Float64Array(8)
+
 /**
  * Runs GCRA for every rule and the fixed-period quota against `state`, charging nothing unless
  * all of them admit the request. Mirrors the Redis Lua script (redis-script.ts) step by step;
@@ -73,7 +78,8 @@ export function decide(
   let ruleRefused = false
   let waitUs = 0
   if (state !== undefined && state.layout !== rules) relayout(state, rules)
-  // First pass: judge every rule; policies[i].remaining temporarily holds the rule's TAT.
+  // First pass: judge every rule, keeping its TAT in the scratch array.
+  if (tats.length < n) tats = new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const rule = rules[i]!
     let tat = state === undefined ? nowUs : state.tats[i]!
@@ -88,14 +94,7 @@ export function decide(
       const w = cost * rule.intervalUs > rule.windowUs ? rule.windowUs : ahead - rule.windowUs
       if (w > waitUs) waitUs = w
     }
-    policies[i] = {
-      kind: 'rate',
-      name: rule.name,
-      limit: rule.limit,
-      windowMs: rule.windowMs,
-      remaining: tat,
-      resetMs: 0,
-    }
+    tats[i] = tat
   }
   let quotaResetUs = 0
   let quotaUsed = 0
@@ -119,25 +118,19 @@ export function decide(
   let expiresUs = isCharged ? state.expiresUs : 0
   for (let i = 0; i < n; i++) {
     const rule = rules[i]!
-    const policy = policies[i]!
-    const tat = policy.remaining + charge * rule.intervalUs
-    const ahead = tat - nowUs
-    policy.remaining = Math.floor((rule.windowUs - ahead) / rule.intervalUs)
-    policy.resetMs = Math.ceil(ahead / 1000)
+    const tat = tats[i]! + charge * rule.intervalUs
+    policies[i] = rulePolicyAhead(rule, tat - nowUs)
     if (isCharged) {
       state.tats[i] = tat
       if (tat > expiresUs) expiresUs = tat
     }
   }
   if (quota !== null) {
-    policies[n] = {
-      kind: 'quota',
-      name: 'quota',
-      limit: quota.limit,
-      windowMs: quota.periodMs,
-      remaining: Math.max(quota.limit - quotaUsed - charge, 0),
-      resetMs: Math.ceil((quotaResetUs - nowUs) / 1000),
-    }
+    policies[n] = quotaPolicy(
+      quota,
+      Math.max(quota.limit - quotaUsed - charge, 0),
+      Math.ceil((quotaResetUs - nowUs) / 1000),
+    )
     if (isCharged) {
       state.quotaResetUs = quotaResetUs
       state.quotaUsed = quotaUsed + charge

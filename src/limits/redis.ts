@@ -10,6 +10,8 @@ import {
   checkPartition,
   checkRequest,
   decisionFromReply,
+  quotaPolicy,
+  rulePolicyAhead,
 } from './rules.js'
 import type { LimitDecision, Limiter, LimiterLogger, LimitRequest, PolicyState } from './types.js'
 
@@ -113,7 +115,7 @@ interface Batch {
 /**
  * The decision starting at `at` in a batch's flat reply (see redis-script.ts): the status
  * (0 admitted, else `retryAfterMs * 4 + code`), per rule its TAT's lead on now in µs, then the
- * quota's credits left and reset. Remaining and reset are derived exactly as memory.ts does.
+ * quota's credits left and reset; `rulePolicyAhead` derives remaining and reset, as for memory.
  */
 function decisionAt(
   reply: readonly number[],
@@ -123,28 +125,8 @@ function decisionAt(
 ): LimitDecision {
   const n = rules.length
   const policies: PolicyState[] = new Array(n + (quota === null ? 0 : 1))
-  for (let r = 0; r < n; r++) {
-    const rule = rules[r]!
-    const ahead = reply[at + 1 + r]!
-    policies[r] = {
-      kind: 'rate',
-      name: rule.name,
-      limit: rule.limit,
-      windowMs: rule.windowMs,
-      remaining: Math.floor((rule.windowUs - ahead) / rule.intervalUs),
-      resetMs: Math.ceil(ahead / 1000),
-    }
-  }
-  if (quota !== null) {
-    policies[n] = {
-      kind: 'quota',
-      name: 'quota',
-      limit: quota.limit,
-      windowMs: quota.periodMs,
-      remaining: reply[at + 1 + n]!,
-      resetMs: reply[at + 2 + n]!,
-    }
-  }
+  for (let r = 0; r < n; r++) policies[r] = rulePolicyAhead(rules[r]!, reply[at + 1 + r]!)
+  if (quota !== null) policies[n] = quotaPolicy(quota, reply[at + 1 + n]!, reply[at + 2 + n]!)
   const status = reply[at]!
   if (status === 0) return { allowed: true, policies }
   return {

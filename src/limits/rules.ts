@@ -2,6 +2,7 @@ import { KeywardError } from '../core/errors.js'
 import type {
   LimitDecision,
   LimitDenyCode,
+  LimitRequest,
   PolicyState,
   QuotaRule,
   RateLimitRule,
@@ -144,14 +145,7 @@ export function checkPartition(partition: unknown): string {
 const partitionCache = new Map<string, true>()
 
 /** Validates a whole request once; partitions already seen skip their regular expressions. */
-export function checkRequest(request: {
-  partition: string
-  rules: readonly RateLimitRule[]
-  quota?: QuotaRule | null
-  cost?: number
-  nowMs?: number
-  idempotencyKey?: string
-}): CheckedRequest {
+export function checkRequest(request: LimitRequest): CheckedRequest {
   if (typeof request !== 'object' || request === null) {
     throw badRequest('consume() takes { partition, rules, quota?, cost?, idempotencyKey? }')
   }
@@ -206,26 +200,11 @@ export function decisionFromReply(
   const policies: PolicyState[] = new Array(rules.length + (quota === null ? 0 : 1))
   let i = 3
   for (let r = 0; r < rules.length; r++) {
-    const rule = rules[r]!
-    policies[r] = {
-      kind: 'rate',
-      name: rule.name,
-      limit: rule.limit,
-      windowMs: rule.windowMs,
-      remaining: Number(reply[i]),
-      resetMs: Number(reply[i + 1]),
-    }
+    policies[r] = rulePolicy(rules[r]!, Number(reply[i]), Number(reply[i + 1]))
     i += 2
   }
   if (quota !== null) {
-    policies[rules.length] = {
-      kind: 'quota',
-      name: 'quota',
-      limit: quota.limit,
-      windowMs: quota.periodMs,
-      remaining: Number(reply[i]),
-      resetMs: Number(reply[i + 1]),
-    }
+    policies[rules.length] = quotaPolicy(quota, Number(reply[i]), Number(reply[i + 1]))
   }
   if (Number(reply[0]) === 1) return { allowed: true, policies }
   return {
@@ -233,6 +212,42 @@ export function decisionFromReply(
     code: CODES[Number(reply[1])] ?? 'rate_limited',
     policies,
     retryAfterMs: Number(reply[2]),
+  }
+}
+
+/** A rate limit's state after a decision; every backend builds its policies here. */
+export function rulePolicy(rule: CompiledRule, remaining: number, resetMs: number): PolicyState {
+  return {
+    kind: 'rate',
+    name: rule.name,
+    limit: rule.limit,
+    windowMs: rule.windowMs,
+    remaining,
+    resetMs,
+  }
+}
+
+/**
+ * A rate limit's state when its TAT (after the decision) is `aheadUs` ahead of now: the one
+ * derivation of remaining and reset, for memory decisions and Redis replies alike.
+ */
+export function rulePolicyAhead(rule: CompiledRule, aheadUs: number): PolicyState {
+  return rulePolicy(
+    rule,
+    Math.floor((rule.windowUs - aheadUs) / rule.intervalUs),
+    Math.ceil(aheadUs / 1000),
+  )
+}
+
+/** The quota's state after a decision. */
+export function quotaPolicy(quota: CompiledQuota, remaining: number, resetMs: number): PolicyState {
+  return {
+    kind: 'quota',
+    name: 'quota',
+    limit: quota.limit,
+    windowMs: quota.periodMs,
+    remaining,
+    resetMs,
   }
 }
 

@@ -31,6 +31,11 @@ function keyBody(id: string | undefined): string {
 
 async function listenNode(server: Server): Promise<RunningApp> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return running(server)
+}
+
+/** A listening server as a `RunningApp`: its port, and a close that drops kept-alive sockets. */
+function running(server: Server): RunningApp {
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>
@@ -123,14 +128,7 @@ async function honoApp(options: AppOptions): Promise<RunningApp> {
       resolve(s as Server),
     ) as Server
   })
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  return running(server)
 }
 
 /** Starts the app of one adapter on a free port. */
