@@ -1,4 +1,4 @@
-import { createHmac, type KeyObject, createSecretKey } from 'node:crypto'
+import { createHash, hash as digestOnce } from 'node:crypto'
 import { KeywardError } from './errors.js'
 
 /** One pepper: the HMAC key secrets are hashed with, and its version number. */
@@ -69,7 +69,7 @@ export function createHasher(peppers: readonly Pepper[]): Hasher {
       'no pepper given: set KEYWARD_PEPPER or KEYWARD_PEPPER_FILE',
     )
   }
-  const keys = new Map<number, KeyObject>()
+  const keys = new Map<number, Hmac256>()
   for (const p of peppers) {
     if (!Number.isInteger(p.version) || p.version < 1) {
       throw new KeywardError(
@@ -89,7 +89,7 @@ export function createHasher(peppers: readonly Pepper[]): Hasher {
         `pepper v${p.version} is given twice: each version must appear once`,
       )
     }
-    keys.set(p.version, createSecretKey(Buffer.from(p.secret, 'utf8')))
+    keys.set(p.version, new Hmac256(Buffer.from(p.secret, 'utf8')))
   }
   const versions = [...keys.keys()].sort((a, b) => b - a)
   const currentVersion = versions[0]!
@@ -100,10 +100,48 @@ export function createHasher(peppers: readonly Pepper[]): Hasher {
     hash(secret, version) {
       const key = version === undefined ? currentKey : keys.get(version)
       if (!key) throw new KeywardError('invalid_options', `pepper v${version} is not configured`)
-      return createHmac('sha256', key).update(secret).digest('base64url')
+      return key.digest(secret)
     },
     checkValue(version) {
       return this.hash(CHECK_MESSAGE, version)
     },
+  }
+}
+
+/** Messages up to this many UTF-16 units are hashed in the preallocated buffer (3 bytes each at most). */
+const SCRATCH_CHARS = 1024
+const BLOCK = 64
+
+/**
+ * HMAC-SHA256 (RFC 2104) under one key, as two one-shot `crypto.hash` calls over pad blocks
+ * derived once: `createHmac` builds an object and a stream per call, which on the verification
+ * path costs more than the hashing itself. Tests hold it to `createHmac`.
+ */
+export class Hmac256 {
+  private readonly inner: Buffer
+  private readonly outer = Buffer.alloc(BLOCK + 32)
+
+  constructor(key: Buffer) {
+    const block = Buffer.alloc(BLOCK)
+    ;(key.length > BLOCK ? createHash('sha256').update(key).digest() : key).copy(block)
+    this.inner = Buffer.alloc(BLOCK + 3 * SCRATCH_CHARS)
+    for (let i = 0; i < BLOCK; i++) {
+      this.inner[i] = block[i]! ^ 0x36
+      this.outer[i] = block[i]! ^ 0x5c
+    }
+    block.fill(0)
+  }
+
+  /** `HMAC-SHA256(key, utf8(message))` as base64url. */
+  digest(message: string): string {
+    const scratch = message.length <= SCRATCH_CHARS
+    const buffer = scratch ? this.inner : Buffer.alloc(BLOCK + Buffer.byteLength(message))
+    if (!scratch) this.inner.copy(buffer, 0, 0, BLOCK)
+    const end = BLOCK + buffer.write(message, BLOCK, 'utf8')
+    const innerDigest = digestOnce('sha256', buffer.subarray(0, end), 'binary')
+    // the secret does not stay behind in the reused buffer
+    buffer.fill(0, BLOCK, end)
+    this.outer.write(innerDigest, BLOCK, 'latin1')
+    return digestOnce('sha256', this.outer, 'base64url')
   }
 }

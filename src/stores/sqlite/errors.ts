@@ -59,6 +59,9 @@ export function toSqliteKeywardError(
     code.startsWith('SQLITE_CONSTRAINT_UNIQUE')
   )
     return fail('store_conflict', conflict)
+  // raised by keyward's own triggers, already phrased for the user
+  if (code === 'SQLITE_CONSTRAINT_TRIGGER' && message.startsWith('keyward: '))
+    return fail('store_conflict', message.slice('keyward: '.length))
   if (code === 'SQLITE_FULL')
     return fail(
       'store_unavailable',

@@ -1,19 +1,19 @@
 import {
+  closeSync,
   mkdtempSync,
   openSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
-  closeSync,
-  statSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { KeywardError } from '../../core/errors.js'
 import { makeKey, makeSecret } from '../../../test/contract/store.js'
 import { spawnTsx } from '../../../test/fixtures/spawn-tsx.js'
+import { KeywardError } from '../../core/errors.js'
 import { createSqliteStore, openSqliteStore } from './sqlite-store.js'
 
 async function caught(p: Promise<unknown> | (() => unknown)): Promise<KeywardError> {

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { describeStore } from '../../../test/contract/store.js'
+import { hashSlot, SQLITE_MIGRATIONS, slotSql } from './schema.js'
 import { createSqliteStore } from './sqlite-store.js'
 
 describeStore('sqlite :memory:', async () => {
@@ -49,12 +51,13 @@ describe('createSqliteStore', () => {
     expect(tables).toEqual([
       'kw2_audit',
       'kw2_keys',
+      'kw2_lookup',
       'kw2_meta',
       'kw2_migrations',
       'kw2_roles',
       'kw2_secrets',
     ])
-    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2])
     await store.close()
     expect(db.open).toBe(true)
     db.close()
@@ -84,6 +87,8 @@ describe('createSqliteStore', () => {
     )
   })
 })
+
+const contract = await import('../../../test/contract/store.js')
 
 describe('read snapshots of lookups by hash', () => {
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
@@ -115,5 +120,152 @@ describe('read snapshots of lookups by hash', () => {
     await a.close()
     await b.close()
     rmSync(dir, { recursive: true, force: true })
+  })
+})
+
+describe('the lookup table (cold verification reads one integer-keyed row)', () => {
+  const { makeKey, makeSecret } = contract
+  /** A hash that shares its first 11 characters (its slot) with `base`. */
+  const sameSlot = (base: string, i: number) =>
+    base.slice(0, 11) + randomBytes(32).toString('base64url').slice(11, 42) + 'ABCDEFGH'[i]
+
+  it('computes the same slot in TypeScript and in SQL, for any string', () => {
+    const db = new Database(':memory:')
+    const sql = db.prepare(`SELECT ${slotSql('h.v')} FROM (SELECT ? AS v) h`).pluck()
+    const samples = [
+      ...Array.from({ length: 200 }, () => randomBytes(32).toString('base64url')),
+      '',
+      'a',
+      '__________________',
+      '-----------',
+      'AAAAAAAAAAA',
+      'hash with spaces and ünïcödé',
+      '!!!!!!!!!!!!!!!!!!',
+      'short',
+    ]
+    for (const hash of samples) expect(sql.get(hash), hash).toBe(hashSlot(hash))
+    // the slot is the hash's first 52 bits: 13 hex digits of the decoded bytes
+    for (const hash of samples.slice(0, 200))
+      expect(hashSlot(hash)).toBe(
+        Number.parseInt(Buffer.from(hash, 'base64url').toString('hex').slice(0, 13), 16),
+      )
+    db.close()
+  })
+
+  it('finds every secret when several share a slot, and refuses a fifth with a clear conflict', async () => {
+    const store = createSqliteStore({ db: new Database(':memory:') })
+    await store.migrate()
+    const base = randomBytes(32).toString('base64url')
+    const keys = Array.from({ length: 4 }, (_, i) => {
+      const key = makeKey({ name: `k${i}` })
+      return { key, secret: makeSecret(key.id, { hash: sameSlot(base, i) }) }
+    })
+    for (const { key, secret } of keys) await store.insertKey(key, secret)
+    for (const { key, secret } of keys)
+      expect((await store.findByHash(secret.hash))?.key.name).toBe(key.name)
+    expect(await store.findByHash(sameSlot(base, 5))).toBeNull()
+
+    const fifth = makeKey()
+    await expect(
+      store.insertKey(fifth, makeSecret(fifth.id, { hash: sameSlot(base, 6) })),
+    ).rejects.toMatchObject({
+      code: 'store_conflict',
+      message: expect.stringMatching(
+        /^4 stored secrets share the first 52 bits .*use another secret/,
+      ),
+    })
+    // nothing of the refused key was kept
+    expect(await store.getKey(fifth.id)).toBeNull()
+    await store.close()
+  })
+
+  it('fills itself from the keys of a version 1 database, colliding slots included', async () => {
+    const db = new Database(':memory:')
+    const p = 'keyward_'
+    db.exec(
+      `CREATE TABLE ${p}migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+    )
+    db.exec(SQLITE_MIGRATIONS[0]!.sql(p))
+    db.prepare(`INSERT INTO ${p}migrations VALUES (1, 'v1', 0)`).run()
+    const base = randomBytes(32).toString('base64url')
+    const rows = [
+      ...Array.from({ length: 3 }, (_, i) => sameSlot(base, i)),
+      randomBytes(32).toString('base64url'),
+    ].map((hash, i) => {
+      const key = makeKey({
+        name: `old-${i}`,
+        scopes: ['orders:read'],
+        state: i === 3 ? 'revoked' : 'active',
+      })
+      return { key, secret: makeSecret(key.id, { hash, expiresAt: i === 2 ? 5000 : null }) }
+    })
+    // what a version 1 keyward wrote: keys and secrets only
+    for (const { key, secret } of rows) {
+      db.prepare(
+        `INSERT INTO ${p}keys (id, name, owner_id, prefix, hint, scopes, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        key.id,
+        key.name,
+        key.ownerId,
+        key.prefix,
+        key.hint,
+        JSON.stringify(key.scopes),
+        key.state,
+        1,
+        1,
+      )
+      db.prepare(
+        `INSERT INTO ${p}secrets (hash, key_id, pepper_version, hint, created_at, expires_at) VALUES (?, ?, 1, ?, 1, ?)`,
+      ).run(secret.hash, key.id, secret.hint, secret.expiresAt)
+    }
+    const store = createSqliteStore({ db })
+    await store.migrate()
+    for (const [i, { key, secret }] of rows.entries()) {
+      const found = await store.findByHash(secret.hash)
+      expect(found?.key).toMatchObject({
+        id: key.id,
+        name: `old-${i}`,
+        scopes: ['orders:read'],
+        state: key.state,
+      })
+      expect(found?.secret.expiresAt).toBe(i === 2 ? 5000 : null)
+    }
+    await store.close()
+  })
+
+  it('follows every change of a key or a secret, and forgets deleted rows', async () => {
+    const db = new Database(':memory:')
+    const store = createSqliteStore({ db, closeDatabase: false })
+    await store.migrate()
+    const key = makeKey({ scopes: ['a:read'] })
+    const first = makeSecret(key.id)
+    await store.insertKey(key, first)
+    const changed = {
+      name: 'renamed',
+      ownerId: 'svc:new',
+      scopes: ['b:write'],
+      roles: ['reader'],
+      rateLimits: [{ name: 'default', limit: 5, windowMs: 60_000 }],
+      quota: { limit: 100, periodMs: 86_400_000 },
+      metadata: { team: 'x' },
+      ipAllowlist: ['10.0.0.0/8'],
+      state: 'disabled' as const,
+      expiresAt: 9000,
+    }
+    await store.updateKey(key.id, { ...changed, updatedAt: 2 })
+    const second = makeSecret(key.id)
+    await store.addSecret(second, 7000)
+    const found = await store.findByHash(first.hash)
+    expect(found?.key).toEqual({ id: key.id, prefix: key.prefix, ...changed })
+    expect(found?.secret.expiresAt).toBe(7000)
+    expect((await store.findByHash(second.hash))?.key.name).toBe('renamed')
+
+    // rows deleted by hand (or by a cascade from keys) leave no lookup behind
+    db.prepare('DELETE FROM keyward_keys WHERE id = ?').run(key.id)
+    expect(await store.findByHash(first.hash)).toBeNull()
+    expect(await store.findByHash(second.hash)).toBeNull()
+    expect(db.prepare('SELECT count(*) FROM keyward_lookup').pluck().get()).toBe(0)
+    await store.close()
+    db.close()
   })
 })

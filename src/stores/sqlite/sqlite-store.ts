@@ -15,7 +15,7 @@ import type {
   UsageEntry,
 } from '../types.js'
 import { toSqliteKeywardError } from './errors.js'
-import { SQLITE_MIGRATIONS } from './schema.js'
+import { hashSlot, SLOT_PROBES, SQLITE_MIGRATIONS } from './schema.js'
 
 type Db = Database.Database
 type Stmt = Database.Statement<unknown[], unknown>
@@ -135,12 +135,23 @@ function keyFromRow(r: Row): KeyRecord {
   }
 }
 
-/** findByHash's columns, in `foundFromRow`'s order: only what verification reads. */
+/** findByHash's columns of the lookup table, in `foundFromRow`'s order. */
 const FOUND_COLUMNS =
-  's.key_id, k.name, k.owner_id, k.prefix, k.scopes, k.roles, k.rate_limits, k.quota, k.metadata, k.ip_allowlist, k.state, k.expires_at, s.expires_at'
+  'key_id, name, owner_id, prefix, scopes, state, expires_at, secret_expires_at, extras'
+
+/** The lookup table's `extras` of a key without roles, limits, quota, metadata or allowlist. */
+const NO_EXTRAS: Readonly<
+  Pick<FoundKey['key'], 'roles' | 'rateLimits' | 'quota' | 'metadata' | 'ipAllowlist'>
+> = Object.freeze({
+  roles: Object.freeze([]),
+  rateLimits: Object.freeze([]),
+  quota: null,
+  metadata: Object.freeze({}),
+  ipAllowlist: Object.freeze([]),
+})
 
 function foundFromRow(r: Row): FoundKey {
-  const quota = r[7] as string | null
+  const extras = r[8] === null ? NO_EXTRAS : (JSON.parse(r[8] as string) as typeof NO_EXTRAS)
   return {
     key: {
       id: r[0] as string,
@@ -148,15 +159,15 @@ function foundFromRow(r: Row): FoundKey {
       ownerId: r[2] as string | null,
       prefix: r[3] as string,
       scopes: decodeList(r[4] as string),
-      roles: decodeList(r[5] as string),
-      rateLimits: decodeList(r[6] as string),
-      quota: quota === null ? null : JSON.parse(quota),
-      metadata: decodeObject(r[8] as string),
-      ipAllowlist: decodeList(r[9] as string),
-      state: r[10] as KeyRecord['state'],
-      expiresAt: r[11] as number | null,
+      roles: extras.roles,
+      rateLimits: extras.rateLimits,
+      quota: extras.quota,
+      metadata: extras.metadata,
+      ipAllowlist: extras.ipAllowlist,
+      state: r[5] as KeyRecord['state'],
+      expiresAt: r[6] as number | null,
     },
-    secret: { expiresAt: r[12] as number | null },
+    secret: { expiresAt: r[7] as number | null },
   }
 }
 
@@ -272,8 +283,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       insertSecret: db.prepare(
         `INSERT INTO ${p}secrets (${SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // the hash's slot, or one of the next ones after a collision (see schema.ts)
       findByHash: raw(
-        `SELECT ${FOUND_COLUMNS} FROM ${p}secrets s JOIN ${p}keys k ON k.id = s.key_id WHERE s.hash = ?`,
+        `SELECT ${FOUND_COLUMNS} FROM ${p}lookup WHERE slot >= ? AND slot < ? AND hash = ? LIMIT 1`,
       ),
       getKey: raw(`SELECT ${KEY_COLUMNS} FROM ${p}keys WHERE id = ?`),
       keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
@@ -596,7 +608,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async findByHash(hash) {
       return guard(() => {
-        const r = st().findByHash.get(hash) as Row | undefined
+        const slot = hashSlot(hash)
+        const r = st().findByHash.get(slot, slot + SLOT_PROBES, hash) as Row | undefined
         return r === undefined ? null : foundFromRow(r)
       }, true)
     },
