@@ -120,6 +120,7 @@ const BLOCK = 64
 export class Hmac256 {
   private readonly inner: Buffer
   private readonly outer = Buffer.alloc(BLOCK + 32)
+  private readonly views: Buffer[] = []
 
   constructor(key: Buffer) {
     const block = Buffer.alloc(BLOCK)
@@ -138,7 +139,9 @@ export class Hmac256 {
     const buffer = scratch ? this.inner : Buffer.alloc(BLOCK + Buffer.byteLength(message))
     if (!scratch) this.inner.copy(buffer, 0, 0, BLOCK)
     const end = BLOCK + buffer.write(message, BLOCK, 'utf8')
-    const innerDigest = digestOnce('sha256', buffer.subarray(0, end), 'binary')
+    // keys of one format have one length: reuse the view of the buffer for it
+    const view = scratch ? (this.views[end] ??= buffer.subarray(0, end)) : buffer.subarray(0, end)
+    const innerDigest = digestOnce('sha256', view, 'binary')
     // the secret does not stay behind in the reused buffer
     buffer.fill(0, BLOCK, end)
     this.outer.write(innerDigest, BLOCK, 'latin1')
