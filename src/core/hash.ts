@@ -140,7 +140,11 @@ export class Hmac256 {
     if (!scratch) this.inner.copy(buffer, 0, 0, BLOCK)
     const end = BLOCK + buffer.write(message, BLOCK, 'utf8')
     // keys of one format have one length: reuse the view of the buffer for it
-    const view = scratch ? (this.views[end] ??= buffer.subarray(0, end)) : buffer.subarray(0, end)
+    let view = scratch ? this.views[end] : undefined
+    if (view === undefined) {
+      view = buffer.subarray(0, end)
+      if (scratch) this.views[end] = view
+    }
     const innerDigest = digestOnce('sha256', view, 'binary')
     // the secret does not stay behind in the reused buffer
     buffer.fill(0, BLOCK, end)
