@@ -163,8 +163,8 @@ export function prefixOf(credential: string): string | null {
  * part (`kw_live_AbCd…wxyz`). Safe to log and show.
  */
 export function keyHint(credential: string): string {
-  const prefix = prefixOf(credential)
-  const secret = prefix === null ? credential : credential.slice(prefix.length + 1)
-  const shown = `${secret.slice(0, 4)}…${secret.slice(-4)}`
-  return prefix === null ? shown : `${prefix}_${shown}`
+  const sep = credential.lastIndexOf('_')
+  // prefix, "_" and the first 4 characters of the body in one slice: built on every cold lookup
+  const head = sep > 0 && credential.length - sep - 1 === BODY_LENGTH ? sep + 5 : 4
+  return `${credential.slice(0, head)}…${credential.slice(-4)}`
 }
