@@ -135,20 +135,24 @@ export class Hmac256 {
 
   /** `HMAC-SHA256(key, utf8(message))` as base64url. */
   digest(message: string): string {
-    const scratch = message.length <= SCRATCH_CHARS
-    const buffer = scratch ? this.inner : Buffer.alloc(BLOCK + Buffer.byteLength(message))
-    if (!scratch) this.inner.copy(buffer, 0, 0, BLOCK)
-    const end = BLOCK + buffer.write(message, BLOCK, 'utf8')
-    // keys of one format have one length: reuse the view of the buffer for it
-    let view = scratch ? this.views[end] : undefined
+    if (message.length > SCRATCH_CHARS)
+      return this.finish(Buffer.concat([this.inner.subarray(0, BLOCK), Buffer.from(message)]))
+    const end = BLOCK + this.inner.write(message, BLOCK, 'utf8')
+    // keys of one format have one length: the view of the buffer for it is made once
+    let view = this.views[end]
     if (view === undefined) {
-      view = buffer.subarray(0, end)
-      if (scratch) this.views[end] = view
+      view = this.inner.subarray(0, end)
+      this.views[end] = view
     }
-    const innerDigest = digestOnce('sha256', view, 'binary')
+    const result = this.finish(view)
     // the secret does not stay behind in the reused buffer
-    buffer.fill(0, BLOCK, end)
-    this.outer.write(innerDigest, BLOCK, 'latin1')
+    this.inner.fill(0, BLOCK, end)
+    return result
+  }
+
+  /** The outer hash over the inner one; `data` is the inner pad block followed by the message. */
+  private finish(data: Buffer): string {
+    this.outer.write(digestOnce('sha256', data, 'binary'), BLOCK, 'latin1')
     return digestOnce('sha256', this.outer, 'base64url')
   }
 }

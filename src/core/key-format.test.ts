@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { BASE62 } from './base62.js'
 import { crc32Ascii } from './crc32.js'
@@ -9,7 +10,6 @@ import {
   isValidPrefix,
   keyHint,
 } from './key-format.js'
-import { crc32 } from 'node:zlib'
 
 describe('generateKey', () => {
   it('has the DESIGN.md shape: prefix, 43 random and 6 checksum base62 characters', () => {

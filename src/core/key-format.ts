@@ -163,8 +163,8 @@ export function prefixOf(credential: string): string | null {
  * part (`kw_live_AbCd…wxyz`). Safe to log and show.
  */
 export function keyHint(credential: string): string {
-  const sep = credential.lastIndexOf('_')
-  // prefix, "_" and the first 4 characters of the body in one slice: built on every cold lookup
-  const head = sep > 0 && credential.length - sep - 1 === BODY_LENGTH ? sep + 5 : 4
+  const prefix = prefixOf(credential)
+  // the prefix, "_" and the body's first 4 characters are one slice of the credential
+  const head = prefix === null ? 4 : prefix.length + 5
   return `${credential.slice(0, head)}…${credential.slice(-4)}`
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../stores/memory/index.js'
-import type { Store } from './types.js'
-import { createKeyward } from './keyward.js'
 import { generateKey } from './key-format.js'
+import { createKeyward } from './keyward.js'
+import type { Store } from './types.js'
 
 const peppers = [{ version: 1, secret: 'p'.repeat(40) }]
 

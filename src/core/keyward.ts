@@ -640,11 +640,7 @@ export class Keyward {
     cacheKey: string,
     now: number,
   ): Promise<CacheEntry | null> {
-    // one pepper (the usual case): no loop, one promise less on every cold lookup
-    const versions = this.hasher.versions
-    const row = await (versions.length === 1
-      ? this.store.findByHash(this.hasher.hash(credential, versions[0]))
-      : this.findSecret(credential))
+    const row = await this.findSecret(credential)
     if (row === null) {
       this.cache?.setNotFound(cacheKey, now)
       return null

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { describeStore } from '../../../test/contract/store.js'
+import { describeStore, makeKey, makeSecret } from '../../../test/contract/store.js'
 import { hashSlot, SQLITE_MIGRATIONS, slotSql } from './schema.js'
 import { createSqliteStore } from './sqlite-store.js'
 
@@ -88,8 +88,6 @@ describe('createSqliteStore', () => {
   })
 })
 
-const contract = await import('../../../test/contract/store.js')
-
 describe('read snapshots of lookups by hash', () => {
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
@@ -124,7 +122,6 @@ describe('read snapshots of lookups by hash', () => {
 })
 
 describe('the lookup table (cold verification reads one integer-keyed row)', () => {
-  const { makeKey, makeSecret } = contract
   /** A hash that shares its first 11 characters (its slot) with `base`. */
   const sameSlot = (base: string, i: number) =>
     base.slice(0, 11) + randomBytes(32).toString('base64url').slice(11, 42) + 'ABCDEFGH'[i]
