@@ -49,3 +49,6 @@ export async function ratioAgainst(
 
 export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
 export const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(0)} MiB`
+
+/** The pepper bench/verify's file is filled and verified with: a fixed, bench-only secret. */
+export const BENCH_PEPPERS = [{ version: 1, secret: 'bench-pepper-'.padEnd(48, 'x') }]

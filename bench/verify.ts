@@ -1,75 +1,48 @@
 // bench/verify: in-process verification against raw sha256 of the same key strings.
 // Cases: a valid cached key, an unknown key (valid checksum, not stored), and a cold lookup
 // (cache off) on SQLite holding KEYS keys (default 1,000,000; BENCH_VERIFY_KEYS to change).
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import Database from 'better-sqlite3'
-import { createHasher, createKeyward, generateKey, generateKeyId, keyHint } from '../src/index.js'
+import { createKeyward, generateKey } from '../src/index.js'
 import { createSqliteStore } from '../src/stores/sqlite/index.js'
-import type { KeyRecord, SecretRecord } from '../src/stores/types.js'
-import { fmt, mib, ratioAgainst } from './lib.js'
+import { BENCH_PEPPERS, fmt, mib, ratioAgainst } from './lib.js'
 
 const TOTAL = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000)
 const SAMPLE = 100_000 // keys kept in memory for the verify loops
-const BATCH = 50_000
 const dir = '.bench-tmp'
 const path = `${dir}/verify.db`
+const peppers = BENCH_PEPPERS
 
 mkdirSync(dir, { recursive: true })
-for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
+process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys in a child process… `)
+const fillStart = Date.now()
+const sample = await fill()
+console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
 const db = new Database(path)
 const store = createSqliteStore({ db })
-await store.migrate()
-const peppers = [{ version: 1, secret: 'bench-pepper-'.padEnd(48, 'x') }]
-const hasher = createHasher(peppers)
 
-process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys… `)
-const fillStart = Date.now()
-const sample: string[] = []
-const now = Date.now()
-for (let done = 0; done < TOTAL; done += BATCH) {
-  const rows: { key: KeyRecord; secret: SecretRecord }[] = []
-  for (let i = done; i < Math.min(TOTAL, done + BATCH); i++) {
-    const key = generateKey()
-    if (sample.length < SAMPLE) sample.push(key)
-    const id = generateKeyId()
-    rows.push({
-      key: {
-        id,
-        name: `bench-${i}`,
-        ownerId: `svc:${i % 100}`,
-        prefix: 'kw_live',
-        hint: keyHint(key),
-        scopes: ['orders:read'],
-        roles: [],
-        rateLimits: [],
-        quota: null,
-        metadata: {},
-        ipAllowlist: [],
-        state: 'active',
-        createdAt: now,
-        updatedAt: now,
-        expiresAt: null,
-        revokedAt: null,
-        lastUsedAt: null,
-        usageCount: 0,
-      },
-      secret: {
-        hash: hasher.hash(key),
-        keyId: id,
-        pepperVersion: 1,
-        hint: keyHint(key),
-        imported: false,
-        createdAt: now,
-        expiresAt: null,
-      },
+/** Runs bench/verify-fill.ts and returns the sample keys it prints. */
+function fill(): Promise<string[]> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'bench/verify-fill.ts', path, String(TOTAL), String(SAMPLE)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const chunks: Buffer[] = []
+  child.stdout.on('data', (c: Buffer) => chunks.push(c))
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bench/verify-fill.ts exited with ${code}`))
+      const keys = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean)
+      if (keys.length !== Math.min(SAMPLE, TOTAL))
+        return reject(new Error(`bench/verify-fill.ts printed ${keys.length} keys`))
+      resolve(keys)
     })
-  }
-  await store.insertKeys(rows)
+  })
 }
-console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
-// the fill's garbage (a million records) is the benchmark's, not verification's: collect it first
-global.gc?.()
 
 const unknown = Array.from({ length: 1000 }, () => generateKey())
 const hot = sample.slice(0, 1000)
