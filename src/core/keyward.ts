@@ -7,6 +7,7 @@ import { createHasher, type Hasher, type Pepper } from './hash.js'
 import { assertValidIpEntry, compileIpAllowlist, type IpAllowlist } from './ip.js'
 import {
   assertValidPrefix,
+  type CredentialShape,
   classifyCredential,
   classifyShape,
   DEFAULT_PREFIX,
@@ -471,13 +472,13 @@ export class Keyward {
     credential: string | null | undefined,
     options?: VerifyOptions,
   ): Promise<VerifyResult> {
-    const refused = this.precheck(credential)
-    if (refused !== null) return refused
+    const shape = this.precheck(credential)
+    if (typeof shape === 'object') return shape
     const now = this.clock.now()
     const cacheKey = this.cache === null ? '' : this.cacheKey(credential as string)
     let entry = this.cache?.get(cacheKey, now)
     if (entry === undefined) {
-      if (this.checksumRefused(credential as string)) return INVALID
+      if (shape === 'keyward' && !hasValidChecksum(credential as string)) return INVALID
       try {
         entry = await this.load(credential as string, cacheKey, now)
       } catch (error) {
@@ -502,21 +503,25 @@ export class Keyward {
     credential: string | null | undefined,
     options?: VerifyOptions,
   ): VerifyResult | undefined {
-    const refused = this.precheck(credential)
-    if (refused !== null) return refused
+    const shape = this.precheck(credential)
+    if (typeof shape === 'object') return shape
     if (this.cache === null) return undefined
     const now = this.clock.now()
     const entry = this.cache.get(this.cacheKey(credential as string), now)
-    if (entry === undefined) return this.checksumRefused(credential as string) ? INVALID : undefined
+    if (entry === undefined)
+      return shape === 'keyward' && !hasValidChecksum(credential as string) ? INVALID : undefined
     if (entry === null) return INVALID
     return this.decide(entry, options, now)
   }
 
   /**
-   * Steps 1-2: missing, then length, alphabet and shape, without store or hashing. The checksum
-   * (the rest of step 2) is checked by `checksumRefused` before any store access.
+   * Steps 1-2: missing, then length, alphabet and shape, without store or hashing; the
+   * credential's shape when it passes. The checksum (the rest of step 2) is checked by the
+   * caller on a cache miss only: a cached credential is a stored key, checked on the way in.
    */
-  private precheck(credential: string | null | undefined): VerifyDenial | null {
+  private precheck(
+    credential: string | null | undefined,
+  ): VerifyDenial | Exclude<CredentialShape, 'invalid'> {
     if (credential === undefined || credential === null) return MISSING
     if (typeof credential !== 'string') return INVALID
     const shape = classifyShape(credential)
@@ -528,13 +533,7 @@ export class Keyward {
     ) {
       return INVALID
     }
-    return null
-  }
-
-  /** True for a keyward-shaped credential with a wrong checksum: refused before the store. */
-  private checksumRefused(credential: string): boolean {
-    // only on a cache miss, so classifying again costs the hot path nothing
-    return classifyShape(credential) === 'keyward' && !hasValidChecksum(credential)
+    return shape
   }
 
   /**
