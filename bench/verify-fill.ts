@@ -5,9 +5,10 @@
 // Usage: node --import tsx bench/verify-fill.ts FILE TOTAL SAMPLE
 import { rmSync } from 'node:fs'
 import Database from 'better-sqlite3'
-import { createHasher, generateKey, generateKeyId, keyHint } from '../src/index.js'
+import { createHasher, generateKey, keyHint } from '../src/index.js'
 import { createSqliteStore } from '../src/stores/sqlite/index.js'
 import type { KeyRecord, SecretRecord } from '../src/stores/types.js'
+import { makeKey, makeSecret } from '../test/fixtures/records.js'
 import { BENCH_PEPPERS } from './lib.js'
 
 const [path, totalArg, sampleArg] = process.argv.slice(2)
@@ -24,44 +25,20 @@ const store = createSqliteStore({ db: new Database(path) })
 await store.migrate()
 const hasher = createHasher(BENCH_PEPPERS)
 const sample: string[] = []
-const now = Date.now()
 for (let done = 0; done < TOTAL; done += BATCH) {
   const rows: { key: KeyRecord; secret: SecretRecord }[] = []
   for (let i = done; i < Math.min(TOTAL, done + BATCH); i++) {
     const key = generateKey()
     if (sample.length < SAMPLE) sample.push(key)
-    const id = generateKeyId()
-    rows.push({
-      key: {
-        id,
-        name: `bench-${i}`,
-        ownerId: `svc:${i % 100}`,
-        prefix: 'kw_live',
-        hint: keyHint(key),
-        scopes: ['orders:read'],
-        roles: [],
-        rateLimits: [],
-        quota: null,
-        metadata: {},
-        ipAllowlist: [],
-        state: 'active',
-        createdAt: now,
-        updatedAt: now,
-        expiresAt: null,
-        revokedAt: null,
-        lastUsedAt: null,
-        usageCount: 0,
-      },
-      secret: {
-        hash: hasher.hash(key),
-        keyId: id,
-        pepperVersion: 1,
-        hint: keyHint(key),
-        imported: false,
-        createdAt: now,
-        expiresAt: null,
-      },
+    const hint = keyHint(key)
+    const record = makeKey({
+      name: `bench-${i}`,
+      ownerId: `svc:${i % 100}`,
+      prefix: 'kw_live',
+      hint,
+      scopes: ['orders:read'],
     })
+    rows.push({ key: record, secret: makeSecret(record.id, { hash: hasher.hash(key), hint }) })
   }
   await store.insertKeys(rows)
 }

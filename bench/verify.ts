@@ -14,19 +14,10 @@ const TOTAL = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000)
 const SAMPLE = 100_000 // keys kept in memory for the verify loops
 const dir = '.bench-tmp'
 const path = `${dir}/verify.db`
-const peppers = BENCH_PEPPERS
 if (!Number.isSafeInteger(TOTAL) || TOTAL < SAMPLE) {
   console.error(`BENCH_VERIFY_KEYS must be a whole number >= ${fmt(SAMPLE)}, got ${TOTAL}`)
   process.exit(2)
 }
-
-mkdirSync(dir, { recursive: true })
-process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys in a child process… `)
-const fillStart = Date.now()
-const sample = await fill()
-console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
-const db = new Database(path)
-const store = createSqliteStore({ db })
 
 /** Runs bench/verify-fill.ts and returns the sample keys it prints. */
 function fill(): Promise<string[]> {
@@ -49,13 +40,21 @@ function fill(): Promise<string[]> {
   })
 }
 
+mkdirSync(dir, { recursive: true })
+process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys in a child process… `)
+const fillStart = Date.now()
+const sample = await fill()
+console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
+const db = new Database(path)
+const store = createSqliteStore({ db })
+
 const unknown = Array.from({ length: 1000 }, () => generateKey())
 const hot = sample.slice(0, 1000)
 const sha = (k: string) => createHash('sha256').update(k).digest()
 const N = 200_000
 const ROUNDS = 5
 
-const cached = await createKeyward({ store, peppers })
+const cached = await createKeyward({ store, peppers: BENCH_PEPPERS })
 for (const k of hot) await cached.verify(k) // warm
 const check = await cached.verify(hot[0])
 if (!check.ok) throw new Error(`bench setup broken: a stored key did not verify (${check.code})`)
@@ -73,7 +72,7 @@ const r2 = await ratioAgainst(
   (i) => cached.verify(unknown[i % 1000]),
 )
 
-const cold = await createKeyward({ store, peppers, cache: false })
+const cold = await createKeyward({ store, peppers: BENCH_PEPPERS, cache: false })
 const coldN = 50_000
 // 1,000 keys in use out of the million stored: the usual shape of traffic (the same set as the
 // cached case), read through SQLite every time since keyward's cache is off

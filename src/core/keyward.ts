@@ -259,6 +259,14 @@ function checkMetadata(metadata: unknown): Record<string, unknown> {
 
 // Verified keys are shared by every request that hits the same cache entry: freeze what a
 // handler could reach, so one request cannot change what the next one sees.
+/**
+ * The rest of step 2, asked on a cache miss only: a keyward-shaped credential with a wrong
+ * checksum is refused before the store (a cached credential was checked on its way in).
+ */
+function checksumRefused(shape: CredentialShape, credential: string): boolean {
+  return shape === 'keyward' && !hasValidChecksum(credential)
+}
+
 function freezeVerified(key: VerifiedKey): VerifiedKey {
   Object.freeze(key.scopes)
   Object.freeze(key.roles)
@@ -478,7 +486,7 @@ export class Keyward {
     const cacheKey = this.cache === null ? '' : this.cacheKey(credential as string)
     let entry = this.cache?.get(cacheKey, now)
     if (entry === undefined) {
-      if (shape === 'keyward' && !hasValidChecksum(credential as string)) return INVALID
+      if (checksumRefused(shape, credential as string)) return INVALID
       try {
         entry = await this.load(credential as string, cacheKey, now)
       } catch (error) {
@@ -509,15 +517,14 @@ export class Keyward {
     const now = this.clock.now()
     const entry = this.cache.get(this.cacheKey(credential as string), now)
     if (entry === undefined)
-      return shape === 'keyward' && !hasValidChecksum(credential as string) ? INVALID : undefined
+      return checksumRefused(shape, credential as string) ? INVALID : undefined
     if (entry === null) return INVALID
     return this.decide(entry, options, now)
   }
 
   /**
    * Steps 1-2: missing, then length, alphabet and shape, without store or hashing; the
-   * credential's shape when it passes. The checksum (the rest of step 2) is checked by the
-   * caller on a cache miss only: a cached credential is a stored key, checked on the way in.
+   * credential's shape when it passes. The checksum is `checksumRefused`, on a cache miss.
    */
   private precheck(
     credential: string | null | undefined,

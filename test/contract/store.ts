@@ -1,62 +1,13 @@
-import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { KeywardError } from '../../src/core/errors.js'
-import type { AuditEvent, KeyRecord, SecretRecord, Store } from '../../src/stores/types.js'
 import { foundKey } from '../../src/stores/found-key.js'
+import type { AuditEvent, KeyRecord, Store } from '../../src/stores/types.js'
+import { base62, makeKey, makeSecret, newHash, newKeyId, T0 } from '../fixtures/records.js'
+
+export { makeKey, makeSecret, newHash, newKeyId } from '../fixtures/records.js'
 
 /** What a backend's test file hands the suite: a fresh, not yet migrated store per test. */
 export type MakeStore = () => Promise<{ store: Store; cleanup(): Promise<void> }>
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-const T0 = 1_700_000_000_000
-
-function base62(length: number): string {
-  const bytes = randomBytes(length)
-  let out = ''
-  for (const b of bytes) out += BASE62[b % 62]
-  return out
-}
-
-export const newKeyId = (): string => `key_${base62(16)}`
-export const newHash = (): string => randomBytes(32).toString('base64url')
-
-/** A key record with every field set to its plain default; override what a test needs. */
-export function makeKey(overrides: Partial<KeyRecord> = {}): KeyRecord {
-  return {
-    id: newKeyId(),
-    name: 'test key',
-    ownerId: null,
-    prefix: 'kw_test',
-    hint: 'kw_test_AbCd…wxyz',
-    scopes: [],
-    roles: [],
-    rateLimits: [],
-    quota: null,
-    metadata: {},
-    ipAllowlist: [],
-    state: 'active',
-    createdAt: T0,
-    updatedAt: T0,
-    expiresAt: null,
-    revokedAt: null,
-    lastUsedAt: null,
-    usageCount: 0,
-    ...overrides,
-  }
-}
-
-export function makeSecret(keyId: string, overrides: Partial<SecretRecord> = {}): SecretRecord {
-  return {
-    hash: newHash(),
-    keyId,
-    pepperVersion: 1,
-    hint: 'kw_test_AbCd…wxyz',
-    imported: false,
-    createdAt: T0,
-    expiresAt: null,
-    ...overrides,
-  }
-}
 
 /** A key with every optional field filled, JSON fields included. */
 function fullKey(): KeyRecord {
