@@ -15,6 +15,7 @@ import { assertValidPrefix } from './key-format.js'
 import { type KeywardLimitsOptions, resolveLimitPolicy } from './limit-policy.js'
 import { rejectUnknownOptions } from './options.js'
 import { checkPeppers } from './pepper-check.js'
+import { compileImpliedScopes } from './scopes.js'
 import type { AuditEvent, AuditQuery, FoundKey, KeyPage, KeyRecord, Store } from './types.js'
 import { checkPositiveInt } from './validate.js'
 import { type CacheOptions, Verifier } from './verifier.js'
@@ -51,6 +52,11 @@ export interface KeywardOptions {
   onInvalidate?: (keyId: string) => void | Promise<void>
   /** Rate limits and quotas, checked after scopes; off when absent. */
   limits?: KeywardLimitsOptions
+  /**
+   * Scopes that grant others: `{ admin: ['keys:read', 'keys:write'] }` makes a key holding
+   * `admin` pass checks for those scopes too (they appear in its verified scopes).
+   */
+  impliedScopes?: Readonly<Record<string, readonly string[]>>
 }
 
 const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
@@ -64,7 +70,24 @@ const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
   'onError',
   'onInvalidate',
   'limits',
+  'impliedScopes',
 ])
+
+function resolveImplied(
+  implied: KeywardOptions['impliedScopes'],
+): ReadonlyMap<string, readonly string[]> | null {
+  if (implied === undefined) return null
+  if (typeof implied !== 'object' || implied === null || Array.isArray(implied))
+    throw new KeywardError(
+      'invalid_options',
+      '"impliedScopes" must be an object of scope -> implied scopes, e.g. { admin: ["keys:read"] }',
+    )
+  try {
+    return compileImpliedScopes(implied)
+  } catch (error) {
+    throw new KeywardError('invalid_options', `"impliedScopes": ${(error as Error).message}`)
+  }
+}
 
 /**
  * The keyward library: create, verify, rotate and revoke keys on any `Store`.
@@ -126,6 +149,7 @@ export class Keyward {
       allowImported: options.allowImported ?? true,
       acceptPrefixes: options.acceptPrefixes ? new Set(options.acceptPrefixes) : null,
       limits: resolveLimitPolicy(options.limits),
+      impliedScopes: resolveImplied(options.impliedScopes),
       usageFlushIntervalMs: interval,
       onError: options.onError ?? (() => {}),
     })

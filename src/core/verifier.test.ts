@@ -346,3 +346,45 @@ describe('cache options', () => {
     expect(keyward.verifyCached(keys[2]!.key)).toMatchObject({ ok: true })
   })
 })
+
+describe('implied scopes', () => {
+  it('lets a scope grant others, shown in the verified scopes, and nothing more', async () => {
+    const keyward = await open(createMemoryStore(), {
+      impliedScopes: { admin: ['keys:read', 'keys:write'] },
+    })
+    const admin = await keyward.createKey({ name: 'a', scopes: ['admin'] })
+    const reader = await keyward.createKey({ name: 'r', scopes: ['keys:read'] })
+    const r = await keyward.verify(admin.key, { scopes: ['keys:read', 'keys:write'] })
+    expect(r.ok && r.key.scopes).toEqual(['admin', 'keys:read', 'keys:write'])
+    expect(await keyward.verify(admin.key, { scopes: ['roles:write'] })).toMatchObject({
+      code: 'insufficient_scope',
+      missingScopes: ['roles:write'],
+    })
+    // implication goes one way: keys:read does not grant admin
+    expect(await keyward.verify(reader.key, { scopes: ['admin'] })).toMatchObject({
+      code: 'insufficient_scope',
+    })
+    const plain = await keyward.verify(reader.key)
+    expect(plain.ok && plain.key.scopes).toEqual(['keys:read'])
+  })
+
+  it('applies to scopes that come from roles too', async () => {
+    const keyward = await open(createMemoryStore(), { impliedScopes: { admin: ['keys:read'] } })
+    await keyward.setRole('ops', ['admin'])
+    const { key } = await keyward.createKey({ name: 'o', roles: ['ops'] })
+    expect((await keyward.verify(key, { scopes: ['keys:read'] })).ok).toBe(true)
+  })
+
+  it('refuses a malformed setting by name', async () => {
+    const store = createMemoryStore()
+    await expect(open(store, { impliedScopes: { 'Admin!': ['keys:read'] } })).rejects.toThrow(
+      /"impliedScopes": scope "Admin!" is not valid/,
+    )
+    await expect(
+      open(store, { impliedScopes: { admin: 'keys:read' as unknown as string[] } }),
+    ).rejects.toThrow(/must be a list/)
+    await expect(
+      open(store, { impliedScopes: ['admin'] as unknown as Record<string, string[]> }),
+    ).rejects.toMatchObject({ code: 'invalid_options' })
+  })
+})

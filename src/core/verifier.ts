@@ -14,7 +14,7 @@ import {
 } from './key-format.js'
 import { keyLimitRequest, type LimitPolicy, requestWith } from './limit-policy.js'
 import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from './retry.js'
-import { compileScopes, expandRoles, type ScopeSet } from './scopes.js'
+import { compileScopes, expandImplied, expandRoles, type ScopeSet } from './scopes.js'
 import type { FoundKey, LimitDecision, LimitRequest, Store } from './types.js'
 import { UsageBuffer } from './usage.js'
 import type {
@@ -37,6 +37,8 @@ export interface VerifierOptions {
   /** Only keys with these prefixes verify; null: any well-formed prefix. */
   acceptPrefixes: ReadonlySet<string> | null
   limits: LimitPolicy | null
+  /** Scopes that grant others (`compileImpliedScopes`); null: none. */
+  impliedScopes: ReadonlyMap<string, readonly string[]> | null
   usageFlushIntervalMs: number
   onError: (error: unknown) => void
 }
@@ -93,6 +95,7 @@ export class Verifier {
   private readonly allowImported: boolean
   private readonly acceptPrefixes: ReadonlySet<string> | null
   private readonly limits: LimitPolicy | null
+  private readonly impliedScopes: ReadonlyMap<string, readonly string[]> | null
   private readonly usage: UsageBuffer
   private readonly cacheSalt = randomBytes(16).toString('base64')
   private roles: Map<string, string[]> | null = null
@@ -108,6 +111,7 @@ export class Verifier {
     this.allowImported = options.allowImported
     this.acceptPrefixes = options.acceptPrefixes
     this.limits = options.limits
+    this.impliedScopes = options.impliedScopes
     if (options.cache === false) {
       this.cache = null
       this.rolesTtlMs = 0
@@ -335,8 +339,8 @@ export class Verifier {
       return null
     }
     const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
-    const scopes =
-      roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
+    const own = roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
+    const scopes = this.impliedScopes === null ? own : expandImplied(own, this.impliedScopes)
     const verified: VerifiedKey = freezeVerified({
       id: row.key.id,
       name: row.key.name,
