@@ -44,13 +44,14 @@ export type AuthResult = AuthSuccess | AuthPreflight | AuthDenied
 
 const PREFLIGHT: AuthPreflight = Object.freeze({ ok: true, key: null, preflight: true })
 const AMBIGUOUS_DENIAL: VerifyDenial = Object.freeze({ ok: false, code: 'key_ambiguous' })
+const TRUNCATED_DENIAL: VerifyDenial = Object.freeze({ ok: false, code: 'headers_truncated' })
 
 /** Authenticates requests for one options set. Adapters create one per `requireApiKey()`. */
 export interface Authenticator<Req> {
   readonly options: ResolvedApiKeyOptions<Req>
   /**
-   * Runs the pipeline for one request: preflight policy, credential extraction, the
-   * failed-auth limiter, the ambiguity check, `keyward.verifyCached` then `keyward.verify`,
+   * Runs the pipeline for one request: preflight policy, the header-count check, credential
+   * extraction, the failed-auth limiter, the ambiguity check, `keyward.verifyCached` then `keyward.verify`,
    * and the mapping of the outcome to its response (headers for successes too).
    * @param scopes overrides the options' scopes (per-route config)
    */
@@ -247,6 +248,11 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   ): void {
     if (preflightPass && isPreflight(view)) {
       done(PREFLIGHT)
+      return
+    }
+    // a second credential may be among the lines the server dropped: nothing is read at all
+    if (view.headersTruncated === true) {
+      done(deny(TRUNCATED_DENIAL, false, req))
       return
     }
     if (getCredential === undefined) {

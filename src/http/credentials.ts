@@ -16,6 +16,12 @@ export interface RequestView {
   readonly url: string
   /** Client address from the socket, when known. */
   readonly ip: string | undefined
+  /**
+   * True when the server dropped header lines past its limit (Node's `maxHeadersCount`): a
+   * second credential may be among them, so the request is never authenticated. Views of
+   * runtimes that never drop lines leave it out.
+   */
+  readonly headersTruncated?: boolean
 }
 
 /** Returned by `extractCredential` when the request carries more than one credential. */
