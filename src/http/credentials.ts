@@ -1,4 +1,5 @@
 import type { ResolvedApiKeyOptions } from './options.js'
+import { queryValues } from './query.js'
 
 /**
  * The little an adapter tells the core about a request. Adapters build one per request from
@@ -70,14 +71,6 @@ export function parseAuthorization(value: string, bearer: boolean, apiKey: boole
   )
     return trimOws(value.slice(end))
   return null
-}
-
-function queryValues(url: string, name: string): string[] {
-  const q = url.indexOf('?')
-  if (q === -1) return []
-  const hash = url.indexOf('#', q)
-  const search = hash === -1 ? url.slice(q + 1) : url.slice(q + 1, hash)
-  return new URLSearchParams(search).getAll(name)
 }
 
 /**

@@ -11,12 +11,37 @@ function truncated(lines: number, socket: unknown): boolean {
 describe('NodeRequestView.headersTruncated', () => {
   it.each([
     // the parser's value wins while the connection holds one
-    ['parser limit, under', { parser: { maxHeaderPairs: 8 }, server: { maxHeadersCount: 0 } }, 3, false],
-    ['parser limit, reached', { parser: { maxHeaderPairs: 8 }, server: { maxHeadersCount: 0 } }, 4, true],
-    ['parser without limit', { parser: { maxHeaderPairs: 0 }, server: { maxHeadersCount: 1 } }, 50, false],
+    [
+      'parser limit, under',
+      { parser: { maxHeaderPairs: 8 }, server: { maxHeadersCount: 0 } },
+      3,
+      false,
+    ],
+    [
+      'parser limit, reached',
+      { parser: { maxHeaderPairs: 8 }, server: { maxHeadersCount: 0 } },
+      4,
+      true,
+    ],
+    [
+      'parser without limit',
+      { parser: { maxHeaderPairs: 0 }, server: { maxHeadersCount: 1 } },
+      50,
+      false,
+    ],
     // a released parser: the server's maxHeadersCount as Node applies it
-    ['server default (null), under', { parser: null, server: { maxHeadersCount: null } }, 999, false],
-    ['server default (null), reached', { parser: null, server: { maxHeadersCount: null } }, 1000, true],
+    [
+      'server default (null), under',
+      { parser: null, server: { maxHeadersCount: null } },
+      999,
+      false,
+    ],
+    [
+      'server default (null), reached',
+      { parser: null, server: { maxHeadersCount: null } },
+      1000,
+      true,
+    ],
     ['server count 5, under', { server: { maxHeadersCount: 5 } }, 4, false],
     ['server count 5, reached', { server: { maxHeadersCount: 5 } }, 5, true],
     ['server count 0: no limit', { server: { maxHeadersCount: 0 } }, 5000, false],

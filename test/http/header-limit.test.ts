@@ -40,7 +40,10 @@ function request(total: number, first: string, last?: string): string[] {
 
 const PAIRS: [string, (a: string, b: string) => [string, string]][] = [
   ['two X-API-Key lines', (a, b) => [`X-API-Key: ${a}`, `X-API-Key: ${b}`]],
-  ['two Authorization lines', (a, b) => [`Authorization: Bearer ${a}`, `Authorization: Bearer ${b}`]],
+  [
+    'two Authorization lines',
+    (a, b) => [`Authorization: Bearer ${a}`, `Authorization: Bearer ${b}`],
+  ],
   ['X-API-Key, then Authorization', (a, b) => [`X-API-Key: ${a}`, `Authorization: Bearer ${b}`]],
 ]
 
