@@ -1,7 +1,7 @@
 import type { DenyCode } from '../core/errors.js'
 import type { VerifyDenial, VerifyOptions, VerifyResult, VerifySuccess } from '../core/keyward.js'
 import type { FailedAuthCheck } from '../limits/failed-auth.js'
-import { clientIp } from '../limits/client-ip.js'
+import { requestClientIp } from '../limits/client-ip.js'
 import { rateLimitHeaders } from '../limits/headers.js'
 import {
   AMBIGUOUS,
@@ -201,21 +201,13 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
   ): void {
-    let peer: string | undefined
-    if (getClientIp === undefined) peer = view.ip
-    else {
-      try {
-        const custom: unknown = getClientIp(req)
-        peer = typeof custom === 'string' ? custom : undefined
-      } catch (error) {
-        fail(error)
-        return
-      }
+    let ip: string | undefined
+    try {
+      ip = requestClientIp(view, req, getClientIp, trustedProxies)
+    } catch (error) {
+      fail(error)
+      return
     }
-    const ip =
-      trustedProxies === null
-        ? peer
-        : clientIp(peer, view.header('x-forwarded-for'), trustedProxies)
     const pending = gate?.check(ip)
     if (pending === undefined) {
       verify(credential, ip, view, req, scopes, done, fail)
