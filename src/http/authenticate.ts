@@ -51,8 +51,9 @@ export interface Authenticator<Req> {
   readonly options: ResolvedApiKeyOptions<Req>
   /**
    * Runs the pipeline for one request: preflight policy, the header-count check, credential
-   * extraction, the failed-auth limiter, the ambiguity check, `keyward.verifyCached` then `keyward.verify`,
-   * and the mapping of the outcome to its response (headers for successes too).
+   * extraction, the failed-auth limiter, the ambiguity check, `keyward.verifyCached` then
+   * `keyward.verify`, and the mapping of the outcome to its response (headers for successes
+   * too).
    * @param scopes overrides the options' scopes (per-route config)
    */
   authenticate(view: RequestView, req: Req, scopes?: readonly string[]): Promise<AuthResult>
