@@ -1,4 +1,5 @@
 import type { DenyCode } from '../core/errors.js'
+import { toRetryAfterSeconds } from '../core/retry.js'
 import type { VerifyDenial, VerifyOptions, VerifyResult, VerifySuccess } from '../core/keyward.js'
 import type { FailedAuthCheck } from '../limits/failed-auth.js'
 import { requestClientIp } from '../limits/client-ip.js'
@@ -283,7 +284,7 @@ function blockedDenial(status: FailedAuthCheck): VerifyDenial {
   return {
     ok: false,
     code: 'rate_limited',
-    retryAfterSeconds: Math.max(1, Math.ceil((status.retryAfterMs ?? 1000) / 1000)),
+    retryAfterSeconds: toRetryAfterSeconds(status.retryAfterMs ?? 1000),
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DenyCode } from '../core/errors.js'
+import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from '../core/retry.js'
 import type { VerifyDenial } from '../core/keyward.js'
 import type { CredentialSource, ProblemDetails, ResolvedApiKeyOptions } from './options.js'
 
@@ -120,7 +121,7 @@ export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
     status: 503,
     title: 'Key store unavailable',
     challenge: 'none',
-    retryAfterSeconds: 5,
+    retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
     detail: () =>
       'Your API key could not be checked because the key store is unreachable; the key was not rejected. Retry after the number of seconds in the Retry-After header.',
   },
@@ -198,7 +199,7 @@ export function createResponder(
     }
     if (spec.retryAfterSeconds > 0) {
       const seconds = denial.retryAfterSeconds ?? spec.retryAfterSeconds
-      headers['retry-after'] = String(Math.max(1, Math.ceil(seconds)))
+      headers['retry-after'] = String(toRetryAfterSeconds(seconds * 1000))
     }
     if (extraHeaders !== undefined) Object.assign(headers, extraHeaders)
     if (errorBody !== undefined) {
