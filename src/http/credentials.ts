@@ -16,6 +16,11 @@ export interface RequestView {
   readonly url: string
   /** Client address from the socket, when known. */
   readonly ip: string | undefined
+  /**
+   * The body when the framework read it before keyward ran (e.g. Express' `req.body` after
+   * `express.json()`), else undefined. Only the Idempotency-Key fingerprint uses it (hashed).
+   */
+  readonly body?: unknown
 }
 
 /** Returned by `extractCredential` when the request carries more than one credential. */
