@@ -125,6 +125,14 @@ function remaining(res: RawResponse): Record<string, number> {
   return out
 }
 
+/** The API key and an Idempotency-Key, as request headers. */
+function withKey(apiKey: string, idempotencyKey: string): [string, string][] {
+  return [
+    ['X-API-Key', apiKey],
+    ['Idempotency-Key', idempotencyKey],
+  ]
+}
+
 function expectProblem(res: RawResponse, status: number, code: string): void {
   expect(res.status).toBe(status)
   expect(res.headers['content-type']).toBe('application/problem+json')
@@ -180,10 +188,7 @@ function adapterSuites(limiterName: string, makeLimiter: () => Limiter): void {
         rateLimits: [{ name: 'default', limit: 2, windowMs: MINUTE }],
         quota: { limit: 3, periodMs: DAY },
       })
-      const headers: [string, string][] = [
-        ['X-API-Key', k],
-        ['Idempotency-Key', 'constant-key'],
-      ]
+      const headers = withKey(k, 'constant-key')
       const plan = [
         ['POST', '/orders'],
         ['GET', '/orders'],
@@ -214,10 +219,7 @@ function adapterSuites(limiterName: string, makeLimiter: () => Limiter): void {
         rateLimits: [{ name: 'default', limit: 5, windowMs: MINUTE }],
         quota: { limit: 3, periodMs: DAY },
       })
-      const order: [string, string][] = [
-        ['X-API-Key', k],
-        ['Idempotency-Key', 'order-1'],
-      ]
+      const order = withKey(k, 'order-1')
       const first = await send('POST', '/orders', order, { amount: 10 })
       expect(first.status).toBe(200)
       expect(remaining(first)).toEqual({ default: 4, quota: 2 })
@@ -245,10 +247,7 @@ function adapterSuites(limiterName: string, makeLimiter: () => Limiter): void {
     it('honours the header on no method with idempotency: false', async () => {
       const { key, send } = await setup(adapter, makeLimiter(), { idempotency: false })
       const k = await key({ quota: { limit: 2, periodMs: DAY } })
-      const order: [string, string][] = [
-        ['X-API-Key', k],
-        ['Idempotency-Key', 'order-1'],
-      ]
+      const order = withKey(k, 'order-1')
       expect(remaining(await send('POST', '/orders', order, { a: 1 }))).toEqual({ quota: 1 })
       expect(remaining(await send('POST', '/orders', order, { a: 1 }))).toEqual({ quota: 0 })
       expectProblem(await send('POST', '/invoices', order, { a: 1 }), 429, 'quota_exhausted')
