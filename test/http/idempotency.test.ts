@@ -156,7 +156,8 @@ interface Ctx {
   ): Promise<RawResponse>
 }
 
-async function setup(adapter: AdapterName, limiter: Limiter, options: Options = {}): Promise<Ctx> {
+/** A keyward on a memory store with `limiter`, both closed after the test. */
+async function keywardOn(limiter: Limiter): Promise<Keyward> {
   cleanups.push(() => limiter.close())
   const keyward = await createKeyward({
     store: createMemoryStore(),
@@ -164,6 +165,11 @@ async function setup(adapter: AdapterName, limiter: Limiter, options: Options = 
     limits: { limiter },
   })
   cleanups.push(() => keyward.close())
+  return keyward
+}
+
+async function setup(adapter: AdapterName, limiter: Limiter, options: Options = {}): Promise<Ctx> {
+  const keyward = await keywardOn(limiter)
   const app = await startApp(adapter, { keyward, ...options })
   cleanups.push(() => app.close())
   return {
@@ -270,14 +276,7 @@ describeWithService('redis', 'Idempotency-Key over HTTP on the Redis limiter', (
 
 describe('fastify: requireApiKey as a preHandler hook sees the parsed body', () => {
   it('binds the Idempotency-Key to the body too', async () => {
-    const limiter = createMemoryLimiter()
-    cleanups.push(() => limiter.close())
-    const keyward = await createKeyward({
-      store: createMemoryStore(),
-      peppers: PEPPER,
-      limits: { limiter },
-    })
-    cleanups.push(() => keyward.close())
+    const keyward = await keywardOn(createMemoryLimiter())
     const app = Fastify()
     app.post('/orders', { preHandler: fastifyApiKey({ keyward }) }, async () => ({ ok: true }))
     await app.listen({ port: 0, host: '127.0.0.1' })
@@ -287,11 +286,7 @@ describe('fastify: requireApiKey as a preHandler hook sees the parsed body', () 
       rawRequest((app.server.address() as AddressInfo).port, {
         method: 'POST',
         path: '/orders',
-        headers: [
-          ['X-API-Key', key],
-          ['Idempotency-Key', 'order-1'],
-          ['Content-Type', 'application/json'],
-        ],
+        headers: [...withKey(key, 'order-1'), ['Content-Type', 'application/json']],
         body: JSON.stringify(body),
       })
     expect((await send({ amount: 10 })).status).toBe(200)
