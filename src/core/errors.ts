@@ -40,3 +40,4 @@ export type DenyCode =
   | 'rate_limited'
   | 'quota_exhausted'
   | 'store_unavailable'
+  | 'idempotency_key_reused'

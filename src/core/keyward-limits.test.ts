@@ -75,14 +75,42 @@ describe('verify step 6: rate limits and quotas', () => {
     expect((await keyward.verify(key, { cost: 3 })).ok).toBe(true)
   })
 
-  it('charges a retried request with the same Idempotency-Key once', async () => {
+  it('charges the quota once for a retried operation, the rate limits every time', async () => {
     const keyward = await setup().keyward
-    const { key } = await keyward.createKey({ name: 'x', quota: { limit: 1, periodMs: 60_000 } })
-    expect((await keyward.verify(key, { idempotencyKey: 'order-1' })).ok).toBe(true)
-    expect((await keyward.verify(key, { idempotencyKey: 'order-1' })).ok).toBe(true)
-    expect(await keyward.verify(key, { idempotencyKey: 'order-2' })).toMatchObject({
-      code: 'quota_exhausted',
+    const { key } = await keyward.createKey({
+      name: 'x',
+      rateLimits: [{ name: 'default', limit: 2, windowMs: 60_000 }],
+      quota: { limit: 1, periodMs: 86_400_000 },
     })
+    const order = { idempotencyKey: 'order-1', operation: 'POST /orders' }
+    const first = await keyward.verify(key, order)
+    expect(first.ok && first.rateLimit?.replayed).toBeUndefined()
+    const retry = await keyward.verify(key, order)
+    expect(retry).toMatchObject({ ok: true, rateLimit: { replayed: true } })
+    expect(retry.ok && retry.rateLimit?.policies.map((p) => p.remaining)).toEqual([0, 0])
+    expect(await keyward.verify(key, order)).toMatchObject({ ok: false, code: 'rate_limited' })
+    expect(
+      await keyward.verify(key, { idempotencyKey: 'order-1', operation: 'POST /refunds' }),
+    ).toMatchObject({ ok: false, code: 'idempotency_key_reused' })
+    // verifyCached (the in-process limiter's synchronous path) decides the same
+    expect(
+      keyward.verifyCached(key, { idempotencyKey: 'order-1', operation: 'DELETE /orders' }),
+    ).toMatchObject({ ok: false, code: 'idempotency_key_reused' })
+  })
+
+  it('throws invalid_argument for an idempotencyKey without operation (a caller bug)', async () => {
+    const keyward = await setup().keyward
+    const { key } = await keyward.createKey({ name: 'x', quota: { limit: 5, periodMs: 60_000 } })
+    const bug = { idempotencyKey: 'order-1' }
+    const refused = expect.objectContaining({
+      code: 'invalid_argument',
+      message: expect.stringContaining('"idempotencyKey" needs "operation"'),
+    })
+    await expect(keyward.verify(key, bug)).rejects.toThrow(refused)
+    expect(() => keyward.verifyCached(key, bug)).toThrow(refused)
+    // nothing was charged by the refused calls
+    const peek = await keyward.verify(key, { cost: 0 })
+    expect(peek.ok && peek.rateLimit?.policies[0]?.remaining).toBe(5)
   })
 
   it('shares one allowance across the keys of an owner, and applies defaults', async () => {

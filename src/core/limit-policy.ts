@@ -100,7 +100,10 @@ export function keyLimitRequest(
   return Object.freeze({ partition, rules, quota })
 }
 
-/** The key's prebuilt request, or a copy with this request's cost and idempotency key. */
+/**
+ * The key's prebuilt request, or a copy with this request's cost, idempotency key and
+ * operation (the limiter refuses an idempotency key without operation: `invalid_argument`).
+ */
 export function requestWith(
   base: Readonly<LimitRequest>,
   options: VerifyOptions | undefined,
@@ -108,6 +111,9 @@ export function requestWith(
   if (options?.cost === undefined && options?.idempotencyKey === undefined) return base
   const request: LimitRequest = { ...base }
   if (options?.cost !== undefined) request.cost = options.cost
-  if (options?.idempotencyKey !== undefined) request.idempotencyKey = options.idempotencyKey
+  if (options?.idempotencyKey !== undefined) {
+    request.idempotencyKey = options.idempotencyKey
+    if (options.operation !== undefined) request.operation = options.operation
+  }
   return request
 }

@@ -48,11 +48,18 @@ export interface LimitRequest {
    */
   nowMs?: number
   /**
-   * The request's `Idempotency-Key`: the first admitted request with this key is charged and
-   * its decision remembered (per partition, for `idempotencyTtlMs`); a retry with the same key
-   * gets that decision back (`replayed: true`) and is charged nothing.
+   * The request's `Idempotency-Key`. The first admitted request with it is charged in full and
+   * leaves a record (per partition, for `idempotencyTtlMs`) bound to `operation`. A repeat with
+   * the same `operation` is a replay: charged to every rate limit (they protect capacity), not
+   * to the quota, `replayed: true`. A repeat with another `operation` is refused with
+   * `idempotency_key_reused` and charged nothing. Needs `operation`.
    */
   idempotencyKey?: string
+  /**
+   * What the request does, e.g. `POST /orders` and a hash of its body: required with
+   * `idempotencyKey`, ignored without. Only a hash of it is stored (never paths or bodies).
+   */
+  operation?: string
 }
 
 /** The state of one rule or of the quota after a decision. */
@@ -70,19 +77,35 @@ export interface PolicyState {
   resetMs: number
 }
 
-/** Why a request was refused. `store_unavailable` only under the `fail-closed` policy. */
-export type LimitDenyCode = 'rate_limited' | 'quota_exhausted' | 'store_unavailable'
+/**
+ * Why a request was refused. `store_unavailable` only under the `fail-closed` policy;
+ * `idempotency_key_reused` for an `idempotencyKey` already used for another `operation`.
+ */
+export type LimitDenyCode =
+  | 'rate_limited'
+  | 'quota_exhausted'
+  | 'store_unavailable'
+  | 'idempotency_key_reused'
 
 /** The outcome of `consume`: a value, never an exception, for an over-limit request. */
 export interface LimitDecision {
   allowed: boolean
-  /** Set when refused: `rate_limited` when a rate limit refused, else `quota_exhausted`. */
+  /**
+   * Set when refused: `idempotency_key_reused` first, else `rate_limited` when a rate limit
+   * refused, else `quota_exhausted`.
+   */
   code?: LimitDenyCode
   /** Every rule in request order, then the quota. Empty for `store_unavailable`. */
   policies: PolicyState[]
-  /** When refused: ms until the same request can be admitted (every refusing policy allows it). */
+  /**
+   * When refused: ms until the same request can be admitted (every refusing policy allows it).
+   * Absent for `idempotency_key_reused`: waiting does not help, a new idempotency key does.
+   */
   retryAfterMs?: number
-  /** True when an earlier decision was returned for the same idempotency key. */
+  /**
+   * True when admitted as a replay: the idempotency key and operation of an earlier admitted
+   * request, charged to the rate limits but not to the quota.
+   */
   replayed?: true
   /** True when Redis could not be used and a local memory limiter decided instead. */
   degraded?: true

@@ -51,6 +51,16 @@ export interface VerifyOptions {
   ip?: string
   /** Units this request uses from the key's limits and quota. Default 1. */
   cost?: number
-  /** The request's `Idempotency-Key`: a retried request is charged once. */
+  /**
+   * The request's `Idempotency-Key`. A retry of the same `operation` is charged to the rate
+   * limits but not to the quota; the same key on another operation is refused with
+   * `idempotency_key_reused` (docs/limits.md). Needs `operation`: without it, verifying a key
+   * with limits throws `invalid_argument`.
+   */
   idempotencyKey?: string
+  /**
+   * What the request does, for `idempotencyKey`: e.g. `POST /orders?draft=1` and a hash of its
+   * body. Only a hash of it is kept.
+   */
+  operation?: string
 }

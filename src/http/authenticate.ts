@@ -4,14 +4,9 @@ import type { VerifyDenial, VerifyOptions, VerifyResult, VerifySuccess } from '.
 import type { FailedAuthCheck } from '../limits/failed-auth.js'
 import { requestClientIp } from '../limits/client-ip.js'
 import { rateLimitHeaders } from '../limits/headers.js'
-import {
-  AMBIGUOUS,
-  extractCredential,
-  isPreflight,
-  type RequestView,
-  trimOws,
-} from './credentials.js'
+import { AMBIGUOUS, extractCredential, isPreflight, type RequestView } from './credentials.js'
 import { type FailedAuthGate, failedAuthGate } from './failed-auth-gate.js'
+import { idempotencyKeyOf, operationOf } from './idempotency.js'
 import { type ApiKeyOptions, resolveApiKeyOptions, type ResolvedApiKeyOptions } from './options.js'
 import { createResponder, type DeniedResponse } from './responses.js'
 
@@ -134,17 +129,30 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     return deny(result, presented, req)
   }
 
+  const { idempotencyMethods } = options
+  // the credential's query parameter is no part of an operation
+  const operationQueryParam = options.useQuery ? options.queryParam : null
+
   /**
    * Cost and Idempotency-Key matter only to keys with limits, but whether a key has limits is
    * known only after the lookup: both are read up front, and cost nothing when neither a cost
-   * hook nor the header is there.
+   * hook nor the header is there. The header counts only on the methods the `idempotency`
+   * option names (POST and PATCH by default), bound to the request's operation.
    */
   function limitOptions(base: VerifyOptions, view: RequestView, req: Req): VerifyOptions {
-    const idempotencyKey = idempotencyKeyOf(view)
-    if (cost === undefined && idempotencyKey === undefined) return base
+    let idempotencyKey: string | undefined
+    let operation: string | undefined
+    if (idempotencyMethods?.has(view.method)) {
+      idempotencyKey = idempotencyKeyOf(view)
+      if (idempotencyKey !== undefined) operation = operationOf(view, operationQueryParam)
+    }
+    if (cost === undefined && operation === undefined) return base
     const full: VerifyOptions = { ...base }
     if (cost !== undefined) full.cost = cost(req)
-    if (idempotencyKey !== undefined) full.idempotencyKey = idempotencyKey
+    if (idempotencyKey !== undefined && operation !== undefined) {
+      full.idempotencyKey = idempotencyKey
+      full.operation = operation
+    }
     return full
   }
 
@@ -286,18 +294,4 @@ function blockedDenial(status: FailedAuthCheck): VerifyDenial {
     code: 'rate_limited',
     retryAfterSeconds: toRetryAfterSeconds(status.retryAfterMs ?? 1000),
   }
-}
-
-const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/
-
-/**
- * The request's `Idempotency-Key`: one line of 1-255 visible ASCII characters (surrounding
- * spaces trimmed). Anything else (absent, repeated, malformed) is ignored, and the request is
- * charged like any other.
- */
-export function idempotencyKeyOf(view: RequestView): string | undefined {
-  const raw = view.header('idempotency-key')
-  if (typeof raw !== 'string') return undefined
-  const value = trimOws(raw)
-  return IDEMPOTENCY_KEY_RE.test(value) ? value : undefined
 }

@@ -23,6 +23,11 @@ export interface RequestView {
    * runtimes that never drop lines leave it out.
    */
   readonly headersTruncated?: boolean
+  /**
+   * The body when the framework read it before keyward ran (e.g. Express' `req.body` after
+   * `express.json()`), else undefined. Only the Idempotency-Key fingerprint uses it (hashed).
+   */
+  readonly body?: unknown
 }
 
 /** Returned by `extractCredential` when the request carries more than one credential. */

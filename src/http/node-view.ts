@@ -52,8 +52,14 @@ export class NodeRequestView implements RequestView {
     return this.req.method ?? 'GET'
   }
 
+  /** Express and connect rewrite `req.url` inside mounted routers; `originalUrl` is as received. */
   get url(): string {
-    return this.req.url ?? '/'
+    return (this.req as { originalUrl?: string }).originalUrl ?? this.req.url ?? '/'
+  }
+
+  /** What a body parser that ran first (Express, connect) left on `req.body`. */
+  get body(): unknown {
+    return (this.req as { body?: unknown }).body
   }
 
   get ip(): string | undefined {

@@ -33,6 +33,10 @@ describe('resolveApiKeyOptions', () => {
     [{ keyward, failedAuth: { limt: 3 } }, 'unknown option "failedAuth.limt"'],
     [{ keyward, trustedProxies: ['proxy.internal'] }, '"trustedProxies" entry "proxy.internal"'],
     [{ keyward, trustedProxies: '10.0.0.0/8' }, '"trustedProxies" must be a list'],
+    [{ keyward, idempotency: true }, '"idempotency" must be false or { methods'],
+    [{ keyward, idempotency: { method: ['POST'] } }, 'unknown option "idempotency.method"'],
+    [{ keyward, idempotency: { methods: 'POST' } }, '"idempotency.methods" must be a list'],
+    [{ keyward, idempotency: { methods: ['post'] } }, '"idempotency.methods" contains "post"'],
   ])('rejects %j', (input, message) => {
     expect(() => resolveApiKeyOptions(input as unknown as ApiKeyOptions)).toThrow(
       expect.objectContaining({
@@ -40,6 +44,16 @@ describe('resolveApiKeyOptions', () => {
         message: expect.stringContaining(message),
       }),
     )
+  })
+
+  it('honours Idempotency-Key on POST and PATCH by default, as configured, or nowhere', () => {
+    expect([...resolveApiKeyOptions({ keyward }).idempotencyMethods!]).toEqual(['POST', 'PATCH'])
+    const custom = resolveApiKeyOptions({ keyward, idempotency: { methods: ['POST', 'PUT'] } })
+    expect([...custom.idempotencyMethods!]).toEqual(['POST', 'PUT'])
+    expect(resolveApiKeyOptions({ keyward, idempotency: false }).idempotencyMethods).toBeNull()
+    expect(
+      resolveApiKeyOptions({ keyward, idempotency: { methods: [] } }).idempotencyMethods,
+    ).toBeNull()
   })
 
   it('rejects a malformed scope with invalid_argument', () => {

@@ -6,6 +6,7 @@ import { assertValidScope } from '../core/scopes.js'
 import type { FailedAuthLimiter } from '../limits/failed-auth.js'
 import { type TrustedProxies, trustProxies } from '../limits/client-ip.js'
 import { rejectUnknownOptions } from '../core/options.js'
+import { DEFAULT_IDEMPOTENCY_METHODS } from './idempotency.js'
 import { resolveQueryParam } from './query.js'
 
 /**
@@ -38,6 +39,12 @@ export interface FailedAuthOptions {
   windowMs?: number
   /** IPv6 clients are counted per network of this many leading bits. Default 64. */
   ipv6PrefixBits?: number
+}
+
+/** The `idempotency` option: the methods on which `Idempotency-Key` is honoured. */
+export interface IdempotencyOptions {
+  /** Uppercase method names. Default `['POST', 'PATCH']`; `[]` honours it nowhere. */
+  methods?: readonly string[]
 }
 
 /** The RFC 9457 body keyward sends for a denial, before `errorBody` may change it. */
@@ -137,6 +144,14 @@ export interface ApiKeyOptions<Req = unknown> {
    * unknown (IP allowlists then refuse, `failedAuth` cannot count). Must not throw.
    */
   getClientIp?: (req: Req) => string | undefined
+  /**
+   * Where `Idempotency-Key` is honoured. On these methods (default POST and PATCH, which are
+   * not idempotent by nature), a retry of the same operation (method, path and query, and the
+   * body where the adapter has it) is charged to the key's rate limits but not to its quota,
+   * and the same key on another operation gets 422 `idempotency_key_reused`. On other methods,
+   * and everywhere with `false`, the header is ignored. See docs/http.md#idempotency-key.
+   */
+  idempotency?: IdempotencyOptions | false
 }
 
 /** Options after `resolveApiKeyOptions`: checked once, frozen, nothing re-checked per request. */
@@ -160,6 +175,8 @@ export interface ResolvedApiKeyOptions<Req = unknown> {
   /** Compiled `trustedProxies`, or null when none are trusted (the socket peer is the client). */
   readonly trustedProxies: TrustedProxies | null
   readonly getClientIp: ApiKeyOptions<Req>['getClientIp']
+  /** Methods on which `Idempotency-Key` counts; null when it counts nowhere. */
+  readonly idempotencyMethods: ReadonlySet<string> | null
 }
 
 const KNOWN = new Set([
@@ -178,8 +195,12 @@ const KNOWN = new Set([
   'failedAuth',
   'trustedProxies',
   'getClientIp',
+  'idempotency',
 ])
 const FAILED_AUTH_KNOWN = new Set(['limit', 'windowMs', 'ipv6PrefixBits'])
+const IDEMPOTENCY_KNOWN = new Set(['methods'])
+const METHOD_RE = /^[A-Z][A-Z-]{0,31}$/
+const DEFAULT_IDEMPOTENCY: ReadonlySet<string> = new Set(DEFAULT_IDEMPOTENCY_METHODS)
 const SOURCES: readonly CredentialSource[] = ['x-api-key', 'bearer', 'apikey', 'query']
 const DEFAULT_SOURCES: readonly CredentialSource[] = Object.freeze(['x-api-key', 'bearer'])
 const REALM_RE = /^[\x20-\x7e]{1,64}$/
@@ -244,6 +265,7 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
     rejectUnknownOptions(failedAuth, FAILED_AUTH_KNOWN, 'requireApiKey', 'failedAuth.')
   }
   const trustedProxies = resolveTrustedProxies(options.trustedProxies)
+  const idempotencyMethods = resolveIdempotency(options.idempotency)
   const useQuery = sources.includes('query')
   if (useQuery && !warned.has(logger)) {
     warned.add(logger)
@@ -270,7 +292,26 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
     failedAuth,
     trustedProxies,
     getClientIp: options.getClientIp,
+    idempotencyMethods,
   })
+}
+
+function resolveIdempotency(value: ApiKeyOptions['idempotency']): ReadonlySet<string> | null {
+  if (value === undefined) return DEFAULT_IDEMPOTENCY
+  if (value === false) return null
+  if (typeof value !== 'object' || value === null)
+    throw invalid('"idempotency" must be false or { methods: ["POST", "PATCH"] }')
+  rejectUnknownOptions(value, IDEMPOTENCY_KNOWN, 'requireApiKey', 'idempotency.')
+  const methods = value.methods ?? DEFAULT_IDEMPOTENCY_METHODS
+  if (!Array.isArray(methods))
+    throw invalid('"idempotency.methods" must be a list of methods, e.g. ["POST", "PATCH"]')
+  for (const m of methods) {
+    if (typeof m !== 'string' || !METHOD_RE.test(m))
+      throw invalid(
+        `"idempotency.methods" contains ${JSON.stringify(m)}: use uppercase method names such as "POST"`,
+      )
+  }
+  return methods.length === 0 ? null : new Set(methods)
 }
 
 function resolveTrustedProxies(value: ApiKeyOptions['trustedProxies']): TrustedProxies | null {

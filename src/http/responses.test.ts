@@ -20,6 +20,8 @@ describe('the denial table', () => {
     ['rate_limited', true, 429, undefined, '1'],
     ['quota_exhausted', true, 429, undefined, '60'],
     ['store_unavailable', true, 503, undefined, '5'],
+    // retrying cannot help: no Retry-After, even when the denial carries one
+    ['idempotency_key_reused', true, 422, undefined, undefined],
   ] as const)(
     '%s (credential sent: %s) -> %i',
     (code, presented, status, challenge, retryAfter) => {
@@ -49,8 +51,17 @@ describe('the denial table', () => {
       'rate_limited',
       'quota_exhausted',
       'store_unavailable',
+      'idempotency_key_reused',
     ]
     expect(Object.keys(DENIALS).sort()).toEqual([...codes].sort())
+  })
+
+  it('answers a reused Idempotency-Key with 422, what to do, and no Retry-After', () => {
+    // keyward's denial carries retryAfterSeconds for every limiter refusal; waiting cannot help
+    const r = respond({ ok: false, code: 'idempotency_key_reused', retryAfterSeconds: 1 }, true)
+    expect(r.status).toBe(422)
+    expect(r.headers['retry-after']).toBeUndefined()
+    expect(JSON.parse(r.body).detail).toContain('Send a new Idempotency-Key')
   })
 
   it('names the missing scopes in the body and the challenge', () => {

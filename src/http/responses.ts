@@ -30,6 +30,8 @@ interface DenialSpec {
  * The one table mapping every verify outcome to HTTP. Adapters never choose a status, a
  * header or a message themselves. `rate_limited` and `quota_exhausted` take their
  * `Retry-After` from the denial; `RateLimit`/`RateLimit-Policy` come in as `extraHeaders`.
+ * `idempotency_key_reused` is 422, as payment APIs answer it: retrying cannot help, so no
+ * `Retry-After`.
  */
 export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
   key_missing: {
@@ -116,6 +118,14 @@ export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
     retryAfterSeconds: 60,
     detail: () =>
       'This API key has used up its quota for the current period. Retry after the number of seconds in the Retry-After header, or ask for a larger quota.',
+  },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'Idempotency-Key reused',
+    challenge: 'none',
+    retryAfterSeconds: 0,
+    detail: () =>
+      'This Idempotency-Key was already used for a different request (another method, path, query or body). Send a new Idempotency-Key with each new request; reuse one only to retry the very same request.',
   },
   store_unavailable: {
     status: 503,

@@ -9,7 +9,7 @@ describe('createMemoryLimiter', () => {
     let now = 1_000_000
     const limiter = createMemoryLimiter({ clock: { now: () => now } })
     const rules = [{ name: 'default', limit: 10, windowMs: 1000 }]
-    await limiter.consume({ partition: 'key:a', rules, idempotencyKey: 'x' })
+    await limiter.consume({ partition: 'key:a', rules, idempotencyKey: 'x', operation: 'POST /' })
     await limiter.consume({ partition: 'key:b', rules: [], quota: { limit: 5, periodMs: 5000 } })
     expect(limiter.size()).toEqual({ partitions: 2, idempotencyRecords: 1 })
     now += 99

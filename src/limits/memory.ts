@@ -14,7 +14,10 @@ import type { LimitDecision, LimitRequest, Limiter, PolicyState } from './types.
 export interface MemoryLimiterOptions {
   /** Where time comes from; tests inject a fake one. Default: `Date.now`. */
   clock?: Clock
-  /** How long an admitted decision is remembered per idempotency key. Default 24 h. */
+  /**
+   * How long the operation of a first admitted request is remembered per idempotency key
+   * (replays within it skip the quota). Default 24 h.
+   */
   idempotencyTtlMs?: number
   /** How often expired state is swept out (it is also dropped lazily on access). Default 60 s. */
   sweepIntervalMs?: number
@@ -43,9 +46,21 @@ interface PartitionState {
 }
 
 interface IdempotencyRecord {
-  decision: LimitDecision
+  /** The fingerprint of the first admitted request's operation (`CheckedRequest.operation`). */
+  operation: string
   expiresUs: number
 }
+
+/**
+ * How a decision treats the request: a first request (or one without idempotency key) is
+ * judged and charged in full; a replay (same idempotency key, same operation) by the rate
+ * limits alone, charged to them but not to the quota; a reused key (another operation) is
+ * refused and charges nothing. The Lua script has the same three modes.
+ */
+export const FRESH = 0
+export const REPLAY = 1
+export const REUSED = 2
+export type DecideMode = typeof FRESH | typeof REPLAY | typeof REUSED
 
 const KNOWN = new Set(['clock', 'idempotencyTtlMs', 'sweepIntervalMs'])
 
@@ -70,8 +85,11 @@ export function decide(
   state: PartitionState | undefined,
   req: CheckedRequest,
   nowUs: number,
+  mode: DecideMode = FRESH,
 ): LimitDecision {
-  const { rules, quota, cost } = req
+  const { rules, quota } = req
+  // a reused key is only reported on: the state as a cost-0 read sees it
+  const cost = mode === REUSED ? 0 : req.cost
   const n = rules.length
   const policies: PolicyState[] = new Array(n + (quota === null ? 0 : 1))
   let allowed = true
@@ -108,12 +126,14 @@ export function decide(
       quotaResetUs = nowUs + quota.periodUs
       quotaUsed = 0
     }
-    if (quotaUsed + cost > quota.limit) {
+    // a replay's operation has paid its quota already
+    if (mode === FRESH && quotaUsed + cost > quota.limit) {
       allowed = false
       if (quotaResetUs - nowUs > waitUs) waitUs = quotaResetUs - nowUs
     }
   }
   const charge = allowed ? cost : 0
+  const quotaCharge = mode === FRESH ? charge : 0
   const isCharged = charge > 0 && state !== undefined
   let expiresUs = isCharged ? state.expiresUs : 0
   for (let i = 0; i < n; i++) {
@@ -128,17 +148,21 @@ export function decide(
   if (quota !== null) {
     policies[n] = quotaPolicy(
       quota,
-      Math.max(quota.limit - quotaUsed - charge, 0),
+      Math.max(quota.limit - quotaUsed - quotaCharge, 0),
       Math.ceil((quotaResetUs - nowUs) / 1000),
     )
-    if (isCharged) {
+    if (isCharged && quotaCharge > 0) {
       state.quotaResetUs = quotaResetUs
-      state.quotaUsed = quotaUsed + charge
+      state.quotaUsed = quotaUsed + quotaCharge
       if (quotaResetUs > expiresUs) expiresUs = quotaResetUs
     }
   }
   if (isCharged) state.expiresUs = expiresUs
-  if (allowed) return { allowed: true, policies }
+  if (mode === REUSED) return { allowed: false, code: 'idempotency_key_reused', policies }
+  if (allowed)
+    return mode === REPLAY
+      ? { allowed: true, policies, replayed: true }
+      : { allowed: true, policies }
   return {
     allowed: false,
     code: ruleRefused ? 'rate_limited' : 'quota_exhausted',
@@ -155,10 +179,6 @@ function relayout(state: PartitionState, rules: readonly CompiledRule[]): void {
   for (const r of rules) all.delete(r.field)
   state.others = all.size > 0 ? all : null
   state.layout = rules
-}
-
-function replay(decision: LimitDecision): LimitDecision {
-  return { ...decision, policies: decision.policies.map((p) => ({ ...p })), replayed: true }
 }
 
 /**
@@ -208,12 +228,13 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
     if (req.rules.length === 0 && req.quota === null) return { allowed: true, policies: [] }
     const nowUs = (req.nowMs ?? clock.now()) * 1000
     let idempotencyName: string | undefined
+    let mode: DecideMode = FRESH
     if (req.idempotencyKey !== undefined) {
       idempotencyName = `${req.partition}\n${req.idempotencyKey}`
       const record = idempotency.get(idempotencyName)
       if (record !== undefined) {
-        if (record.expiresUs > nowUs) return replay(record.decision)
-        idempotency.delete(idempotencyName)
+        if (record.expiresUs <= nowUs) idempotency.delete(idempotencyName)
+        else mode = record.operation === req.operation ? REPLAY : REUSED
       }
     }
     let state = partitions.get(req.partition)
@@ -230,7 +251,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
       state.quotaUsed = 0
       state.expiresUs = 0
     }
-    if (state === undefined && req.cost > 0) {
+    if (state === undefined && req.cost > 0 && mode !== REUSED) {
       // Created before deciding so `decide` can charge it; removed again if refused.
       state = {
         layout: req.rules,
@@ -242,11 +263,12 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryL
       }
       partitions.set(req.partition, state)
     }
-    const decision = decide(state, req, nowUs)
+    const decision = decide(state, req, nowUs, mode)
     if (state !== undefined && state.expiresUs === 0) partitions.delete(req.partition)
-    if (decision.allowed && idempotencyName !== undefined) {
+    // only a first admitted request leaves a record: refusals and replays leave it as it is
+    if (decision.allowed && mode === FRESH && idempotencyName !== undefined) {
       idempotency.set(idempotencyName, {
-        decision: replay(decision),
+        operation: req.operation!,
         expiresUs: nowUs + idempotencyTtlUs,
       })
     }

@@ -56,13 +56,24 @@ describe('redis limiter on a Redis Cluster', () => {
     }
   })
 
-  it('replays an idempotent retry without charging it (state and record share a slot)', async () => {
-    const request = { partition: 'key:idem', rules, idempotencyKey: 'order-42' }
+  it('replays a retry free of quota, refuses a reused key (state and record share a slot)', async () => {
+    const quota = { limit: 5, periodMs: 86_400_000 }
+    const request = {
+      partition: 'key:idem',
+      rules,
+      quota,
+      idempotencyKey: 'order-42',
+      operation: 'POST /orders',
+    }
     const first = await limiter.consume(request)
     const retry = await limiter.consume(request)
     expect(first.allowed).toBe(true)
     expect(retry).toMatchObject({ allowed: true, replayed: true })
-    const next = await limiter.consume({ partition: 'key:idem', rules })
-    expect(next.policies[0]!.remaining).toBe(8)
+    const reused = await limiter.consume({ ...request, operation: 'POST /refunds' })
+    expect(reused).toMatchObject({ allowed: false, code: 'idempotency_key_reused' })
+    const next = await limiter.consume({ partition: 'key:idem', rules, quota })
+    expect(next.policies.map((p) => p.remaining)).toEqual([7, 3])
+    const slot = await client.cluster('KEYSLOT', 'kwcluster:l:{key:idem}')
+    expect(await client.cluster('KEYSLOT', 'kwcluster:i:{key:idem}:order-42')).toBe(slot)
   })
 })

@@ -178,7 +178,8 @@ describe('redis limiter: Redis lost mid-run and back', () => {
     redis.freeze()
     try {
       // written to the socket, unanswered: answered locally after 200 ms
-      expect(await limiter.consume(late)).toMatchObject({ allowed: true, degraded: true })
+      const stuck = { ...late, idempotencyKey: 'late-1', operation: 'POST /a' }
+      expect(await limiter.consume(stuck)).toMatchObject({ allowed: true, degraded: true })
       await new Promise((r) => setTimeout(r, 100))
     } finally {
       // Redis now reads the stuck script run, past its deadline
@@ -190,5 +191,10 @@ describe('redis limiter: Redis lost mid-run and back', () => {
     )
     // charged twice in Redis (before the freeze and now): the stuck one counted nothing
     expect(back.policies[0]!.remaining).toBe(98)
+    // …and left no idempotency record: the key is free for another operation
+    expect(await client.exists('keyward:i:{key:late-charge}:late-1')).toBe(0)
+    const other = await limiter.consume({ ...late, idempotencyKey: 'late-1', operation: 'POST /b' })
+    expect(other).toMatchObject({ allowed: true, policies: [{ remaining: 97 }] })
+    expect(other.replayed).toBeUndefined()
   })
 })

@@ -26,7 +26,13 @@ describeWithService('redis', 'redis limiter', (url) => {
         { name: 'hour', limit: 100, windowMs: 3_600_000 },
       ]
       const quota = { limit: 1000, periodMs: 86_400_000 }
-      await limiter.consume({ partition: 'owner:acme{eu}', rules, quota, idempotencyKey: 'req-1' })
+      await limiter.consume({
+        partition: 'owner:acme{eu}',
+        rules,
+        quota,
+        idempotencyKey: 'req-1',
+        operation: 'POST /orders',
+      })
       await limiter.consume({ partition: 'key:key_a', rules: rules.slice(0, 1) })
       const keys = (await client.keys(`${keyPrefix}:*`)).sort()
       expect(keys).toEqual([
@@ -93,7 +99,14 @@ describeWithService('redis', 'redis limiter', (url) => {
         else if (shape === 2) requests.push({ partition, rules: both, nowMs, cost: 2 })
         else if (shape === 3) requests.push({ partition, rules: [], quota, nowMs, cost: 0 })
         else if (shape === 4) {
-          requests.push({ partition, rules: burst, nowMs, idempotencyKey: `req-${i % 24}` })
+          requests.push({
+            partition,
+            rules: burst,
+            quota,
+            nowMs,
+            idempotencyKey: `req-${i % 24}`,
+            operation: `POST /orders/${i % 5}`,
+          })
         } else requests.push({ partition, rules: both, quota, nowMs, cost: 9 })
       }
       const redis = createRedisLimiter({ client, keyPrefix: uniqueName('kwbatch') })
@@ -104,6 +117,7 @@ describeWithService('redis', 'redis limiter', (url) => {
       expect(together).toEqual(oneByOne)
       expect(together.filter((d) => d.allowed).length).toBeGreaterThan(10)
       expect(together.some((d) => d.replayed)).toBe(true)
+      expect(together.some((d) => d.code === 'idempotency_key_reused')).toBe(true)
       expect(together.some((d) => d.code === 'quota_exhausted')).toBe(true)
       await memory.close()
       for (let i = 0; i < 4; i++) await redis.reset(`key:batch${i}`)

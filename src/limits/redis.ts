@@ -9,7 +9,6 @@ import {
   type CompiledRule,
   checkPartition,
   checkRequest,
-  decisionFromReply,
   quotaPolicy,
   rulePolicyAhead,
 } from './rules.js'
@@ -51,7 +50,10 @@ export interface RedisLimiterOptions {
   retryIntervalMs?: number
   /** `retryAfterMs` of `store_unavailable` decisions (`fail-closed`). Default 1000 ms. */
   unavailableRetryAfterMs?: number
-  /** How long an admitted decision is remembered per idempotency key. Default 24 h. */
+  /**
+   * How long the operation of a first admitted request is remembered per idempotency key
+   * (replays within it skip the quota). Default 24 h.
+   */
   idempotencyTtlMs?: number
   /** The limiter used while degraded. Default: `createMemoryLimiter()`. */
   fallback?: Limiter
@@ -114,8 +116,9 @@ interface Batch {
 
 /**
  * The decision starting at `at` in a batch's flat reply (see redis-script.ts): the status
- * (0 admitted, else `retryAfterMs * 4 + code`), per rule its TAT's lead on now in µs, then the
- * quota's credits left and reset; `rulePolicyAhead` derives remaining and reset, as for memory.
+ * (0 admitted, -1 admitted as a replay, 3 idempotency key reused, else
+ * `retryAfterMs * 4 + code`), per rule its TAT's lead on now in µs, then the quota's credits
+ * left and reset; `rulePolicyAhead` derives remaining and reset, as for memory.
  */
 function decisionAt(
   reply: readonly number[],
@@ -129,6 +132,8 @@ function decisionAt(
   if (quota !== null) policies[n] = quotaPolicy(quota, reply[at + 1 + n]!, reply[at + 2 + n]!)
   const status = reply[at]!
   if (status === 0) return { allowed: true, policies }
+  if (status === -1) return { allowed: true, policies, replayed: true }
+  if (status === 3) return { allowed: false, code: 'idempotency_key_reused', policies }
   return {
     allowed: false,
     code: status % 4 === 2 ? 'quota_exhausted' : 'rate_limited',
@@ -137,7 +142,7 @@ function decisionAt(
   }
 }
 
-/** Integers in the script's reply for one (not replayed) decision. */
+/** Integers in the script's reply for one decision. */
 function replyLength(req: CheckedRequest): number {
   return 1 + req.rules.length + (req.quota === null ? 0 : 2)
 }
@@ -322,7 +327,10 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
       for (let i = 0; i < entries.length; i++) {
         const head: unknown = reply[j]
         if (typeof head === 'string') {
-          if (head.charCodeAt(0) === 33 /* ! */) failed ??= head.slice(1)
+          // a string is a failed decision, `!<message>`; anything else is a reply this client
+          // cannot read: `j` then misses the reply's end, and the batch fails below
+          if (head.charCodeAt(0) !== 33 /* ! */) break
+          failed ??= head.slice(1)
           j++
         } else j += replyLength(entries[i]!.req)
       }
@@ -343,14 +351,9 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
       const { rules, quota } = entry.req
       const head: unknown = reply[at]
       if (typeof head === 'string') {
+        // the counting pass above let only `!<message>` strings through
         at++
-        if (head.charCodeAt(0) === 33 /* ! */) fallBack(entry)
-        else {
-          entry.resolve({
-            ...decisionFromReply(head.split(',').map(Number), rules, quota),
-            replayed: true,
-          })
-        }
+        fallBack(entry)
       } else {
         entry.resolve(decisionAt(reply as number[], at, rules, quota))
         at += replyLength(entry.req)
@@ -426,7 +429,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
         argv.push(
           req.cost === 1 && req.nowMs === undefined && entry.idemKey === undefined
             ? pos
-            : `${pos},${req.cost},${req.nowMs === undefined ? '' : req.nowMs * 1000},${entry.idemKey === undefined ? 0 : 1}`,
+            : `${pos},${req.cost},${req.nowMs === undefined ? '' : req.nowMs * 1000},${entry.idemKey === undefined ? '' : req.operation}`,
         )
       }
       const batch: Batch = { entries, probe, done: false, timer: undefined }

@@ -1,12 +1,6 @@
+import { createHash } from 'node:crypto'
 import { KeywardError } from '../core/errors.js'
-import type {
-  LimitDecision,
-  LimitDenyCode,
-  LimitRequest,
-  PolicyState,
-  QuotaRule,
-  RateLimitRule,
-} from './types.js'
+import type { LimitRequest, PolicyState, QuotaRule, RateLimitRule } from './types.js'
 
 // Shared by the backends: request validation, rule compilation and the reply layout, so the
 // memory and Redis limiters cannot drift apart in what they accept or report.
@@ -37,6 +31,11 @@ export interface CheckedRequest {
   readonly cost: number
   readonly nowMs: number | undefined
   readonly idempotencyKey: string | undefined
+  /**
+   * With an idempotency key: the operation's fingerprint, 32 hex digits of its SHA-256 (what
+   * the idempotency record holds: never the operation itself). Else undefined.
+   */
+  readonly operation: string | undefined
 }
 
 const RULE_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/
@@ -45,6 +44,8 @@ const MAX_COST = 1_000_000_000
 const MAX_WINDOW_MS = 10 * 365 * 86_400_000
 // Visible ASCII only: the key travels in an HTTP header and ends up in a Redis key name.
 const IDEMPOTENCY_RE = /^[\x21-\x7e]{1,255}$/
+/** Longest `operation`: a request line (Node caps headers at 16 KiB) plus a body hash fits. */
+const MAX_OPERATION = 65_536
 // A keyward secret is `<prefix>_` + 49 base62 characters; a partition must never hold one.
 const SECRET_RE = /_[0-9A-Za-z]{49}$/
 
@@ -147,7 +148,9 @@ const partitionCache = new Map<string, true>()
 /** Validates a whole request once; partitions already seen skip their regular expressions. */
 export function checkRequest(request: LimitRequest): CheckedRequest {
   if (typeof request !== 'object' || request === null) {
-    throw badRequest('consume() takes { partition, rules, quota?, cost?, idempotencyKey? }')
+    throw badRequest(
+      'consume() takes { partition, rules, quota?, cost?, idempotencyKey?, operation? }',
+    )
   }
   // a frozen request (keyward builds one per key) cannot change: check it once
   const known = checkedCache.get(request)
@@ -165,10 +168,14 @@ export function checkRequest(request: LimitRequest): CheckedRequest {
   if (nowMs !== undefined && !(Number.isSafeInteger(nowMs) && nowMs >= 0)) {
     throw badRequest(`"nowMs" must be epoch milliseconds, got ${JSON.stringify(nowMs)}`)
   }
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_RE.test(idempotencyKey)) {
-    throw badRequest(
-      `"idempotencyKey" must be 1-255 visible ASCII characters, got ${JSON.stringify(String(idempotencyKey).slice(0, 40))}`,
-    )
+  let operation: string | undefined
+  if (idempotencyKey !== undefined) {
+    if (!IDEMPOTENCY_RE.test(idempotencyKey)) {
+      throw badRequest(
+        `"idempotencyKey" must be 1-255 visible ASCII characters, got ${JSON.stringify(String(idempotencyKey).slice(0, 40))}`,
+      )
+    }
+    operation = operationHash(request.operation)
   }
   const quota = request.quota == null ? null : compileQuota(request.quota)
   const checked: CheckedRequest = {
@@ -178,6 +185,7 @@ export function checkRequest(request: LimitRequest): CheckedRequest {
     cost,
     nowMs,
     idempotencyKey,
+    operation,
   }
   if (Object.isFrozen(request)) checkedCache.set(request, checked)
   return checked
@@ -185,34 +193,18 @@ export function checkRequest(request: LimitRequest): CheckedRequest {
 
 const checkedCache = new WeakMap<object, CheckedRequest>()
 
-const CODES: readonly (LimitDenyCode | undefined)[] = [undefined, 'rate_limited', 'quota_exhausted']
-
 /**
- * Turns the flat reply both backends produce into a decision:
- * `[allowed 0|1, code 0|1|2, retryAfterMs, (remaining, resetMs) per rule, (remaining, resetMs) of
- * the quota]`. A flat array of integers keeps Redis' reply cheap to send and to parse.
+ * The fingerprint an idempotency record is bound to. Without an operation, a replay could not
+ * tell a retry from another request under the same key, and a constant key would buy free
+ * quota: the caller's bug is refused rather than guessed around (fail closed).
  */
-export function decisionFromReply(
-  reply: ArrayLike<number>,
-  rules: readonly CompiledRule[],
-  quota: CompiledQuota | null,
-): LimitDecision {
-  const policies: PolicyState[] = new Array(rules.length + (quota === null ? 0 : 1))
-  let i = 3
-  for (let r = 0; r < rules.length; r++) {
-    policies[r] = rulePolicy(rules[r]!, Number(reply[i]), Number(reply[i + 1]))
-    i += 2
+function operationHash(operation: unknown): string {
+  if (typeof operation !== 'string' || operation.length === 0 || operation.length > MAX_OPERATION) {
+    throw badRequest(
+      `"idempotencyKey" needs "operation", 1-${MAX_OPERATION} characters naming what the request does (e.g. "POST /orders" and a hash of its body), got ${operation === undefined ? 'none' : typeof operation === 'string' ? `${operation.length} characters` : typeof operation}: a replay is free of quota only for the same operation`,
+    )
   }
-  if (quota !== null) {
-    policies[rules.length] = quotaPolicy(quota, Number(reply[i]), Number(reply[i + 1]))
-  }
-  if (Number(reply[0]) === 1) return { allowed: true, policies }
-  return {
-    allowed: false,
-    code: CODES[Number(reply[1])] ?? 'rate_limited',
-    policies,
-    retryAfterMs: Number(reply[2]),
-  }
+  return createHash('sha256').update(operation).digest('hex').slice(0, 32)
 }
 
 /** A rate limit's state after a decision; every backend builds its policies here. */

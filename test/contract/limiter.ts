@@ -210,34 +210,184 @@ export function describeLimiter(name: string, make: () => Limiter | Promise<Limi
       expect(q).toMatchObject({ allowed: false, code: 'quota_exhausted', retryAfterMs: 1000 })
     })
 
-    it('replays an admitted decision for a repeated idempotency key without charging', async () => {
+    // Idempotency (docs/limits.md#idempotency-key): a replay pays the rate limits, not the
+    // quota; the same key on another operation is refused and charges nothing.
+    const idem = (key: string, operation: string) => ({ idempotencyKey: key, operation })
+
+    it('charges a replay of the same operation to the rate limits, not to the quota', async () => {
       const p = part()
       const rules = [{ name: 'default', limit: 10, windowMs: 60_000 }]
       const quota = { limit: 5, periodMs: 60_000 }
-      const first = await at(p, 0, { rules, quota, cost: 2, idempotencyKey: 'order-123' })
+      const order = idem('order-123', 'POST /orders')
+      const first = await at(p, 0, { rules, quota, cost: 2, ...order })
       expect(first.allowed).toBe(true)
       expect(first.replayed).toBeUndefined()
-      const again = await at(p, 10, { rules, quota, cost: 2, idempotencyKey: 'order-123' })
-      expect(again).toEqual({ ...first, replayed: true })
-      const other = await at(p, 20, { rules, quota, cost: 1 })
-      expect(other.policies.map((x) => x.remaining)).toEqual([7, 2])
+      expect(first.policies.map((x) => x.remaining)).toEqual([8, 3])
+      const again = await at(p, 0, { rules, quota, cost: 2, ...order })
+      expect(again).toEqual({
+        allowed: true,
+        replayed: true,
+        policies: [
+          {
+            kind: 'rate',
+            name: 'default',
+            limit: 10,
+            windowMs: 60_000,
+            remaining: 6,
+            resetMs: 24_000,
+          },
+          {
+            kind: 'quota',
+            name: 'quota',
+            limit: 5,
+            windowMs: 60_000,
+            remaining: 3,
+            resetMs: 60_000,
+          },
+        ],
+      })
+      const other = await at(p, 0, { rules, quota, cost: 1 })
+      expect(other.policies.map((x) => x.remaining)).toEqual([5, 2])
       // The same idempotency key in another partition is another request.
-      const elsewhere = await at(part(), 30, { rules, quota, idempotencyKey: 'order-123' })
+      const elsewhere = await at(part(), 0, { rules, quota, ...order })
       expect(elsewhere.replayed).toBeUndefined()
       expect(elsewhere.policies[1]!.remaining).toBe(4)
     })
 
-    it('does not remember refusals: a retry with the same idempotency key is judged again', async () => {
+    it('admits a replay once the quota is used up: its operation has paid already', async () => {
+      const p = part()
+      const quota = { limit: 1, periodMs: 60_000 }
+      const order = idem('order-1', 'POST /orders')
+      expect((await at(p, 0, { rules: [], quota, ...order })).allowed).toBe(true)
+      expect((await at(p, 1, { rules: [], quota })).code).toBe('quota_exhausted')
+      const replay = await at(p, 2, { rules: [], quota, ...order })
+      expect(replay).toMatchObject({ allowed: true, replayed: true })
+      expect(replay.policies[0]).toMatchObject({ remaining: 0, resetMs: 59_998 })
+    })
+
+    it('refuses a replay over a rate limit like any request, charging nothing', async () => {
+      const p = part()
+      const rules = [{ name: 'default', limit: 1, windowMs: 1000 }]
+      const quota = { limit: 10, periodMs: 60_000 }
+      const order = idem('order-2', 'POST /orders')
+      await at(p, 0, { rules, quota, ...order })
+      const refused = await at(p, 500, { rules, quota, ...order })
+      expect(refused).toEqual({
+        allowed: false,
+        code: 'rate_limited',
+        retryAfterMs: 500,
+        policies: [
+          { kind: 'rate', name: 'default', limit: 1, windowMs: 1000, remaining: 0, resetMs: 500 },
+          {
+            kind: 'quota',
+            name: 'quota',
+            limit: 10,
+            windowMs: 60_000,
+            remaining: 9,
+            resetMs: 59_500,
+          },
+        ],
+      })
+      const later = await at(p, 1000, { rules, quota, ...order })
+      expect(later).toMatchObject({ allowed: true, replayed: true })
+      expect(later.policies.map((x) => x.remaining)).toEqual([0, 9])
+    })
+
+    it('refuses a used key on another operation with idempotency_key_reused, charging nothing', async () => {
+      const p = part()
+      const rules = [{ name: 'default', limit: 2, windowMs: 60_000 }]
+      const quota = { limit: 3, periodMs: 86_400_000 }
+      await at(p, 0, { rules, quota, ...idem('k', 'POST /orders') })
+      const reused = await at(p, 0, { rules, quota, ...idem('k', 'POST /invoices') })
+      expect(reused).toEqual({
+        allowed: false,
+        code: 'idempotency_key_reused',
+        policies: [
+          {
+            kind: 'rate',
+            name: 'default',
+            limit: 2,
+            windowMs: 60_000,
+            remaining: 1,
+            resetMs: 30_000,
+          },
+          {
+            kind: 'quota',
+            name: 'quota',
+            limit: 3,
+            windowMs: 86_400_000,
+            remaining: 2,
+            resetMs: 86_400_000,
+          },
+        ],
+      })
+      // refused before the limits: a reuse is a client bug that no wait cures
+      await at(p, 0, { rules, quota })
+      const overLimit = await at(p, 0, { rules, quota, ...idem('k', 'PATCH /orders') })
+      expect(overLimit.code).toBe('idempotency_key_reused')
+      // nothing was charged by either refusal, and the first operation still replays
+      const peek = await at(p, 30_000, { rules, quota, cost: 0 })
+      expect(peek.policies.map((x) => x.remaining)).toEqual([1, 1])
+      const replay = await at(p, 30_000, { rules, quota, ...idem('k', 'POST /orders') })
+      expect(replay).toMatchObject({ allowed: true, replayed: true })
+    })
+
+    it('leaves no record for a refused first request: its retry is judged afresh', async () => {
       const p = part()
       const rules = [{ name: 'default', limit: 1, windowMs: 1000 }]
       await at(p, 0, { rules })
-      const refused = await at(p, 0, { rules, idempotencyKey: 'retry-me' })
+      const refused = await at(p, 0, { rules, ...idem('retry-me', 'POST /a') })
       expect(refused.allowed).toBe(false)
-      const retried = await at(p, 1000, { rules, idempotencyKey: 'retry-me' })
+      // no record: another operation may take the key
+      const retried = await at(p, 1000, { rules, ...idem('retry-me', 'POST /b') })
       expect(retried.allowed).toBe(true)
       expect(retried.replayed).toBeUndefined()
-      const replayed = await at(p, 1001, { rules, idempotencyKey: 'retry-me' })
+      const replayed = await at(p, 2000, { rules, ...idem('retry-me', 'POST /b') })
       expect(replayed.replayed).toBe(true)
+      expect((await at(p, 3000, { rules, ...idem('retry-me', 'POST /a') })).code).toBe(
+        'idempotency_key_reused',
+      )
+    })
+
+    it('forgets a record idempotencyTtlMs (24 h by default) after the first request', async () => {
+      const p = part()
+      const quota = { limit: 10, periodMs: 7 * 86_400_000 }
+      const day = 86_400_000
+      await at(p, 0, { rules: [], quota, ...idem('daily', 'POST /a') })
+      const last = await at(p, day - 1, { rules: [], quota, ...idem('daily', 'POST /a') })
+      expect(last).toMatchObject({ allowed: true, replayed: true, policies: [{ remaining: 9 }] })
+      // expired: a new first request, charged, whose operation now owns the key
+      const fresh = await at(p, day, { rules: [], quota, ...idem('daily', 'POST /b') })
+      expect(fresh.replayed).toBeUndefined()
+      expect(fresh).toMatchObject({ allowed: true, policies: [{ remaining: 8 }] })
+      expect((await at(p, day + 1, { rules: [], quota, ...idem('daily', 'POST /a') })).code).toBe(
+        'idempotency_key_reused',
+      )
+    })
+
+    it('lets exactly one of concurrent first requests with one key be charged to the quota', async () => {
+      const p = part()
+      const rules = [{ name: 'default', limit: 100, windowMs: 3_600_000 }]
+      const quota = { limit: 100, periodMs: 3_600_000 }
+      const same = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          limiter.consume({ partition: p, rules, quota, ...idem('dup', 'POST /orders') }),
+        ),
+      )
+      expect(same.every((d) => d.allowed)).toBe(true)
+      expect(same.filter((d) => d.replayed === undefined)).toHaveLength(1)
+      const q = part()
+      const mixed = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          limiter.consume({ partition: q, rules, quota, ...idem('dup', `POST /orders/${i}`) }),
+        ),
+      )
+      expect(mixed.filter((d) => d.allowed)).toHaveLength(1)
+      expect(mixed.filter((d) => d.code === 'idempotency_key_reused')).toHaveLength(9)
+      const peek = await limiter.consume({ partition: p, rules, quota, cost: 0 })
+      expect(peek.policies.map((x) => x.remaining)).toEqual([80, 99])
+      const peekQ = await limiter.consume({ partition: q, rules, quota, cost: 0 })
+      expect(peekQ.policies.map((x) => x.remaining)).toEqual([99, 99])
     })
 
     it('starts a rule afresh when its stored state cannot come from its current window', async () => {
@@ -344,7 +494,21 @@ export function describeLimiter(name: string, make: () => Limiter | Promise<Limi
         'rate limit "a" is given twice',
       ],
       ['a zero quota', { quota: { limit: 0, periodMs: 1000 } }, 'quota "limit" must be a positive'],
-      ['an idempotency key with spaces', { idempotencyKey: 'a b' }, '"idempotencyKey" must be'],
+      [
+        'an idempotency key with spaces',
+        { idempotencyKey: 'a b', operation: 'POST /' },
+        '"idempotencyKey" must be',
+      ],
+      [
+        'an idempotency key without operation',
+        { idempotencyKey: 'order-1' },
+        '"idempotencyKey" needs "operation"',
+      ],
+      [
+        'an empty operation',
+        { idempotencyKey: 'order-1', operation: '' },
+        '"idempotencyKey" needs "operation"',
+      ],
     ]
     for (const [what, patch, message] of invalid) {
       it(`rejects ${what} with invalid_argument`, async () => {

@@ -174,7 +174,13 @@ function headerObject(lines: readonly [string, string][]): Record<string, string
  */
 export function rawRequest(
   port: number,
-  request: { method?: string; path?: string; headers?: readonly [string, string][] },
+  request: {
+    method?: string
+    path?: string
+    headers?: readonly [string, string][]
+    /** Sent as is; set a Content-Type header to match. */
+    body?: string
+  },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -200,7 +206,7 @@ export function rawRequest(
       },
     )
     req.on('error', reject)
-    req.end()
+    req.end(request.body)
   })
 }
 

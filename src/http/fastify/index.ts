@@ -29,6 +29,23 @@ declare module 'fastify' {
 
 const IS_KEYWARD_HOOK = Symbol('keyward.onRequest')
 
+/**
+ * Node's request, plus Fastify's parsed body: there when the hook runs after parsing (as a
+ * `preValidation` or `preHandler` hook), not yet in `onRequest`.
+ */
+class FastifyRequestView extends NodeRequestView {
+  readonly request: FastifyRequest
+
+  constructor(request: FastifyRequest) {
+    super(request.raw)
+    this.request = request
+  }
+
+  override get body(): unknown {
+    return this.request.body
+  }
+}
+
 /** The hook for one set of scopes; callback style, so fastify handles no promise of ours. */
 function hookFor(
   auth: Authenticator<FastifyRequest>,
@@ -40,7 +57,7 @@ function hookFor(
     done: HookHandlerDoneFunction,
   ): void {
     auth.run(
-      new NodeRequestView(request.raw),
+      new FastifyRequestView(request),
       request,
       scopes,
       (result) => {
