@@ -89,9 +89,10 @@ describe('verify step 6: rate limits and quotas', () => {
     expect(retry).toMatchObject({ ok: true, rateLimit: { replayed: true } })
     expect(retry.ok && retry.rateLimit?.policies.map((p) => p.remaining)).toEqual([0, 0])
     expect(await keyward.verify(key, order)).toMatchObject({ ok: false, code: 'rate_limited' })
-    expect(
-      await keyward.verify(key, { idempotencyKey: 'order-1', operation: 'POST /refunds' }),
-    ).toMatchObject({ ok: false, code: 'idempotency_key_reused' })
+    const reused = await keyward.verify(key, { idempotencyKey: 'order-1', operation: 'POST /refunds' })
+    expect(reused).toMatchObject({ ok: false, code: 'idempotency_key_reused' })
+    // refused for good: no Retry-After to wait for
+    expect(reused.ok === false && 'retryAfterSeconds' in reused).toBe(false)
     // verifyCached (the in-process limiter's synchronous path) decides the same
     expect(
       keyward.verifyCached(key, { idempotencyKey: 'order-1', operation: 'DELETE /orders' }),

@@ -313,9 +313,13 @@ export class Verifier {
 
   private admit(entry: CacheEntry, decision: LimitDecision): VerifyResult {
     if (!decision.allowed) {
+      const code = decision.code ?? 'rate_limited'
+      // a reused Idempotency-Key is refused for good: waiting would not help
+      if (code === 'idempotency_key_reused')
+        return { ok: false, code, keyId: entry.key.id, rateLimit: decision }
       return {
         ok: false,
-        code: decision.code ?? 'rate_limited',
+        code,
         keyId: entry.key.id,
         retryAfterSeconds: toRetryAfterSeconds(decision.retryAfterMs ?? 1000),
         rateLimit: decision,
