@@ -5,7 +5,7 @@ import {
   openStore,
   parseDatabaseUrl,
   resolveDatabaseUrl,
-} from '../server/config.js'
+} from '../open/index.js'
 import type { CliIo } from './io.js'
 
 /** Who the audit trail records for changes made from the command line. */

@@ -22,7 +22,7 @@ describe('the CLI when the database is broken', () => {
     const r = await runCli(['keys', 'create', '--name', 'a', '--db', url], { env })
     expectOneLine(r)
     expect(r.stderr).toBe(
-      `keyward: cannot create SQLite database ${join(db.dir, 'missing', 'keyward.db')}: the directory ${join(db.dir, 'missing')} does not exist\n`,
+      `keyward: cannot create SQLite database ${join(db.dir, 'missing', 'keyward.db')}: the directory ${join(db.dir, 'missing')} does not exist: create it (mkdir -p ${join(db.dir, 'missing')}) or name a file in an existing directory\n`,
     )
   })
 
@@ -43,7 +43,7 @@ describe('the CLI when the database is broken', () => {
     const r = await runCli(['keys', 'list', '--db', db.url], { env })
     expectOneLine(r)
     expect(r.stderr).toBe(
-      `keyward: cannot open SQLite database ${db.path}: it is a directory, not a file\n`,
+      `keyward: cannot open SQLite database ${db.path}: it is a directory, not a file: name a file, e.g. sqlite:${join(db.path, 'keyward.db')}\n`,
     )
   })
 

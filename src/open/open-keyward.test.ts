@@ -1,0 +1,52 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { KeywardError } from '../core/errors.js'
+import { openKeyward } from './open-keyward.js'
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'keyward-open-'))
+
+describe('openKeyward', () => {
+  it('opens an in-memory SQLite store with an ephemeral pepper and round-trips a key', async () => {
+    const opened = await openKeyward({ databaseUrl: 'sqlite::memory:', env: {}, warn: () => {} })
+    try {
+      expect(opened.pepperSource).toBe('ephemeral')
+      const { key } = await opened.keyward.createKey({ name: 'a' })
+      expect((await opened.keyward.verify(key)).ok).toBe(true)
+    } finally {
+      await opened.close()
+    }
+  })
+
+  it('never generates a pepper when NODE_ENV is production', async () => {
+    const dir = tmp()
+    await expect(
+      openKeyward({
+        databaseUrl: `sqlite:${join(dir, 'k.db')}`,
+        env: { NODE_ENV: 'production' },
+        warn: () => {},
+      }),
+    ).rejects.toThrow(
+      new KeywardError(
+        'invalid_options',
+        'no pepper set and NODE_ENV is production: set KEYWARD_PEPPER or KEYWARD_PEPPER_FILE (keyward generates a pepper only in development)',
+      ),
+    )
+  })
+
+  it('warns once when it generates a development pepper', async () => {
+    const dir = tmp()
+    const warnings: string[] = []
+    const url = `sqlite:${join(dir, 'k.db')}`
+    for (let i = 0; i < 2; i++) {
+      const opened = await openKeyward({ databaseUrl: url, env: {}, warn: (m) => warnings.push(m) })
+      expect(opened.pepperSource).toBe('development file')
+      await opened.close()
+    }
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain(
+      `generated a development pepper in ${join(dir, 'k.db')}.pepper (mode 0600)`,
+    )
+  })
+})
