@@ -6,6 +6,8 @@ export default defineConfig({
   resolve: { tsconfigPaths: true },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // every test file runs in an empty working directory with a decoy ./keyward.db
+    setupFiles: ['test/setup/working-directory.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -48,5 +48,22 @@ describe('openKeyward', () => {
     expect(warnings[0]).toContain(
       `generated a development pepper in ${join(dir, 'k.db')}.pepper (mode 0600)`,
     )
+  })
+
+  it('resolves a relative sqlite: path against cwd, not the directory the process runs in', async () => {
+    const dir = tmp()
+    const opened = await openKeyward({
+      databaseUrl: 'sqlite:./k.db',
+      cwd: dir,
+      env: {},
+      warn: () => {},
+    })
+    try {
+      expect(opened.target).toEqual({ kind: 'sqlite', path: join(dir, 'k.db'), display: './k.db' })
+      expect(existsSync(join(dir, 'k.db'))).toBe(true)
+      expect(existsSync(join(dir, 'k.db.pepper'))).toBe(true)
+    } finally {
+      await opened.close()
+    }
   })
 })

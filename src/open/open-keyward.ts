@@ -9,6 +9,8 @@ export interface OpenKeywardOptions extends OpenStoreOptions {
   databaseUrl?: string
   /** Environment to read `KEYWARD_DATABASE_URL`, `KEYWARD_PEPPER`, `KEYWARD_PEPPER_FILE`, `NODE_ENV` from. */
   env?: Readonly<Record<string, string | undefined>>
+  /** The directory a relative `sqlite:` path resolves against. Default: `process.cwd()`. */
+  cwd?: string
   /** Receives warnings (a generated development pepper). Default: stderr. */
   warn?: (message: string) => void
   /** Passed to `createKeyward` (cache, clock, callbacks…). */
@@ -40,7 +42,7 @@ export async function openKeyward(options: OpenKeywardOptions = {}): Promise<Ope
   const env = options.env ?? process.env
   const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`))
   const url = resolveDatabaseUrl(options.databaseUrl, env).url
-  const target = parseDatabaseUrl(url)
+  const target = parseDatabaseUrl(url, options.cwd)
   // read the environment before touching the database: a bad setting must not create files
   const fromEnv = peppersFromEnv(env)
   if (fromEnv === null && target.kind === 'postgres') throw noPostgresPepper(target.display)

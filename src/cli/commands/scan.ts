@@ -155,7 +155,7 @@ export async function scan(
 
   // a database is consulted when one was named, or when the default file exists
   const { url, isDefault } = resolveDatabaseUrl(opts.db, io.env)
-  const target = parseDatabaseUrl(url)
+  const target = parseDatabaseUrl(url, io.cwd)
   const useDb =
     keys.length > 0 && (!isDefault || (target.kind === 'sqlite' && existsSync(target.path)))
   if (useDb) {
