@@ -168,7 +168,7 @@ describe('the CLI with a wrong pepper', () => {
     )
   })
 
-  it('KEYWARD_PEPPER and KEYWARD_PEPPER_FILE together, a shared pepper file, a short pepper: exit 2', async () => {
+  it('KEYWARD_PEPPER and KEYWARD_PEPPER_FILE together, a shared pepper file, a short or weak pepper: exit 2', async () => {
     const db = tempDb()
     const file = join(db.dir, 'pepper')
     writeFileSync(file, `${TEST_PEPPER}\n`, { mode: 0o644 })
@@ -182,8 +182,12 @@ describe('the CLI with a wrong pepper', () => {
         `keyward: KEYWARD_PEPPER_FILE ${file} is accessible by other users (mode 0644): restrict it with "chmod 600 ${file}" (Kubernetes: defaultMode 0400; Docker: mode 0400)`,
       ],
       [
+        { KEYWARD_PEPPER: 'ab'.repeat(20) },
+        'keyward: KEYWARD_PEPPER has too little entropy: only 2 different characters, and a pepper needs at least 8: use a random secret (e.g. openssl rand -base64 48)',
+      ],
+      [
         { KEYWARD_PEPPER: 'short' },
-        'keyward: pepper v1 is 5 characters long: use at least 32 random characters (e.g. openssl rand -base64 48)',
+        'keyward: KEYWARD_PEPPER is 5 characters long: use at least 32 random characters (e.g. openssl rand -base64 48)',
       ],
     ]
     for (const [penv, message] of cases) {

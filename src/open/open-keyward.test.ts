@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -65,5 +65,21 @@ describe('openKeyward', () => {
     } finally {
       await opened.close()
     }
+  })
+
+  it('refuses a weak development pepper file, and a weak KEYWARD_PEPPER before creating the database', async () => {
+    const dir = tmp()
+    const file = join(dir, 'k.db.pepper')
+    writeFileSync(file, `${'ab'.repeat(32)}\n`, { mode: 0o600 })
+    await expect(
+      openKeyward({ databaseUrl: `sqlite:${join(dir, 'k.db')}`, env: {}, warn: () => {} }),
+    ).rejects.toThrow(
+      `pepper file ${file} has too little entropy: only 2 different characters, and a pepper needs at least 8: use a random secret (e.g. openssl rand -base64 48)`,
+    )
+    const other = join(dir, 'other.db')
+    await expect(
+      openKeyward({ databaseUrl: `sqlite:${other}`, env: { KEYWARD_PEPPER: 'x'.repeat(40) } }),
+    ).rejects.toThrow('KEYWARD_PEPPER has too little entropy: only 1 different character')
+    expect(existsSync(other)).toBe(false)
   })
 })

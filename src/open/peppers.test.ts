@@ -47,4 +47,17 @@ describe('pepper loading', () => {
     )
     expect(() => readPepperFile(empty)).toThrow(`KEYWARD_PEPPER_FILE ${empty} is empty`)
   })
+
+  it('refuses a pepper with too little entropy from KEYWARD_PEPPER and from KEYWARD_PEPPER_FILE', () => {
+    const advice =
+      'and a pepper needs at least 8: use a random secret (e.g. openssl rand -base64 48)'
+    expect(() => peppersFromEnv({ KEYWARD_PEPPER: 'x'.repeat(32) })).toThrow(
+      `KEYWARD_PEPPER has too little entropy: only 1 different character, ${advice}`,
+    )
+    const file = join(tmp(), 'pepper')
+    writeFileSync(file, `${'ab'.repeat(32)}\n`, { mode: 0o600 })
+    expect(() => peppersFromEnv({ KEYWARD_PEPPER_FILE: file })).toThrow(
+      `KEYWARD_PEPPER_FILE ${file} has too little entropy: only 2 different characters, ${advice}`,
+    )
+  })
 })
