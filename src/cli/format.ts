@@ -61,37 +61,3 @@ export function formatFields(
   const width = Math.max(...fields.map(([label]) => label.length))
   return fields.map(([label, value]) => `${indent}${label.padEnd(width)}  ${value}`).join('\n')
 }
-
-/** The JSON shape of a key for `--json` output. Never contains a secret. */
-export function keyJson(record: KeyRecord, status: string): Record<string, unknown> {
-  return {
-    id: record.id,
-    name: record.name,
-    owner: record.ownerId,
-    status,
-    prefix: record.prefix,
-    hint: record.hint,
-    scopes: record.scopes,
-    roles: record.roles,
-    rateLimits: record.rateLimits.map((r) => ({
-      name: r.name,
-      limit: r.limit,
-      window: formatDuration(r.windowMs),
-    })),
-    quota: record.quota
-      ? { limit: record.quota.limit, period: formatDuration(record.quota.periodMs) }
-      : null,
-    metadata: record.metadata,
-    ipAllowlist: record.ipAllowlist,
-    createdAt: iso(record.createdAt),
-    updatedAt: iso(record.updatedAt),
-    expiresAt: iso(record.expiresAt),
-    revokedAt: iso(record.revokedAt),
-    lastUsedAt: iso(record.lastUsedAt),
-    usageCount: record.usageCount,
-  }
-}
-
-export function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString()
-}

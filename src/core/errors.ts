@@ -30,6 +30,7 @@ export class KeywardError extends Error {
 export type DenyCode =
   | 'key_missing'
   | 'key_ambiguous'
+  | 'headers_truncated'
   | 'key_invalid'
   | 'key_revoked'
   | 'key_expired'

@@ -1,10 +1,12 @@
 import { BlockList, isIP } from 'node:net'
 import { KeywardError } from './errors.js'
+import { normalizeIp } from './ip-address.js'
 
 // node:net is a Node built-in, not a dependency: its BlockList matches IPv4/IPv6 CIDR ranges.
 
 /** A compiled IP allowlist; `allows` answers for one client address. */
 export interface IpAllowlist {
+  /** Reads `ip` with `normalizeIp` (IPv4-mapped IPv6 in any spelling is its IPv4 address). */
   allows(ip: string | undefined): boolean
 }
 
@@ -42,12 +44,9 @@ export function compileIpAllowlist(entries: readonly string[]): IpAllowlist {
   }
   return {
     allows(ip) {
-      if (ip === undefined) return false
-      // IPv4-mapped IPv6 (::ffff:1.2.3.4) is how dual-stack sockets report IPv4 peers
-      const plain = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip
-      const family = isIP(plain)
-      if (family === 0) return false
-      return list.check(plain, family === 4 ? 'ipv4' : 'ipv6')
+      const plain = normalizeIp(ip)
+      if (plain === undefined) return false
+      return list.check(plain, plain.includes(':') ? 'ipv6' : 'ipv4')
     },
   }
 }

@@ -115,3 +115,42 @@ export function expandRoles(
   for (const role of roles) for (const s of definitions.get(role) ?? []) out.add(s)
   return [...out]
 }
+
+/**
+ * Scopes that grant others, e.g. `{ admin: ['keys:read', 'keys:write'] }`: a key holding
+ * `admin` is treated as holding those too. Checked and frozen once.
+ *
+ * @throws KeywardError `invalid_argument` naming a bad scope
+ */
+export function compileImpliedScopes(
+  implied: Readonly<Record<string, readonly string[]>>,
+): ReadonlyMap<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>()
+  for (const [scope, grants] of Object.entries(implied)) {
+    assertValidScope(scope)
+    if (!Array.isArray(grants)) {
+      throw new KeywardError(
+        'invalid_argument',
+        `the scopes implied by ${JSON.stringify(scope)} must be a list, e.g. ["keys:read"]`,
+      )
+    }
+    for (const g of grants) assertValidScope(g)
+    out.set(scope, Object.freeze([...grants]))
+  }
+  return out
+}
+
+/** Granted scopes plus those they imply, deduplicated, in a stable order. */
+export function expandImplied(
+  scopes: readonly string[],
+  implied: ReadonlyMap<string, readonly string[]>,
+): readonly string[] {
+  let out: Set<string> | null = null
+  for (const s of scopes) {
+    const more = implied.get(s)
+    if (more === undefined) continue
+    out ??= new Set(scopes)
+    for (const m of more) out.add(m)
+  }
+  return out === null ? scopes : [...out]
+}

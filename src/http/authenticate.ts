@@ -1,7 +1,7 @@
 import type { DenyCode } from '../core/errors.js'
 import type { VerifyDenial, VerifyOptions, VerifyResult, VerifySuccess } from '../core/keyward.js'
 import type { FailedAuthCheck } from '../limits/failed-auth.js'
-import { clientIp } from '../limits/client-ip.js'
+import { requestClientIp } from '../limits/client-ip.js'
 import { rateLimitHeaders } from '../limits/headers.js'
 import {
   AMBIGUOUS,
@@ -44,14 +44,16 @@ export type AuthResult = AuthSuccess | AuthPreflight | AuthDenied
 
 const PREFLIGHT: AuthPreflight = Object.freeze({ ok: true, key: null, preflight: true })
 const AMBIGUOUS_DENIAL: VerifyDenial = Object.freeze({ ok: false, code: 'key_ambiguous' })
+const TRUNCATED_DENIAL: VerifyDenial = Object.freeze({ ok: false, code: 'headers_truncated' })
 
 /** Authenticates requests for one options set. Adapters create one per `requireApiKey()`. */
 export interface Authenticator<Req> {
   readonly options: ResolvedApiKeyOptions<Req>
   /**
-   * Runs the pipeline for one request: preflight policy, credential extraction, the
-   * failed-auth limiter, the ambiguity check, `keyward.verifyCached` then `keyward.verify`,
-   * and the mapping of the outcome to its response (headers for successes too).
+   * Runs the pipeline for one request: preflight policy, the header-count check, credential
+   * extraction, the failed-auth limiter, the ambiguity check, `keyward.verifyCached` then
+   * `keyward.verify`, and the mapping of the outcome to its response (headers for successes
+   * too).
    * @param scopes overrides the options' scopes (per-route config)
    */
   authenticate(view: RequestView, req: Req, scopes?: readonly string[]): Promise<AuthResult>
@@ -200,21 +202,13 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
   ): void {
-    let peer: string | undefined
-    if (getClientIp === undefined) peer = view.ip
-    else {
-      try {
-        const custom: unknown = getClientIp(req)
-        peer = typeof custom === 'string' ? custom : undefined
-      } catch (error) {
-        fail(error)
-        return
-      }
+    let ip: string | undefined
+    try {
+      ip = requestClientIp(view, req, getClientIp, trustedProxies)
+    } catch (error) {
+      fail(error)
+      return
     }
-    const ip =
-      trustedProxies === null
-        ? peer
-        : clientIp(peer, view.header('x-forwarded-for'), trustedProxies)
     const pending = gate?.check(ip)
     if (pending === undefined) {
       verify(credential, ip, view, req, scopes, done, fail)
@@ -247,6 +241,11 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   ): void {
     if (preflightPass && isPreflight(view)) {
       done(PREFLIGHT)
+      return
+    }
+    // a second credential may be among the lines the server dropped: nothing is read at all
+    if (view.headersTruncated === true) {
+      done(deny(TRUNCATED_DENIAL, false, req))
       return
     }
     if (getCredential === undefined) {

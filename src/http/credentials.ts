@@ -1,4 +1,5 @@
 import type { ResolvedApiKeyOptions } from './options.js'
+import { queryValues } from './query.js'
 
 /**
  * The little an adapter tells the core about a request. Adapters build one per request from
@@ -16,6 +17,12 @@ export interface RequestView {
   readonly url: string
   /** Client address from the socket, when known. */
   readonly ip: string | undefined
+  /**
+   * True when the server dropped header lines past its limit (Node's `maxHeadersCount`): a
+   * second credential may be among them, so the request is never authenticated. Views of
+   * runtimes that never drop lines leave it out.
+   */
+  readonly headersTruncated?: boolean
 }
 
 /** Returned by `extractCredential` when the request carries more than one credential. */
@@ -64,14 +71,6 @@ export function parseAuthorization(value: string, bearer: boolean, apiKey: boole
   )
     return trimOws(value.slice(end))
   return null
-}
-
-function queryValues(url: string, name: string): string[] {
-  const q = url.indexOf('?')
-  if (q === -1) return []
-  const hash = url.indexOf('#', q)
-  const search = hash === -1 ? url.slice(q + 1) : url.slice(q + 1, hash)
-  return new URLSearchParams(search).getAll(name)
 }
 
 /**

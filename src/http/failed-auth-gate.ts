@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js'
-import { normalizeIp } from '../limits/client-ip.js'
+import { clientNetwork } from '../core/ip-address.js'
 import {
   createFailedAuthLimiter,
   type FailedAuthCheck,
@@ -27,14 +27,12 @@ const ignore = () => {}
 
 /**
  * A coarse bucket holding every address the limiter may count together: the IPv4 address, or
- * the first 16 bits of an IPv6 address (never finer than the limiter's /64 networks). Coarser
- * only means more requests ask the limiter; a blocked client never slips through.
+ * the network of the first 16 bits of an IPv6 address (never finer than the limiter's
+ * networks). Coarser only means more requests ask the limiter; a blocked client never slips
+ * through.
  */
 function bucketOf(ip: string | undefined, ipv6Bits: number): string | undefined {
-  const plain = normalizeIp(ip)
-  if (plain === undefined || !plain.includes(':')) return plain
-  if (ipv6Bits < 16 || plain.startsWith('::')) return '6:0'
-  return `6:${Number.parseInt(plain.slice(0, plain.indexOf(':')), 16)}`
+  return clientNetwork(ip, Math.min(16, ipv6Bits))
 }
 
 /**

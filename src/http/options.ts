@@ -6,6 +6,7 @@ import { assertValidScope } from '../core/scopes.js'
 import type { FailedAuthLimiter } from '../limits/failed-auth.js'
 import { type TrustedProxies, trustProxies } from '../limits/client-ip.js'
 import { rejectUnknownOptions } from '../core/options.js'
+import { resolveQueryParam } from './query.js'
 
 /**
  * Where a credential may come from. `x-api-key` and `bearer` are on by default; `apikey`
@@ -181,7 +182,6 @@ const KNOWN = new Set([
 const FAILED_AUTH_KNOWN = new Set(['limit', 'windowMs', 'ipv6PrefixBits'])
 const SOURCES: readonly CredentialSource[] = ['x-api-key', 'bearer', 'apikey', 'query']
 const DEFAULT_SOURCES: readonly CredentialSource[] = Object.freeze(['x-api-key', 'bearer'])
-const QUERY_PARAM_RE = /^[A-Za-z0-9_.-]{1,64}$/
 const REALM_RE = /^[\x20-\x7e]{1,64}$/
 const warned = new WeakSet<object>()
 const defaultLogger: WarnLogger = {
@@ -219,11 +219,7 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
       throw invalid(`"sources" contains ${JSON.stringify(s)}: use ${SOURCES.join(', ')}`)
   }
   if (new Set(sources).size !== sources.length) throw invalid('"sources" lists a source twice')
-  const queryParam = options.queryParam ?? 'api_key'
-  if (typeof queryParam !== 'string' || !QUERY_PARAM_RE.test(queryParam))
-    throw invalid(
-      `"queryParam" must be 1-64 letters, digits, "_", "." or "-", got ${JSON.stringify(queryParam)}`,
-    )
+  const queryParam = resolveQueryParam(options.queryParam)
   checkFunction(options.getCredential, 'getCredential')
   checkFunction(options.onDenied, 'onDenied')
   checkFunction(options.errorBody, 'errorBody')

@@ -9,10 +9,13 @@ export type {
   ProblemDetails,
 } from './options.js'
 export {
+  createRequestRedactor,
   keywardRedactPaths,
   keywardSerializers,
   REDACTED,
   redactHeaders,
   redactRequest,
+  type RequestRedactor,
+  type RequestRedactorOptions,
   redactUrl,
 } from './redact.js'

@@ -15,6 +15,7 @@ describe('the denial table', () => {
     ['key_expired', true, 401, 'Bearer realm="keyward", error="invalid_token"', undefined],
     ['key_disabled', true, 401, 'Bearer realm="keyward", error="invalid_token"', undefined],
     ['key_ambiguous', true, 400, 'Bearer realm="keyward", error="invalid_request"', undefined],
+    ['headers_truncated', false, 431, undefined, undefined],
     ['ip_not_allowed', true, 403, undefined, undefined],
     ['rate_limited', true, 429, undefined, '1'],
     ['quota_exhausted', true, 429, undefined, '60'],
@@ -38,6 +39,7 @@ describe('the denial table', () => {
     const codes: DenyCode[] = [
       'key_missing',
       'key_ambiguous',
+      'headers_truncated',
       'key_invalid',
       'key_revoked',
       'key_expired',

@@ -76,6 +76,14 @@ export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
     detail: (how) =>
       `The request carries more than one API key (a repeated header, or several ways at once). Send exactly one key, once, ${how}.`,
   },
+  headers_truncated: {
+    status: 431,
+    title: 'Too many header lines',
+    challenge: 'none',
+    retryAfterSeconds: 0,
+    detail: (how) =>
+      `The request has more header lines than this server reads, so it cannot tell whether it carries a second API key; it was not authenticated. Send fewer headers, with your API key once ${how}.`,
+  },
   ip_not_allowed: {
     status: 403,
     title: 'Address not allowed',

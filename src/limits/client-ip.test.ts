@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { clientIp, normalizeIp, trustProxies } from './client-ip.js'
+import { SPELLINGS_OF_1_2_3_4 } from '../../test/fixtures/addresses.js'
+import { clientIp, requestClientIp, trustProxies } from './client-ip.js'
 
 const proxies = trustProxies(['10.0.0.0/8', '2001:db8::/32', '192.168.1.1'])
 
@@ -56,15 +57,58 @@ describe('clientIp', () => {
   })
 })
 
-describe('normalizeIp', () => {
-  it.each([
-    ['1.2.3.4', '1.2.3.4'],
-    [' 1.2.3.4 ', '1.2.3.4'],
-    ['fe80::1%eth0', 'fe80::1'],
-    ['::FFFF:1.2.3.4', '1.2.3.4'],
-    ['unknown', undefined],
-    ['1.2.3', undefined],
-  ])('%j -> %j', (input, expected) => {
-    expect(normalizeIp(input)).toBe(expected)
+describe('IPv4-mapped IPv6 in any spelling', () => {
+  const trusted = trustProxies(['1.2.3.4', '10.0.0.0/8'])
+
+  it.each(SPELLINGS_OF_1_2_3_4)('a trusted proxy written %s is trusted', (peer) => {
+    expect(clientIp(peer, '198.51.100.2', trusted)).toBe('198.51.100.2')
+  })
+
+  it.each(SPELLINGS_OF_1_2_3_4)('a client written %s is 1.2.3.4', (spelling) => {
+    expect(clientIp(spelling, '198.51.100.2', proxies)).toBe('1.2.3.4')
+    expect(clientIp('10.0.0.5', `6.6.6.6, ${spelling}`, proxies)).toBe('1.2.3.4')
+  })
+
+  it('a trusted hop written in hex is skipped like its IPv4 form', () => {
+    expect(clientIp('10.0.0.5', '198.51.100.2, ::ffff:a00:1', trusted)).toBe('198.51.100.2')
+    expect(clientIp('::FFFF:0A00:0005', '198.51.100.2', trusted)).toBe('198.51.100.2')
+  })
+})
+
+describe('requestClientIp', () => {
+  const source = (ip: string | undefined, forwarded?: string) => ({
+    ip,
+    header: (name: string) => (name === 'x-forwarded-for' ? forwarded : undefined),
+  })
+
+  it('without trusted proxies: the peer as given, X-Forwarded-For unread', () => {
+    expect(requestClientIp(source('::ffff:127.0.0.1', '1.1.1.1'), {}, undefined, null)).toBe(
+      '::ffff:127.0.0.1',
+    )
+  })
+
+  it('with trusted proxies: the client the proxy names', () => {
+    expect(requestClientIp(source('10.0.0.5', '198.51.100.2'), {}, undefined, proxies)).toBe(
+      '198.51.100.2',
+    )
+  })
+
+  it('getPeer replaces the socket peer; anything but a string is unknown', () => {
+    const req = { peer: '10.0.0.5' as unknown }
+    const getPeer = (r: typeof req) => r.peer
+    expect(requestClientIp(source('192.0.2.1', '198.51.100.2'), req, getPeer, proxies)).toBe(
+      '198.51.100.2',
+    )
+    expect(requestClientIp(source('192.0.2.1'), { peer: 42 }, getPeer, null)).toBeUndefined()
+    expect(requestClientIp(source('192.0.2.1'), { peer: '203.0.113.1' }, getPeer, null)).toBe(
+      '203.0.113.1',
+    )
+  })
+
+  it('lets an error of getPeer through', () => {
+    const getPeer = () => {
+      throw new Error('boom')
+    }
+    expect(() => requestClientIp(source('192.0.2.1'), {}, getPeer, null)).toThrow('boom')
   })
 })

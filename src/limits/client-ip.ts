@@ -1,6 +1,8 @@
-import { isIP } from 'node:net'
-import { assertValidIpEntry, compileIpAllowlist, type IpAllowlist } from '../core/ip.js'
 import { KeywardError } from '../core/errors.js'
+import { assertValidIpEntry, compileIpAllowlist, type IpAllowlist } from '../core/ip.js'
+import { normalizeIp } from '../core/ip-address.js'
+
+export { normalizeIp }
 
 /** Compiled trusted proxy ranges (see `trustProxies`). */
 export interface TrustedProxies {
@@ -38,38 +40,6 @@ export function trustProxies(entries: readonly string[]): TrustedProxies {
   }
   const list: IpAllowlist = compileIpAllowlist(entries)
   return { has: (ip) => list.allows(ip) }
-}
-
-/**
- * An address as keyward keys limits by it: IPv4-mapped IPv6 (`::ffff:1.2.3.4`, how dual-stack
- * sockets report IPv4 peers) becomes plain IPv4; a port (`1.2.3.4:5678`, `[::1]:80`) or an IPv6
- * zone (`fe80::1%eth0`) is dropped. Undefined for anything that is not an IP address.
- */
-export function normalizeIp(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined
-  let ip = value.trim()
-  if (ip.startsWith('[')) {
-    const end = ip.indexOf(']')
-    if (end < 0) return undefined
-    ip = ip.slice(1, end)
-  } else {
-    // One colon is IPv4 with a port; IPv6 has at least two.
-    const colon = ip.indexOf(':')
-    if (colon >= 0 && colon === ip.lastIndexOf(':')) ip = ip.slice(0, colon)
-  }
-  const zone = ip.indexOf('%')
-  if (zone >= 0) ip = ip.slice(0, zone)
-  const family = isIP(ip)
-  if (family === 0) return undefined
-  if (
-    family === 6 &&
-    ip.length > 7 &&
-    ip.slice(0, 7).toLowerCase() === '::ffff:' &&
-    isIP(ip.slice(7)) === 4
-  ) {
-    return ip.slice(7)
-  }
-  return family === 6 ? ip.toLowerCase() : ip
 }
 
 const trustedCache = new WeakMap<readonly string[], TrustedProxies>()
@@ -115,4 +85,37 @@ export function clientIp(
     end = Math.max(start, 0)
   }
   return ip
+}
+
+/** What `requestClientIp` reads from a request; the HTTP layer's request views fit. */
+export interface ClientSource {
+  /** The socket's peer address, when the runtime has one. */
+  readonly ip: string | undefined
+  header(name: string): string | readonly string[] | undefined
+}
+
+/**
+ * Who the client of a request is, for IP allowlists and the failed-auth limiter: the peer
+ * (`getPeer(req)` when given, where anything but a string is unknown; else the socket's
+ * address), or, when that peer is a trusted proxy, the client it names in `X-Forwarded-For`
+ * (see `clientIp`). Without trusted proxies the peer is returned as given: every consumer
+ * reads it with `normalizeIp`, so a request pays no string work here.
+ *
+ * @example
+ * const ip = requestClientIp(view, req, options.getClientIp, options.trustedProxies)
+ * @throws whatever `getPeer` throws
+ */
+export function requestClientIp<Req>(
+  source: ClientSource,
+  req: Req,
+  getPeer: ((req: Req) => unknown) | undefined,
+  trusted: TrustedProxies | null,
+): string | undefined {
+  let peer: string | undefined
+  if (getPeer === undefined) peer = source.ip
+  else {
+    const custom = getPeer(req)
+    peer = typeof custom === 'string' ? custom : undefined
+  }
+  return trusted === null ? peer : clientIp(peer, source.header('x-forwarded-for'), trusted)
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { SPELLINGS_OF_1_2_3_4 } from '../../test/fixtures/addresses.js'
 import { createFailedAuthLimiter } from './failed-auth.js'
 import { createMemoryLimiter } from './memory.js'
 
@@ -39,6 +40,21 @@ describe('createFailedAuthLimiter', () => {
     await failedAuth.recordFailure('::ffff:198.51.100.1')
     await failedAuth.recordFailure('198.51.100.1')
     expect(await failedAuth.isBlocked('198.51.100.1')).toBe(true)
+  })
+
+  it('counts IPv4-mapped IPv6 in every spelling as the IPv4 address, in one counter', async () => {
+    const { failedAuth } = setup({ limit: SPELLINGS_OF_1_2_3_4.length })
+    for (const spelling of SPELLINGS_OF_1_2_3_4) {
+      expect([spelling, await failedAuth.isBlocked('1.2.3.4')]).toEqual([spelling, false])
+      await failedAuth.recordFailure(spelling)
+    }
+    for (const spelling of SPELLINGS_OF_1_2_3_4)
+      expect([spelling, await failedAuth.isBlocked(spelling)]).toEqual([spelling, true])
+    // neighbours, and IPv6 addresses in ::/64, are other clients
+    for (const other of ['1.2.3.5', '::ffff:102:305', '::1', '::1.2.3.4'])
+      expect([other, await failedAuth.isBlocked(other)]).toEqual([other, false])
+    await failedAuth.reset('::ffff:102:304')
+    expect(await failedAuth.isBlocked('1.2.3.4')).toBe(false)
   })
 
   it('never charges a key sharing the same limiter', async () => {

@@ -1,7 +1,7 @@
+import { clientNetwork } from '../core/ip-address.js'
 import { rejectUnknownOptions } from '../core/options.js'
 import { createMemoryLimiter, positiveMs } from './memory.js'
 import { badOption } from './rules.js'
-import { normalizeIp } from './client-ip.js'
 import type { Limiter, RateLimitRule } from './types.js'
 
 export interface FailedAuthLimiterOptions {
@@ -45,34 +45,6 @@ export interface FailedAuthLimiter {
 
 const KNOWN = new Set(['limiter', 'limit', 'windowMs', 'ipv6PrefixBits'])
 
-/** The first `bits` bits of an IPv6 address, as a canonical `hex:hex:…/bits` string. */
-function ipv6Network(ip: string, bits: number): string {
-  let text = ip
-  // An embedded IPv4 tail (::1.2.3.4) becomes two hex groups.
-  const dot = text.lastIndexOf('.')
-  if (dot >= 0) {
-    const colon = text.lastIndexOf(':')
-    const [a = 0, b = 0, c = 0, d = 0] = text
-      .slice(colon + 1)
-      .split('.')
-      .map(Number)
-    text = `${text.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
-  }
-  const [head = '', tail] = text.split('::')
-  const left = head === '' ? [] : head.split(':')
-  const right = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = [...left, ...new Array(8 - left.length - right.length).fill('0'), ...right].map(
-    (g) => Number.parseInt(g, 16),
-  )
-  const out: string[] = []
-  for (let i = 0; i < 8; i++) {
-    const keep = Math.max(0, Math.min(16, bits - i * 16))
-    const mask = keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff
-    out.push(((groups[i] ?? 0) & mask).toString(16))
-  }
-  return `${out.join(':')}/${bits}`
-}
-
 /**
  * A per-client-IP limiter on failed authentications: check it before touching the key store,
  * record each `key_invalid`. Too many bad keys from one client -> 429 without a store lookup.
@@ -107,9 +79,8 @@ export function createFailedAuthLimiter(options: FailedAuthLimiterOptions = {}):
   const intervalMs = windowMs / limit
 
   function partitionOf(ip: string | undefined): string | undefined {
-    const plain = normalizeIp(ip)
-    if (plain === undefined) return undefined
-    return `failed-auth:${plain.includes(':') ? ipv6Network(plain, bits) : plain}`
+    const network = clientNetwork(ip, bits)
+    return network === undefined ? undefined : `failed-auth:${network}`
   }
 
   async function check(ip: string | undefined): Promise<FailedAuthCheck> {

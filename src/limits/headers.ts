@@ -1,3 +1,4 @@
+import { toRetryAfterSeconds } from '../core/retry.js'
 import type { LimitDecision } from './types.js'
 
 /**
@@ -29,7 +30,7 @@ export function rateLimitHeaders(decision: LimitDecision): Record<string, string
 /** `Retry-After` in whole seconds (rounded up, at least 1) for a refused decision, else undefined. */
 export function retryAfterSeconds(decision: LimitDecision): number | undefined {
   if (decision.allowed || decision.retryAfterMs === undefined) return undefined
-  return Math.max(1, Math.ceil(decision.retryAfterMs / 1000))
+  return toRetryAfterSeconds(decision.retryAfterMs)
 }
 
 // V8 keeps number-to-string conversions in a table in the old generation, so converting a new

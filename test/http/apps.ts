@@ -1,6 +1,6 @@
 // One small app per adapter, with the same routes, for the shared HTTP tests.
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { serve } from '@hono/node-server'
 import express, { type Request } from 'express'
 import Fastify, { type FastifyRequest } from 'fastify'
@@ -19,6 +19,8 @@ export type AppOptions = Omit<ApiKeyOptions<unknown>, 'scopes'>
 
 export interface RunningApp {
   port: number
+  /** The listening Node server (to change e.g. its `maxHeadersCount`). */
+  server: Server
   close(): Promise<void>
 }
 
@@ -38,6 +40,7 @@ async function listenNode(server: Server): Promise<RunningApp> {
 function running(server: Server): RunningApp {
   return {
     port: (server.address() as AddressInfo).port,
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
@@ -110,7 +113,11 @@ async function fastifyApp(options: AppOptions): Promise<RunningApp> {
     res.code(204).send(),
   )
   await app.listen({ port: 0, host: '127.0.0.1' })
-  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
+  return {
+    port: (app.server.address() as AddressInfo).port,
+    server: app.server,
+    close: () => app.close(),
+  }
 }
 
 async function honoApp(options: AppOptions): Promise<RunningApp> {
@@ -194,5 +201,51 @@ export function rawRequest(
     )
     req.on('error', reject)
     req.end()
+  })
+}
+
+/** Decodes a `Transfer-Encoding: chunked` body. */
+function unchunk(body: string): string {
+  let out = ''
+  let at = 0
+  for (;;) {
+    const eol = body.indexOf('\r\n', at)
+    const size = Number.parseInt(body.slice(at, eol), 16)
+    if (eol < 0 || !(size > 0)) return out
+    out += body.slice(eol + 2, eol + 2 + size)
+    at = eol + 2 + size + 2
+  }
+}
+
+/**
+ * A request written byte for byte: `lines` are sent in order after the request line, and
+ * nothing is added (not even `Host`), so the server sees exactly that many header lines.
+ * Same-named lines stay apart, which no HTTP client allows. The connection is closed after it.
+ */
+export function rawLines(
+  port: number,
+  lines: readonly string[],
+  target = 'GET /orders HTTP/1.1',
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.end(`${target}\r\n${lines.join('\r\n')}\r\n\r\n`)
+    })
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8')
+      const split = text.indexOf('\r\n\r\n')
+      const head = (split < 0 ? text : text.slice(0, split)).split('\r\n')
+      const headers: Record<string, string> = {}
+      for (const line of head.slice(1)) {
+        const colon = line.indexOf(':')
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+      }
+      const raw = split < 0 ? '' : text.slice(split + 4)
+      const body = headers['transfer-encoding'] === 'chunked' ? unchunk(raw) : raw
+      resolve({ status: Number(head[0]?.split(' ')[1] ?? 0), headers, body })
+    })
   })
 }

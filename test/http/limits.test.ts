@@ -220,6 +220,26 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'IPv4-mapped IPv6 in any spelling is its IPv4 client: one failed-auth count, one allowlist',
+    options: () => ({
+      trustedProxies: ['127.0.0.1'],
+      failedAuth: { limit: 4, windowMs: MINUTE },
+    }),
+    async run({ key: make, get }) {
+      const good = await make()
+      const spellings = ['::ffff:102:304', '::ffff:0102:0304', '::FFFF:102:304', '::ffff:1.2.3.4']
+      for (const ip of spellings)
+        expect((await get([key(generateKey()), from(ip)])).status).toBe(401)
+      expect429(await get([key(good), from('1.2.3.4')]), 'rate_limited')
+      expect((await get([key(good), from('1.2.3.5')])).status).toBe(200)
+      expect((await get([key(good), from('::ffff:102:305')])).status).toBe(200)
+      const remote = await make({ ipAllowlist: ['5.6.7.0/24'] })
+      expect((await get([key(remote), from('::ffff:506:709')])).status).toBe(200)
+      expect((await get([key(remote), from('::FFFF:0506:0709')])).status).toBe(200)
+      expect((await get([key(remote), from('::ffff:506:809')])).status).toBe(403)
+    },
+  },
+  {
     name: 'X-Forwarded-For from an untrusted peer is ignored',
     options: () => ({
       trustedProxies: ['10.0.0.0/8'],

@@ -15,7 +15,12 @@ import { createKeyward, type Keyward } from '../../src/core/keyward.js'
 import { requireApiKey as expressApiKey } from '../../src/http/express/index.js'
 import { keywardFastify } from '../../src/http/fastify/index.js'
 import { requireApiKey as honoApiKey } from '../../src/http/hono/index.js'
-import { requireApiKey as nodeApiKey, redactRequest, redactUrl } from '../../src/http/node/index.js'
+import {
+  createRequestRedactor,
+  requireApiKey as nodeApiKey,
+  redactRequest,
+  redactUrl,
+} from '../../src/http/node/index.js'
 import type { CredentialSource } from '../../src/http/options.js'
 import { createMemoryStore } from '../../src/stores/memory/index.js'
 import { rawRequest } from './apps.js'
@@ -60,14 +65,20 @@ async function listen(server: Server): Promise<{ port: number; close: () => Prom
   }
 }
 
-/** Sends the test keys every way: header, Bearer, query, and denied variants. */
-async function exercise(port: number): Promise<void> {
+/**
+ * Sends the test keys every way: header, Bearer, query (the name plain and percent-encoded,
+ * as the query source accepts it), and denied variants.
+ */
+async function exercise(port: number, param = 'api_key'): Promise<void> {
+  const encoded = `%${param.charCodeAt(0).toString(16)}${param.slice(1)}`
   const statuses = [
     (await rawRequest(port, { headers: [['X-API-Key', good]] })).status,
     (await rawRequest(port, { headers: [['Authorization', `Bearer ${good}`]] })).status,
-    (await rawRequest(port, { path: `/orders?api_key=${good}&page=2` })).status,
+    (await rawRequest(port, { path: `/orders?${param}=${good}&page=2` })).status,
+    (await rawRequest(port, { path: `/orders?${encoded}=${good}` })).status,
     (await rawRequest(port, { headers: [['X-API-Key', unknown]] })).status,
-    (await rawRequest(port, { path: `/orders?api_key=${unknown}` })).status,
+    (await rawRequest(port, { path: `/orders?${param}=${unknown}` })).status,
+    (await rawRequest(port, { path: `/orders?page=1&${encoded.toUpperCase()}=${unknown}` })).status,
     (
       await rawRequest(port, {
         headers: [
@@ -77,7 +88,7 @@ async function exercise(port: number): Promise<void> {
       })
     ).status,
   ]
-  expect(statuses).toEqual([200, 200, 200, 401, 401, 400])
+  expect(statuses).toEqual([200, 200, 200, 200, 401, 401, 401, 400])
 }
 
 function expectNoKeys(logged: string): void {
@@ -119,6 +130,23 @@ describe('request logs never contain a key', () => {
     expectNoKeys(out.text())
     expect(out.text()).toContain('api_key=[REDACTED]')
     expect(out.text()).toContain('"x-api-key":"[REDACTED]"')
+  })
+
+  it('node:http with pino-http and a redactor for a custom queryParam', async () => {
+    const out = sink()
+    const redactor = createRequestRedactor({ queryParam: 'token' })
+    const log = pinoHttp({ logger: pino(out.stream), serializers: redactor.serializers })
+    const guard = nodeApiKey({ keyward, sources: SOURCES, queryParam: 'token', logger: quiet })
+    const app = await listen(
+      createServer(async (req, res) => {
+        log(req, res)
+        if (await guard(req, res)) res.end('ok')
+      }),
+    )
+    await exercise(app.port, 'token')
+    await app.close()
+    expectNoKeys(out.text())
+    expect(out.text()).toContain('%74oken=[REDACTED]')
   })
 
   it('express with pino-http and morgan', async () => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
+import { isoTime } from '../../core/key-json.js'
 import { type DbOptions, withKeyward } from '../context.js'
-import { formatTable, formatTime, iso } from '../format.js'
+import { formatTable, formatTime } from '../format.js'
 import { type CliContext, type CliIo, UsageError, writeJson, writeLine } from '../io.js'
 import { addDbOption, parseDurationOption, parseKeyId } from '../options.js'
 
@@ -31,7 +32,7 @@ export async function audit(opts: AuditOptions, io: CliIo): Promise<number> {
     if (opts.json) {
       writeJson(
         io,
-        events.map((e) => ({ ...e, at: iso(e.at) })),
+        events.map((e) => ({ ...e, at: isoTime(e.at) })),
       )
       return 0
     }

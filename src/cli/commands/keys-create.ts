@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
+import { keyToJson } from '../../core/key-json.js'
 import { withKeyward } from '../context.js'
-import { keyJson } from '../format.js'
 import { type CliContext, type CliIo, writeJson, writeLine } from '../io.js'
 import { addDbOption, parsePrefix } from '../options.js'
 import { addKeyInputOptions, type KeyInputOptions, keyInputFrom, keySummary } from './key-input.js'
@@ -19,7 +19,7 @@ export async function keysCreate(opts: KeysCreateOptions, io: CliIo): Promise<nu
   return withKeyward(io, opts, {}, async ({ keyward }) => {
     const { key, record } = await keyward.createKey(input)
     if (opts.json) {
-      writeJson(io, { key, ...keyJson(record, keyward.statusOf(record)) })
+      writeJson(io, { key, ...keyToJson(record, keyward.statusOf(record)) })
       return 0
     }
     writeLine(io, `Created key ${record.id} (${record.name}). The key:`)

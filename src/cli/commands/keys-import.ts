@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
+import { keyToJson } from '../../core/key-json.js'
 import { withKeyward } from '../context.js'
-import { keyJson } from '../format.js'
 import { type CliContext, type CliIo, readSecret, UsageError, writeJson, writeLine } from '../io.js'
 import { addDbOption } from '../options.js'
 import { addKeyInputOptions, type KeyInputOptions, keyInputFrom, keySummary } from './key-input.js'
@@ -20,7 +20,7 @@ export async function keysImport(opts: KeyInputOptions, io: CliIo): Promise<numb
   return withKeyward(io, opts, {}, async ({ keyward }) => {
     const record = await keyward.importKey(secret, input)
     if (opts.json) {
-      writeJson(io, keyJson(record, keyward.statusOf(record)))
+      writeJson(io, keyToJson(record, keyward.statusOf(record)))
       return 0
     }
     writeLine(

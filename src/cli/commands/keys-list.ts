@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
+import { keyToJson } from '../../core/key-json.js'
 import type { KeyRecord } from '../../core/types.js'
 import { type DbOptions, withKeyward } from '../context.js'
-import { formatScopes, formatTable, formatTime, keyJson } from '../format.js'
+import { formatScopes, formatTable, formatTime } from '../format.js'
 import { type CliContext, type CliIo, writeJson, writeLine } from '../io.js'
 import { addDbOption, parseStatus } from '../options.js'
 
@@ -30,7 +31,7 @@ export async function keysList(opts: KeysListOptions, io: CliIo): Promise<number
     if (opts.json) {
       writeJson(
         io,
-        records.map((r) => keyJson(r, keyward.statusOf(r))),
+        records.map((r) => keyToJson(r, keyward.statusOf(r))),
       )
       return 0
     }

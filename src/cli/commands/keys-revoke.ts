@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
+import { keyToJson } from '../../core/key-json.js'
 import { CLI_ACTOR, type DbOptions, withKeyward } from '../context.js'
-import { keyJson } from '../format.js'
 import { type CliContext, type CliIo, writeJson, writeLine } from '../io.js'
 import { addDbOption, parseKeyId } from '../options.js'
 import { notFound } from './keys-show.js'
@@ -21,7 +21,7 @@ export async function keysRevoke(
     if (before === null) throw notFound(id)
     const record = await keyward.revokeKey(id, { actor: CLI_ACTOR })
     if (opts.json) {
-      writeJson(io, keyJson(record, keyward.statusOf(record)))
+      writeJson(io, keyToJson(record, keyward.statusOf(record)))
       return 0
     }
     writeLine(

@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import { formatDuration } from '../../core/duration.js'
+import { keyToJson } from '../../core/key-json.js'
 import { CLI_ACTOR, type DbOptions, withKeyward } from '../context.js'
-import { formatTimeRelative, keyJson } from '../format.js'
+import { formatTimeRelative } from '../format.js'
 import { type CliContext, type CliIo, RefusedError, writeJson, writeLine } from '../io.js'
 import { addDbOption, parseDurationOption, parseKeyId } from '../options.js'
 import { keySummary } from './key-input.js'
@@ -30,7 +31,7 @@ export async function keysRotate(
     if (opts.json) {
       writeJson(io, {
         key,
-        ...keyJson(record, keyward.statusOf(record)),
+        ...keyToJson(record, keyward.statusOf(record)),
         previousSecretExpiresAt: new Date(now + graceMs).toISOString(),
       })
       return 0

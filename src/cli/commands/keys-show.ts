@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { KeywardError } from '../../core/errors.js'
+import { isoTime, keyToJson } from '../../core/key-json.js'
 import { type DbOptions, withKeyward } from '../context.js'
 import {
   formatFields,
@@ -7,8 +8,6 @@ import {
   formatScopes,
   formatTime,
   formatTimeRelative,
-  iso,
-  keyJson,
 } from '../format.js'
 import { type CliContext, type CliIo, writeJson, writeLine } from '../io.js'
 import { addDbOption, parseKeyId } from '../options.js'
@@ -34,13 +33,13 @@ export async function keysShow(idArg: string, opts: KeysShowOptions, io: CliIo):
     const status = keyward.statusOf(record)
     if (opts.json) {
       writeJson(io, {
-        ...keyJson(record, status),
+        ...keyToJson(record, status),
         secrets: secrets.map((s) => ({
           hint: s.hint,
           pepperVersion: s.pepperVersion,
           imported: s.imported,
-          createdAt: iso(s.createdAt),
-          expiresAt: iso(s.expiresAt),
+          createdAt: isoTime(s.createdAt),
+          expiresAt: isoTime(s.expiresAt),
         })),
       })
       return 0

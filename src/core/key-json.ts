@@ -1,0 +1,47 @@
+// The one JSON shape of a key, shared by the CLI's `--json` output and the service's API.
+import { formatDuration } from './duration.js'
+import type { KeyRecord } from './types.js'
+
+/** A key's state as users see it: `expired` is derived from the expiry at read time. */
+export type KeyStatus = 'active' | 'revoked' | 'disabled' | 'expired'
+
+/** Epoch ms as an ISO 8601 UTC string, or null. */
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
+}
+
+/**
+ * The JSON shape of a key: owner, status, durations as `1m`/`30d`, times as ISO 8601. Never
+ * contains a secret or a hash; the hint is the only trace of the secret.
+ *
+ * @example
+ * keyToJson(record, keyward.statusOf(record)) // { id: 'key_…', name: 'billing', status: 'active', … }
+ */
+export function keyToJson(record: KeyRecord, status: KeyStatus): Record<string, unknown> {
+  return {
+    id: record.id,
+    name: record.name,
+    owner: record.ownerId,
+    status,
+    prefix: record.prefix,
+    hint: record.hint,
+    scopes: record.scopes,
+    roles: record.roles,
+    rateLimits: record.rateLimits.map((r) => ({
+      name: r.name,
+      limit: r.limit,
+      window: formatDuration(r.windowMs),
+    })),
+    quota: record.quota
+      ? { limit: record.quota.limit, period: formatDuration(record.quota.periodMs) }
+      : null,
+    metadata: record.metadata,
+    ipAllowlist: record.ipAllowlist,
+    createdAt: isoTime(record.createdAt),
+    updatedAt: isoTime(record.updatedAt),
+    expiresAt: isoTime(record.expiresAt),
+    revokedAt: isoTime(record.revokedAt),
+    lastUsedAt: isoTime(record.lastUsedAt),
+    usageCount: record.usageCount,
+  }
+}

@@ -1,0 +1,380 @@
+// The verify pipeline (DESIGN.md steps 1-7) with its cache, its limits and usage counting.
+import { hash, randomBytes } from 'node:crypto'
+import { VerifyCache } from './cache.js'
+import type { Clock } from './clock.js'
+import { KeywardError } from './errors.js'
+import type { Hasher } from './hash.js'
+import { compileIpAllowlist, type IpAllowlist } from './ip.js'
+import {
+  type CredentialShape,
+  classifyShape,
+  hasValidChecksum,
+  keyHint,
+  prefixOf,
+} from './key-format.js'
+import { keyLimitRequest, type LimitPolicy, requestWith } from './limit-policy.js'
+import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from './retry.js'
+import { compileScopes, expandImplied, expandRoles, type ScopeSet } from './scopes.js'
+import type { FoundKey, LimitDecision, LimitRequest, Store } from './types.js'
+import { UsageBuffer } from './usage.js'
+import type {
+  VerifiedKey,
+  VerifyDenial,
+  VerifyOptions,
+  VerifyResult,
+  VerifySuccess,
+} from './verify-types.js'
+
+/** Settings of the in-process cache; `false` turns it off. */
+export type CacheOptions = false | { maxEntries?: number; ttlMs?: number; negativeTtlMs?: number }
+
+export interface VerifierOptions {
+  store: Store
+  hasher: Hasher
+  clock: Clock
+  cache: CacheOptions
+  allowImported: boolean
+  /** Only keys with these prefixes verify; null: any well-formed prefix. */
+  acceptPrefixes: ReadonlySet<string> | null
+  limits: LimitPolicy | null
+  /** Scopes that grant others (`compileImpliedScopes`); null: none. */
+  impliedScopes: ReadonlyMap<string, readonly string[]> | null
+  usageFlushIntervalMs: number
+  onError: (error: unknown) => void
+}
+
+interface CacheEntry {
+  key: FoundKey['key']
+  secret: FoundKey['secret']
+  scopes: ScopeSet
+  ips: IpAllowlist | null
+  success: VerifySuccess
+  /** Step 6 for a plain request, built once; null when the key has no limits. */
+  limitRequest: Readonly<LimitRequest> | null
+}
+
+const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
+const MISSING: VerifyDenial = Object.freeze({ ok: false, code: 'key_missing' })
+
+/**
+ * The rest of step 2, asked on a cache miss only: a keyward-shaped credential with a wrong
+ * checksum is refused before the store (a cached credential was checked on its way in).
+ */
+function checksumRefused(shape: CredentialShape, credential: string): boolean {
+  return shape === 'keyward' && !hasValidChecksum(credential)
+}
+
+// Verified keys are shared by every request that hits the same cache entry: freeze what a
+// handler could reach, so one request cannot change what the next one sees.
+function freezeVerified(key: VerifiedKey): VerifiedKey {
+  Object.freeze(key.scopes)
+  Object.freeze(key.roles)
+  for (const rule of key.rateLimits) Object.freeze(rule)
+  Object.freeze(key.rateLimits)
+  if (key.quota !== null) Object.freeze(key.quota)
+  Object.freeze(key.metadata)
+  return Object.freeze(key)
+}
+
+function checkCacheSetting(value: number, what: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new KeywardError(
+      'invalid_options',
+      `"cache.${what}" must be a whole number >= ${min}, got ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+/** Verifies credentials. `Keyward` owns one; see its `verify` for the public description. */
+export class Verifier {
+  private readonly store: Store
+  private readonly hasher: Hasher
+  private readonly clock: Clock
+  private readonly cache: VerifyCache<CacheEntry> | null
+  private readonly allowImported: boolean
+  private readonly acceptPrefixes: ReadonlySet<string> | null
+  private readonly limits: LimitPolicy | null
+  private readonly impliedScopes: ReadonlyMap<string, readonly string[]> | null
+  private readonly usage: UsageBuffer
+  private readonly cacheSalt = randomBytes(16).toString('base64')
+  private roles: Map<string, string[]> | null = null
+  private rolesLoadedAt = 0
+  /** Bumped when roles change, so that a load in flight does not put old definitions back. */
+  private rolesVersion = 0
+  private readonly rolesTtlMs: number
+
+  constructor(options: VerifierOptions) {
+    this.store = options.store
+    this.hasher = options.hasher
+    this.clock = options.clock
+    this.allowImported = options.allowImported
+    this.acceptPrefixes = options.acceptPrefixes
+    this.limits = options.limits
+    this.impliedScopes = options.impliedScopes
+    if (options.cache === false) {
+      this.cache = null
+      this.rolesTtlMs = 0
+    } else {
+      const { maxEntries = 100_000, ttlMs = 30_000, negativeTtlMs = 5_000 } = options.cache
+      this.cache = new VerifyCache(
+        checkCacheSetting(maxEntries, 'maxEntries', 1),
+        checkCacheSetting(ttlMs, 'ttlMs', 1),
+        checkCacheSetting(negativeTtlMs, 'negativeTtlMs', 0),
+      )
+      this.rolesTtlMs = ttlMs
+    }
+    this.usage = new UsageBuffer(this.store, options.usageFlushIntervalMs, options.onError)
+  }
+
+  async verify(
+    credential: string | null | undefined,
+    options?: VerifyOptions,
+  ): Promise<VerifyResult> {
+    const shape = this.precheck(credential)
+    if (typeof shape === 'object') return shape
+    const now = this.clock.now()
+    const cacheKey = this.cache === null ? '' : this.cacheKey(credential as string)
+    let entry = this.cache?.get(cacheKey, now)
+    if (entry === undefined) {
+      if (checksumRefused(shape, credential as string)) return INVALID
+      try {
+        entry = await this.load(credential as string, cacheKey, now)
+      } catch (error) {
+        return {
+          ok: false,
+          code: 'store_unavailable',
+          retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+          cause: error,
+        }
+      }
+    }
+    if (entry === null) return INVALID
+    // decide() leaves only limited keys undecided, and only with an out-of-process limiter
+    return this.decide(entry, options, now) ?? this.limit(entry, entry.limitRequest!, options)
+  }
+
+  verifyCached(
+    credential: string | null | undefined,
+    options?: VerifyOptions,
+  ): VerifyResult | undefined {
+    const shape = this.precheck(credential)
+    if (typeof shape === 'object') return shape
+    if (this.cache === null) return undefined
+    const now = this.clock.now()
+    const entry = this.cache.get(this.cacheKey(credential as string), now)
+    if (entry === undefined)
+      return checksumRefused(shape, credential as string) ? INVALID : undefined
+    if (entry === null) return INVALID
+    return this.decide(entry, options, now)
+  }
+
+  /** The stored key a secret belongs to, under every configured pepper, or null. No cache. */
+  async findSecret(secret: string): Promise<FoundKey | null> {
+    for (const version of this.hasher.versions) {
+      const row = await this.store.findByHash(this.hasher.hash(secret, version))
+      if (row !== null) return row
+    }
+    return null
+  }
+
+  /** Drops a key's cached state (it was revoked, rotated or changed). */
+  evict(keyId: string): void {
+    this.cache?.evictKey(keyId)
+  }
+
+  /** A key with this secret now exists: forget that it was unknown. */
+  secretAdded(secret: string): void {
+    this.cache?.forgetNotFound(this.cacheKey(secret))
+  }
+
+  /** Roles changed: any key's effective scopes may have, so everything is dropped. */
+  rolesChanged(): void {
+    this.roles = null
+    this.rolesVersion++
+    this.cache?.clear()
+  }
+
+  cacheSize(): { found: number; notFound: number } {
+    return this.cache?.size ?? { found: 0, notFound: 0 }
+  }
+
+  async flush(): Promise<void> {
+    await this.usage.flush()
+  }
+
+  async close(): Promise<void> {
+    await this.usage.close()
+  }
+
+  /**
+   * Steps 1-2: missing, then length, alphabet and shape, without store or hashing; the
+   * credential's shape when it passes. The checksum is `checksumRefused`, on a cache miss.
+   */
+  private precheck(
+    credential: string | null | undefined,
+  ): VerifyDenial | Exclude<CredentialShape, 'invalid'> {
+    if (credential === undefined || credential === null) return MISSING
+    if (typeof credential !== 'string') return INVALID
+    const shape = classifyShape(credential)
+    if (shape === 'invalid' || (shape === 'opaque' && !this.allowImported)) return INVALID
+    if (
+      shape === 'keyward' &&
+      this.acceptPrefixes !== null &&
+      !this.acceptPrefixes.has(prefixOf(credential)!)
+    ) {
+      return INVALID
+    }
+    return shape
+  }
+
+  /**
+   * The in-process cache is keyed by a salted SHA-256 of the credential (one fast hash, the
+   * salt random per process), never by the credential itself; the store is searched by the
+   * peppered HMAC only on a miss.
+   */
+  private cacheKey(credential: string): string {
+    return hash('sha256', this.cacheSalt + credential, 'base64url')
+  }
+
+  /** Steps 4-5 on a found key; `undefined` when step 6 (the limiter) must decide. */
+  private decide(
+    entry: CacheEntry,
+    options: VerifyOptions | undefined,
+    now: number,
+  ): VerifyResult | undefined {
+    const { key, secret } = entry
+    if (secret.expiresAt !== null && secret.expiresAt <= now)
+      return { ok: false, code: 'key_expired', keyId: key.id }
+    if (key.state === 'revoked') return { ok: false, code: 'key_revoked', keyId: key.id }
+    if (key.state === 'disabled') return { ok: false, code: 'key_disabled', keyId: key.id }
+    if (key.expiresAt !== null && key.expiresAt <= now)
+      return { ok: false, code: 'key_expired', keyId: key.id }
+    if (entry.ips !== null && !entry.ips.allows(options?.ip))
+      return { ok: false, code: 'ip_not_allowed', keyId: key.id }
+    const required = options?.scopes
+    if (required !== undefined && required.length > 0) {
+      const missingScopes = entry.scopes.missing(required)
+      if (missingScopes.length > 0)
+        return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
+    }
+    if (entry.limitRequest !== null) {
+      const consumeSync = this.limits!.consumeSync
+      return consumeSync === null
+        ? undefined
+        : this.limitSync(entry, entry.limitRequest, options, consumeSync)
+    }
+    this.usage.record(key.id, now)
+    return entry.success
+  }
+
+  /** Step 6: every limit and the quota in one atomic decision; refused requests charge nothing. */
+  private async limit(
+    entry: CacheEntry,
+    base: Readonly<LimitRequest>,
+    options: VerifyOptions | undefined,
+  ): Promise<VerifyResult> {
+    let decision: LimitDecision
+    try {
+      decision = await this.limits!.limiter.consume(requestWith(base, options))
+    } catch (error) {
+      return this.limiterFailed(entry, error)
+    }
+    return this.admit(entry, decision)
+  }
+
+  /** Step 6 with an in-process limiter: no promise at all. */
+  private limitSync(
+    entry: CacheEntry,
+    base: Readonly<LimitRequest>,
+    options: VerifyOptions | undefined,
+    consumeSync: (request: LimitRequest) => LimitDecision,
+  ): VerifyResult {
+    let decision: LimitDecision
+    try {
+      decision = consumeSync(requestWith(base, options))
+    } catch (error) {
+      return this.limiterFailed(entry, error)
+    }
+    return this.admit(entry, decision)
+  }
+
+  private limiterFailed(entry: CacheEntry, error: unknown): VerifyDenial {
+    // a malformed request (e.g. a bad cost) is the caller's bug, not an outage
+    if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
+    return {
+      ok: false,
+      code: 'store_unavailable',
+      keyId: entry.key.id,
+      retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+      cause: error,
+    }
+  }
+
+  private admit(entry: CacheEntry, decision: LimitDecision): VerifyResult {
+    if (!decision.allowed) {
+      return {
+        ok: false,
+        code: decision.code ?? 'rate_limited',
+        keyId: entry.key.id,
+        retryAfterSeconds: toRetryAfterSeconds(decision.retryAfterMs ?? 1000),
+        rateLimit: decision,
+      }
+    }
+    this.usage.record(entry.key.id, this.clock.now())
+    return { ok: true, key: entry.success.key, rateLimit: decision }
+  }
+
+  /** Step 3 on a cache miss: the store, by keyed hash; the entry is cached unless stale. */
+  private async load(
+    credential: string,
+    cacheKey: string,
+    now: number,
+  ): Promise<CacheEntry | null> {
+    // read before the lookup: an eviction while it runs makes its answer too old to cache
+    const epoch = this.cache?.epoch ?? 0
+    const row = await this.findSecret(credential)
+    if (row === null) {
+      this.cache?.setNotFound(cacheKey, now, epoch)
+      return null
+    }
+    const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
+    const own = roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
+    const scopes = this.impliedScopes === null ? own : expandImplied(own, this.impliedScopes)
+    const verified: VerifiedKey = freezeVerified({
+      id: row.key.id,
+      name: row.key.name,
+      ownerId: row.key.ownerId,
+      prefix: row.key.prefix,
+      hint: keyHint(credential),
+      scopes,
+      roles: row.key.roles,
+      metadata: row.key.metadata,
+      expiresAt: row.key.expiresAt,
+      rateLimits: row.key.rateLimits,
+      quota: row.key.quota,
+    })
+    const entry: CacheEntry = {
+      key: row.key,
+      secret: row.secret,
+      scopes: compileScopes(scopes),
+      ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
+      success: Object.freeze({ ok: true, key: verified }),
+      limitRequest: this.limits === null ? null : keyLimitRequest(this.limits, row.key),
+    }
+    this.cache?.set(cacheKey, row.key.id, entry, now, epoch)
+    return entry
+  }
+
+  private async roleDefinitions(now: number): Promise<Map<string, string[]>> {
+    if (this.roles !== null && now - this.rolesLoadedAt < this.rolesTtlMs) return this.roles
+    const version = this.rolesVersion
+    const roles = await this.store.listRoles()
+    // a change while the load ran: use what was read for this lookup, but do not keep it
+    if (version === this.rolesVersion) {
+      this.roles = roles
+      this.rolesLoadedAt = now
+    }
+    return roles
+  }
+}

@@ -1,0 +1,225 @@
+// The service as a Fastify app: limits and timeouts, problem+json for every error, the admin
+// authentication (the project's own Fastify adapter) and the routes. `keyward serve` builds it
+// with `createService` and listens; tests build it the same way.
+import { createServer as createHttpServer, type Server, type ServerOptions } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Socket } from 'node:net'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyHttpOptions,
+  type FastifyInstance,
+} from 'fastify'
+import type { Keyward } from '../core/keyward.js'
+import { keywardFastify } from '../http/fastify/index.js'
+import type { DeniedEvent, FailedAuthOptions } from '../http/options.js'
+import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
+import { registerOpenApi } from './openapi.js'
+import { healthRoutes, type ReadinessCheck } from './routes/health.js'
+import { keyRoutes } from './routes/keys.js'
+
+/** The scopes of the admin API, and what the `admin` scope grants (all of them). */
+export const ADMIN_SCOPES = Object.freeze([
+  'keys:read',
+  'keys:write',
+  'keys:verify',
+  'roles:write',
+  'audit:read',
+] as const)
+
+/**
+ * Pass to `createKeyward` (or `openKeyward`'s `keyward` options) for the service's keyward:
+ * a key holding `admin` may call every admin route.
+ */
+export const SERVICE_IMPLIED_SCOPES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  admin: ADMIN_SCOPES,
+})
+
+/** Request limits and timeouts; every default is on, so a slow or huge client is dropped. */
+export interface ServiceLimits {
+  /** Largest request body. Default 64 KiB. */
+  bodyBytes?: number
+  /** Largest total size of the request line and headers. Default 16 KiB (Node's). */
+  headerBytes?: number
+  /** Headers counted per request; more are refused with 431. Default 100. */
+  headersCount?: number
+  /** Time to receive the headers (slow-loris clients are dropped). Default 10 s. */
+  headersTimeoutMs?: number
+  /** Time to receive the whole request. Default 30 s. */
+  requestTimeoutMs?: number
+  /** Idle time of a kept-alive connection. Default 5 s. */
+  keepAliveTimeoutMs?: number
+}
+
+export interface ServiceOptions {
+  /** The service's keyward, created with `impliedScopes: SERVICE_IMPLIED_SCOPES`. */
+  keyward: Keyward
+  /** A pino logger (Fastify logs requests with it); default: no logs. */
+  logger?: FastifyBaseLogger
+  limits?: ServiceLimits
+  /** PEM key and certificate: serve HTTPS (with HSTS) instead of HTTP. */
+  tls?: { key: string | Buffer; cert: string | Buffer }
+  /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges). */
+  trustedProxies?: readonly string[]
+  /** The failed-auth limiter of admin and verify calls. Default 20 bad keys a minute per client. */
+  failedAuth?: FailedAuthOptions
+  /** What `/readyz` checks besides the store, e.g. Redis. */
+  readiness?: readonly ReadinessCheck[]
+  /** Called for every denied request (metrics, logs). */
+  onDenied?: (event: DeniedEvent) => void
+  /** The version shown in /openapi.json. */
+  version?: string
+}
+
+const KIB = 1024
+
+/** Methods of routes by path pattern, to answer 405 with `Allow` instead of 404. */
+class MethodTable {
+  private readonly routes: { re: RegExp; methods: Set<string> }[] = []
+
+  add(url: string, methods: readonly string[]): void {
+    const source = url
+      .split('/')
+      .map((part) =>
+        part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
+      .join('/')
+    const existing = this.routes.find((r) => r.re.source === `^${source}$`)
+    if (existing) for (const m of methods) existing.methods.add(m)
+    else this.routes.push({ re: new RegExp(`^${source}$`), methods: new Set(methods) })
+  }
+
+  allowed(path: string): string[] {
+    const out = new Set<string>()
+    for (const r of this.routes) if (r.re.test(path)) for (const m of r.methods) out.add(m)
+    return [...out]
+  }
+}
+
+/**
+ * Builds the service (not yet listening): admin API, verify API, health. Close it with
+ * `app.close()`; it does not close the keyward or its store, which the caller owns.
+ *
+ * @example
+ * const app = await createService({ keyward })
+ * await app.listen({ port: 8080, host: '127.0.0.1' })
+ */
+export async function createService(options: ServiceOptions): Promise<FastifyInstance> {
+  const limits = options.limits ?? {}
+  const headersCount = limits.headersCount ?? 100
+  const httpOptions: ServerOptions = {
+    maxHeaderSize: limits.headerBytes ?? 16 * KIB,
+    headersTimeout: limits.headersTimeoutMs ?? 10_000,
+    requestTimeout: limits.requestTimeoutMs ?? 30_000,
+    keepAliveTimeout: limits.keepAliveTimeoutMs ?? 5_000,
+  }
+  const tls = options.tls
+  const fastifyOptions: FastifyHttpOptions<Server> = {
+    bodyLimit: limits.bodyBytes ?? 64 * KIB,
+    // the ids in paths are short; a long parameter is a probe
+    routerOptions: { maxParamLength: 200 },
+    // unknown fields and wrong types are refused, never dropped or converted
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    return503OnClosing: true,
+    serverFactory: (handler) => {
+      const server: Server = tls
+        ? createHttpsServer({ ...httpOptions, key: tls.key, cert: tls.cert }, handler)
+        : createHttpServer(httpOptions, handler)
+      // Node silently drops headers past maxHeadersCount; the adapter refuses such requests
+      server.maxHeadersCount = headersCount
+      return server
+    },
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      if (!socket.writable) {
+        socket.destroy()
+        return
+      }
+      const p =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? problem(
+              'headers_too_large',
+              'The request headers are larger than this service accepts: send fewer or smaller headers.',
+            )
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? problem('request_timeout', 'The request took too long to arrive: send it again.')
+            : problem('invalid_request', 'The request is not valid HTTP/1.1.')
+      socket.end(rawProblem(p))
+    },
+    // a URL that cannot be decoded, e.g. /v1/keys/%E0
+    frameworkErrors: (error, _request, reply) => {
+      sendProblem(
+        reply,
+        error.code === 'FST_ERR_BAD_URL'
+          ? problem('not_found', 'The path is not valid: check its percent-encoding.')
+          : problemFor(error),
+      )
+    },
+  }
+  if (options.logger !== undefined) fastifyOptions.loggerInstance = options.logger
+  const app: FastifyInstance = Fastify(fastifyOptions)
+  // JSON only: any other body type is 415. An empty body is no body (a DELETE sent with a
+  // JSON content type by habit), left to the route's schema to require one.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: limits.bodyBytes ?? 64 * KIB },
+    (request, body, done) => {
+      const text = body.toString()
+      if (text === '') done(null, undefined)
+      else parseJson(request, text, done)
+    },
+  )
+
+  if (tls) {
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
+      done(null, payload)
+    })
+  }
+
+  const methods = new MethodTable()
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/')) {
+      methods.add(route.url, Array.isArray(route.method) ? route.method : [route.method])
+    }
+  })
+
+  app.setErrorHandler((error, request, reply) => {
+    const p = problemFor(error)
+    if (p.status >= 500 && p.body.code === 'internal_error') request.log.error({ err: error })
+    sendProblem(reply, p)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/'
+    const allowed = methods.allowed(path)
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '))
+      sendProblem(
+        reply,
+        problem(
+          'method_not_allowed',
+          `${request.method} is not allowed on ${path}: use ${allowed.join(', ')}.`,
+        ),
+      )
+      return
+    }
+    sendProblem(
+      reply,
+      problem('not_found', 'There is no such route: see GET /openapi.json for the API.'),
+    )
+  })
+
+  await registerOpenApi(app, options.version ?? '0.0.0')
+  await app.register(keywardFastify, {
+    keyward: options.keyward,
+    failedAuth: options.failedAuth ?? { limit: 20, windowMs: 60_000 },
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...(options.onDenied ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) } : {}),
+  })
+  await app.register(healthRoutes, {
+    keyward: options.keyward,
+    checks: options.readiness ?? [],
+  })
+  await app.register(keyRoutes, { keyward: options.keyward })
+  return app
+}
