@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startTarget, type Target } from '../../test/client/servers.js'
 import { KeywardError } from '../core/errors.js'
 import { type ClientOptions, createClient, type RetryEvent } from './index.js'
@@ -73,6 +73,21 @@ describe('key mode', () => {
     expect(target.api.seen.map((r) => r.url)).toEqual(['/v1/orders', '/v1/items', '/v1/users'])
     expect(target.api.seen[2]?.headers['x-trace']).toBe('r')
     expect(target.api.seen.every((r) => r.headers['x-api-key'] === target.key)).toBe(true)
+  })
+
+  it('calls the fetch option, whatever class its responses are', async () => {
+    const calls: [string, Headers][] = []
+    const answer = { status: 200, headers: new Headers(), body: null }
+    const api = client({
+      fetch: async (input, init) => {
+        calls.push([String(input), new Headers(init?.headers)])
+        return answer as unknown as Response
+      },
+    })
+    expect(await api.fetch('/a')).toBe(answer)
+    expect(calls.map(([url, headers]) => [url, headers.get('x-api-key')])).toEqual([
+      [`${target.api.baseUrl}/a`, target.key],
+    ])
   })
 
   it('calls the apiKey function for each request (rotation without a new client)', async () => {
@@ -211,9 +226,17 @@ describe('retries', () => {
 
   it('returns a 429 at once when Retry-After is longer than maxDelayMs', async () => {
     target.api.queue('/limited', { status: 429, headers: { 'retry-after': '60' } })
-    const res = await client().fetch('/limited')
+    const res = await client({ deadlineMs: 120_000 }).fetch('/limited')
     expect(res.status).toBe(429)
     expect(res.headers.get('retry-after')).toBe('60')
+    expect(target.api.seen).toHaveLength(1)
+    expect(events).toHaveLength(0)
+  })
+
+  it('returns a 503 at once when the wait it asks would end past deadlineMs', async () => {
+    target.api.queue('/busy', { status: 503, headers: { 'retry-after': '3' } })
+    const res = await client({ timeoutMs: 1_000, deadlineMs: 2_000 }).fetch('/busy')
+    expect(res.status).toBe(503)
     expect(target.api.seen).toHaveLength(1)
     expect(events).toHaveLength(0)
   })
@@ -351,6 +374,21 @@ describe('failures without a response', () => {
       new RegExp(`^request to ${url}/a failed: .*ECONNREFUSED.* \\(after 2 attempts\\)$`),
     )
     expect(events.map((e) => e.code)).toEqual(['network'])
+  })
+
+  it('does not begin a wait that would end past deadlineMs: the failure is thrown at once', async () => {
+    target.api.queue('/a', 'reset')
+    vi.spyOn(Math, 'random').mockReturnValue(0.5) // backoff: half of 60 s
+    const api = client({
+      timeoutMs: 1_000,
+      deadlineMs: 1_000,
+      retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+    })
+    const error = await rejection(api.fetch('/a'))
+    vi.restoreAllMocks()
+    expect(error.code).toBe('network')
+    expect(events).toHaveLength(0)
+    expect(target.api.seen).toHaveLength(1)
   })
 
   it('does not retry a POST whose connection dropped', async () => {

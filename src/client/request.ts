@@ -121,6 +121,10 @@ export function prepareRequest(
       )
     }
   }
+  if ((method === 'GET' || method === 'HEAD') && init?.body !== undefined && init.body !== null) {
+    // fetch would throw a TypeError that reads like a network failure
+    throw refuse(`a ${method} request cannot have a body`)
+  }
   let idempotencyKey = headers.get('idempotency-key')
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey.trim())) {
     throw refuse('"Idempotency-Key" must be 1 to 255 visible ASCII characters')

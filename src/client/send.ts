@@ -19,11 +19,17 @@ export interface SendContext {
   onUnauthorized?: (token: string) => void
 }
 
+/** Why an attempt got no response. */
 interface Failure {
   code: 'timeout' | 'network'
   detail: string
   cause: unknown
 }
+
+// tagged rather than told apart by `instanceof Response`: a custom fetch may bring its own class
+type Outcome =
+  | { response: Response; failure?: undefined }
+  | { response?: undefined; failure: Failure }
 
 /**
  * Sends `request`, again after a 429/503 (or a network error or timeout) when it is
@@ -47,30 +53,25 @@ export async function send(request: PreparedRequest, context: SendContext): Prom
         `${what} ${request.label} did not complete within "deadlineMs" (${context.options.deadlineMs} ms), after ${attempt - 1} attempt(s)`,
       )
     }
-    const outcome = await attemptOnce(
+    const { response, failure } = await attemptOnce(
       request,
       headers,
       context,
       Math.min(context.options.timeoutMs, remainingMs),
     )
-    const event = (reason: RetryEvent['reason'], delayMs: number): RetryEvent => {
-      const base = {
-        target: context.target,
-        method: request.method,
-        url: request.label,
-        attempt,
-        reason,
-        delayMs,
-      }
-      return outcome instanceof Response
-        ? { ...base, status: outcome.status }
-        : { ...base, code: outcome.code }
-    }
+    const event = (reason: RetryEvent['reason'], delayMs: number): RetryEvent => ({
+      target: context.target,
+      method: request.method,
+      url: request.label,
+      attempt,
+      reason,
+      ...(failure === undefined ? { status: response.status } : { code: failure.code }),
+      delayMs,
+    })
 
-    if (outcome instanceof Response) {
-      const { status } = outcome
+    if (failure === undefined) {
       if (
-        status === 401 &&
+        response.status === 401 &&
         token !== null &&
         context.onUnauthorized !== undefined &&
         !hasRefreshedToken &&
@@ -79,19 +80,13 @@ export async function send(request: PreparedRequest, context: SendContext): Prom
         // the token may have been revoked or expired early: one new token, one retry, no wait
         hasRefreshedToken = true
         context.onUnauthorized(token)
-        await discard(outcome)
+        await discard(response)
         onRetry?.(event('unauthorized', 0))
         continue
       }
-      if (!request.isRetryable || !retry.retryOn.has(status) || retriesUsed >= retry.retries) {
-        return outcome
-      }
-      const askedMs = retryAfterMs(outcome.headers.get('retry-after'), Date.now())
-      // waiting less than the server asked would only be refused again
-      if (askedMs !== undefined && askedMs > retry.maxDelayMs) return outcome
-      const delayMs = askedMs ?? backoffDelayMs(retriesUsed, retry.baseDelayMs, retry.maxDelayMs)
-      if (Date.now() + delayMs >= context.deadlineAt) return outcome
-      await discard(outcome)
+      const delayMs = retryDelayMs(request, response, retriesUsed, context)
+      if (delayMs === undefined) return response
+      await discard(response)
       onRetry?.(event('status', delayMs))
       await sleep(delayMs, request.signal)
     } else {
@@ -102,19 +97,36 @@ export async function send(request: PreparedRequest, context: SendContext): Prom
         Date.now() + delayMs >= context.deadlineAt
       ) {
         const attempts = attempt === 1 ? '' : ` (after ${attempt} attempts)`
-        throw new KeywardError(
-          outcome.code,
-          `${what} ${request.label} ${outcome.detail}${attempts}`,
-          {
-            cause: outcome.cause,
-          },
-        )
+        const message = `${what} ${request.label} ${failure.detail}${attempts}`
+        throw new KeywardError(failure.code, message, { cause: failure.cause })
       }
-      onRetry?.(event(outcome.code, delayMs))
+      onRetry?.(event(failure.code, delayMs))
       await sleep(delayMs, request.signal)
     }
     retriesUsed++
   }
+}
+
+/**
+ * The wait before sending `request` again after `response`, or `undefined` to return the
+ * response: its status is not retried, the request may not be repeated, the retries are
+ * spent, `Retry-After` asks more than `maxDelayMs` (waiting less would only be refused
+ * again), or the wait would end past the deadline.
+ */
+function retryDelayMs(
+  request: PreparedRequest,
+  response: Response,
+  retriesUsed: number,
+  context: SendContext,
+): number | undefined {
+  const { retry } = context.options
+  if (!request.isRetryable || !retry.retryOn.has(response.status) || retriesUsed >= retry.retries) {
+    return undefined
+  }
+  const askedMs = retryAfterMs(response.headers.get('retry-after'), Date.now())
+  if (askedMs !== undefined && askedMs > retry.maxDelayMs) return undefined
+  const delayMs = askedMs ?? backoffDelayMs(retriesUsed, retry.baseDelayMs, retry.maxDelayMs)
+  return Date.now() + delayMs >= context.deadlineAt ? undefined : delayMs
 }
 
 /**
@@ -126,7 +138,7 @@ async function attemptOnce(
   headers: Headers,
   context: SendContext,
   timeoutMs: number,
-): Promise<Response | Failure> {
+): Promise<Outcome> {
   const caller = request.signal
   if (caller?.aborted) throw caller.reason
   const controller = new AbortController()
@@ -139,7 +151,7 @@ async function attemptOnce(
   const fetchImpl = context.options.fetch
   try {
     const [input, init] = request.attempt(headers, signal)
-    return await fetchImpl(input, init)
+    return { response: await fetchImpl(input, init) }
   } catch (error) {
     if (caller?.aborted) throw caller.reason
     if (hasTimedOut) {
@@ -147,9 +159,11 @@ async function attemptOnce(
         timeoutMs < context.options.timeoutMs
           ? `the rest of "deadlineMs" (${context.options.deadlineMs} ms)`
           : `"timeoutMs" (${timeoutMs} ms)`
-      return { code: 'timeout', detail: `got no response within ${limit}`, cause: error }
+      return {
+        failure: { code: 'timeout', detail: `got no response within ${limit}`, cause: error },
+      }
     }
-    return { code: 'network', detail: `failed: ${networkDetail(error)}`, cause: error }
+    return { failure: { code: 'network', detail: `failed: ${networkDetail(error)}`, cause: error } }
   } finally {
     // the timeout bounds the wait for headers; reading the body is the caller's business
     clearTimeout(timer)

@@ -127,6 +127,45 @@ describe('token mode', () => {
     expect(target.issuer.tokenRequests).toHaveLength(2)
   })
 
+  it('refreshBeforeMs moves the refresh earlier', async () => {
+    const api = client({ token: { url: target.issuer.tokenUrl, refreshBeforeMs: 20_000 } })
+    await api.fetch('/warm')
+    vi.setSystemTime(Date.now() + 41_000) // the default would wait until 54 s
+    await api.fetch('/a')
+    await until(() => target.issuer.tokenRequests.length === 2)
+  })
+
+  it('refreshBeforeMs is capped at half the lifetime (a larger one would refresh on every call)', async () => {
+    const api = client({ token: { url: target.issuer.tokenUrl, refreshBeforeMs: 50_000 } })
+    await api.fetch('/warm')
+    vi.setSystemTime(Date.now() + 20_000)
+    await api.fetch('/a')
+    await new Promise((resolve) => setTimeout(resolve, 50)) // room for a refresh that must not start
+    expect(target.issuer.tokenRequests).toHaveLength(1)
+    vi.setSystemTime(Date.now() + 11_000)
+    await api.fetch('/b')
+    await until(() => target.issuer.tokenRequests.length === 2)
+  })
+
+  it('without expires_in, a token is kept 60 s', async () => {
+    target.issuer.queue('/oauth/token', {
+      status: 200,
+      body: JSON.stringify({ access_token: 'opaque', token_type: 'Bearer' }),
+    })
+    // answered by script: the API does not know this token, and need not
+    target.api.queue('/a', { status: 200 })
+    target.api.queue('/b', { status: 200 })
+    target.api.queue('/c', { status: 200 })
+    const api = client()
+    await api.fetch('/a')
+    vi.setSystemTime(Date.now() + 50_000)
+    await api.fetch('/b')
+    expect(target.issuer.tokenRequests).toHaveLength(1)
+    vi.setSystemTime(Date.now() + 11_000)
+    await api.fetch('/c')
+    expect(target.issuer.tokenRequests).toHaveLength(2)
+  })
+
   it('a failed early refresh keeps the valid token and waits half its remaining life before trying again', async () => {
     const api = client({ retry: false })
     await api.fetch('/warm')
@@ -155,6 +194,17 @@ describe('token mode', () => {
     expect(events.map((e) => [e.reason, e.status, e.delayMs])).toEqual(
       Array(50).fill(['unauthorized', 401, 0]),
     )
+  })
+
+  it('a late 401 to a replaced token does not drop its replacement', async () => {
+    const api = client()
+    await api.fetch('/warm')
+    target.issuer.revokeTokens()
+    target.api.queue('/late', { status: 401, delayMs: 300 })
+    const late = api.fetch('/late')
+    expect((await api.fetch('/now')).status).toBe(200) // 401, new token, 200
+    expect((await late).status).toBe(200) // its 401 came after the new token: retried with it
+    expect(target.issuer.tokenRequests).toHaveLength(2)
   })
 
   it('a second 401 in a row is returned (one refresh per call)', async () => {

@@ -22,7 +22,7 @@ export interface SeenRequest {
 
 /** A scripted answer: a response, or `hang` (never answer), or `reset` (drop the connection). */
 export type Scripted =
-  | { status: number; headers?: Record<string, string>; body?: string }
+  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
   | 'hang'
   | 'reset'
 
@@ -87,7 +87,9 @@ async function listen(handle: (req: SeenRequest, res: ServerResponse) => void): 
         return
       }
       if (answer !== undefined) {
-        res.writeHead(answer.status, answer.headers).end(answer.body ?? '')
+        const send = () => res.writeHead(answer.status, answer.headers).end(answer.body ?? '')
+        if (answer.delayMs === undefined) send()
+        else setTimeout(send, answer.delayMs)
         return
       }
       handle(request, res)
