@@ -1,7 +1,7 @@
 import { KeywardError } from '../core/errors.js'
 import { assertValidApiKey, type ClientOptions, resolveClientOptions } from './options.js'
 import { type PreparedRequest, prepareRequest } from './request.js'
-import { send } from './send.js'
+import { type SendContext, send } from './send.js'
 import { TokenSource } from './token.js'
 
 /** What {@link createClient} returns. */
@@ -67,31 +67,24 @@ export function createClient(options: ClientOptions): KeywardClient {
       const request = prepareRequest(input, init, resolved)
       if (request.signal?.aborted) throw request.signal.reason
       const deadlineAt = Date.now() + resolved.deadlineMs
+      const context: SendContext = { options: resolved, target: 'api', deadlineAt }
       if (tokens === null) {
         const key = await keyOf()
         refuseKeyInUrl(request, key)
-        return send(request, {
-          options: resolved,
-          target: 'api',
-          deadlineAt,
-          authorize: async (headers) => {
-            headers.set('x-api-key', key)
-            return null
-          },
-        })
-      }
-      refuseKeyInUrl(request, lastKey)
-      return send(request, {
-        options: resolved,
-        target: 'api',
-        deadlineAt,
-        authorize: async (headers) => {
+        context.authorize = async (headers) => {
+          headers.set('x-api-key', key)
+          return null
+        }
+      } else {
+        refuseKeyInUrl(request, lastKey)
+        context.authorize = async (headers) => {
           const token = await tokens.get(request.signal, deadlineAt)
           headers.set('authorization', `Bearer ${token}`)
           return token
-        },
-        onUnauthorized: (token) => tokens.invalidate(token),
-      })
+        }
+        context.onUnauthorized = (token) => tokens.invalidate(token)
+      }
+      return send(request, context)
     },
   }
 }

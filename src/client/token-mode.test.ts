@@ -1,15 +1,20 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { startTarget, type Target } from '../../test/client/servers.js'
+import { startTarget, type Target, watchForLeaks } from '../../test/client/servers.js'
 import { type ClientOptions, createClient, type RetryEvent, TokenRequestError } from './index.js'
 
 // Token lifetimes are 60 s; the tests move Date (client and issuer alike) instead of waiting.
 // Only Date is faked: timers and sockets run for real.
 let target: Target
-const events: RetryEvent[] = []
-const errors: unknown[] = []
+let watch: ReturnType<typeof watchForLeaks>
+let events: RetryEvent[]
+let rejection: (promise: Promise<unknown>) => Promise<TokenRequestError>
 
 beforeAll(async () => {
   target = await startTarget({ tokenLifetimeS: 60 })
+  // neither the key nor any token leaves in a URL, an onRetry event or an error message
+  watch = watchForLeaks(target, () => [target.key, ...target.issuer.issued])
+  events = watch.events
+  rejection = watch.rejection
 })
 afterAll(async () => {
   await target.close()
@@ -19,17 +24,7 @@ beforeEach(() => {
 })
 afterEach(() => {
   vi.useRealTimers()
-  for (const url of target.urlsSeen()) expect(url).not.toContain(target.key)
-  expect(JSON.stringify(events)).not.toContain(target.key)
-  for (const error of errors) {
-    expect(String(error)).not.toContain(target.key)
-    expect(JSON.stringify(error)).not.toContain(target.key)
-    for (const token of target.issuer.issued) expect(String(error)).not.toContain(token)
-  }
-  target.api.seen.length = 0
-  target.issuer.seen.length = 0
-  events.length = 0
-  errors.length = 0
+  watch.checkAndReset()
 })
 
 function client(options: Partial<ClientOptions> = {}) {
@@ -41,15 +36,6 @@ function client(options: Partial<ClientOptions> = {}) {
     onRetry: (event) => events.push(event),
     ...options,
   })
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TokenRequestError> {
-  const error = await promise.then(
-    () => expect.unreachable('the call should have failed'),
-    (e: unknown) => e,
-  )
-  errors.push(error)
-  return error as TokenRequestError
 }
 
 const bearerOf = (i: number) => target.api.seen[i]?.headers.authorization

@@ -10,6 +10,7 @@ import {
   type ServerResponse,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { RetryEvent } from '../../src/client/options.js'
 
 /** A request as a server received it. */
 export interface SeenRequest {
@@ -215,6 +216,45 @@ export async function startTarget(options: { tokenLifetimeS?: number } = {}): Pr
     urlsSeen: () => [...issuerServer.seen, ...apiServer.seen].map((r) => r.url),
     close: async () => {
       await Promise.all([issuerServer.close(), apiServer.close()])
+    },
+  }
+}
+
+/**
+ * Collects what a test's client exposed (onRetry events, errors) and checks, after each test,
+ * that no secret appears in them nor in any URL the servers saw.
+ */
+export function watchForLeaks(target: Target, secrets: () => string[] = () => [target.key]) {
+  const events: RetryEvent[] = []
+  const errors: unknown[] = []
+  return {
+    events,
+    /** The call's rejection, kept for the check. */
+    async rejection<E = Error>(promise: Promise<unknown>): Promise<E> {
+      const error = await promise.then(
+        () => {
+          throw new Error('the call should have failed')
+        },
+        (e: unknown) => e,
+      )
+      errors.push(error)
+      return error as E
+    },
+    /** Throws if a secret leaked; then forgets the test's events, errors and requests. */
+    checkAndReset(): void {
+      const exposed = [
+        ...target.urlsSeen().map((url) => `URL ${url}`),
+        `onRetry ${JSON.stringify(events)}`,
+        ...errors.map((e) => `error ${String(e)} ${JSON.stringify(e)}`),
+      ]
+      for (const secret of secrets()) {
+        const leak = exposed.find((text) => text.includes(secret))
+        if (leak !== undefined) throw new Error(`a secret leaked into an ${leak.split(' ')[0]}`)
+      }
+      target.api.seen.length = 0
+      target.issuer.seen.length = 0
+      events.length = 0
+      errors.length = 0
     },
   }
 }
