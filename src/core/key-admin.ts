@@ -1,6 +1,7 @@
 // Key administration: create, import, rotate, revoke, change, read keys and roles, with the
 // audit events of each change. Every change that affects verification ends in `invalidate`.
 import { randomBase62 } from './base62.js'
+import type { Change } from './changes.js'
 import type { Clock } from './clock.js'
 import { KeywardError } from './errors.js'
 import type { Hasher } from './hash.js'
@@ -91,12 +92,13 @@ export interface ListKeysInput {
 
 /** What administration tells verification, so that no change waits for a cache TTL. */
 export interface VerificationHooks {
-  /** A key's stored state changed: evict it here and tell other processes. */
-  invalidate(keyId: string): Promise<void>
+  /**
+   * A key's stored state or the roles changed: drop it here at once (synchronously, before
+   * the returned promise settles) and tell other processes.
+   */
+  invalidate(change: Change): Promise<void>
   /** A secret was just stored: it is no longer unknown. */
   secretAdded(secret: string): void
-  /** Role definitions changed. */
-  rolesChanged(): void
 }
 
 export interface KeyAdminOptions {
@@ -185,22 +187,27 @@ export class KeyAdmin {
     const secret = this.secretRecord(key, id, false, now)
     await this.store.addSecret(secret, now + graceMs)
     const record = (await this.store.updateKey(id, { hint: secret.hint, updatedAt: now }))!
-    await this.hooks.invalidate(id)
-    await this.audit('key.rotated', id, options.actor, { hint: secret.hint, graceMs })
+    await this.changed({ kind: 'key', keyId: id }, 'key.rotated', options.actor, {
+      hint: secret.hint,
+      graceMs,
+    })
     return { key, record }
   }
 
   async revokeKey(id: string, options: { actor?: string } = {}): Promise<KeyRecord> {
     const current = await this.requireKey(id)
-    if (current.state === 'revoked') return current
+    if (current.state === 'revoked') {
+      // tell the other processes again: a retry after a failed publish must reach them
+      await this.hooks.invalidate({ kind: 'key', keyId: id })
+      return current
+    }
     const now = this.clock.now()
     const record = (await this.store.updateKey(id, {
       state: 'revoked',
       revokedAt: now,
       updatedAt: now,
     }))!
-    await this.hooks.invalidate(id)
-    await this.audit('key.revoked', id, options.actor, {})
+    await this.changed({ kind: 'key', keyId: id }, 'key.revoked', options.actor, {})
     return record
   }
 
@@ -227,9 +234,8 @@ export class KeyAdmin {
     }
     const record = await this.store.updateKey(id, patch)
     if (record === null) throw new KeywardError('not_found', `no key with id ${id}`)
-    await this.hooks.invalidate(id)
     const changed = Object.keys(patch).filter((k) => k !== 'updatedAt')
-    await this.audit('key.updated', id, input.actor, { changed })
+    await this.changed({ kind: 'key', keyId: id }, 'key.updated', input.actor, { changed })
     return record
   }
 
@@ -259,14 +265,12 @@ export class KeyAdmin {
     assertValidRole(name)
     const checked = checkScopes(scopes)
     await this.store.setRole(name, checked)
-    this.hooks.rolesChanged()
-    await this.audit('role.set', null, options.actor, { role: name, scopes: checked })
+    await this.changed({ kind: 'roles' }, 'role.set', options.actor, { role: name, scopes: checked })
   }
 
   async deleteRole(name: string, options: { actor?: string } = {}): Promise<boolean> {
     const deleted = await this.store.deleteRole(name)
-    this.hooks.rolesChanged()
-    if (deleted) await this.audit('role.deleted', null, options.actor, { role: name })
+    if (deleted) await this.changed({ kind: 'roles' }, 'role.deleted', options.actor, { role: name })
     return deleted
   }
 
@@ -350,6 +354,24 @@ export class KeyAdmin {
       )
     }
     return [...new Set(roles)]
+  }
+
+  /**
+   * After a committed change: drops it from this process's cache at once, publishes it to the
+   * others while the audit event is written, and fails if either failed (the audit event is
+   * written even when publishing fails).
+   */
+  private async changed(
+    change: Change,
+    action: string,
+    actor: string | undefined,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    const told = this.hooks.invalidate(change)
+    // awaited below; until then a rejection must not count as unhandled
+    told.catch(() => {})
+    await this.audit(action, change.kind === 'key' ? change.keyId : null, actor, details)
+    await told
   }
 
   private async audit(

@@ -1,6 +1,7 @@
 // The library's front door: `createKeyward` checks the options once and composes the verifier
 // (verify pipeline, cache, limits, usage) and the key administration. Servers and CLI commands
 // may call `keyward.verifier` or `keyward.admin` directly; the methods here delegate to them.
+import { type Change, type ChangeFeed, checkChange, isChangeFeed } from './changes.js'
 import { type Clock, systemClock } from './clock.js'
 import { KeywardError } from './errors.js'
 import { createHasher, type Hasher, type Pepper } from './hash.js'
@@ -21,6 +22,8 @@ import { checkPositiveInt } from './validate.js'
 import { type CacheOptions, Verifier } from './verifier.js'
 import type { VerifyOptions, VerifyResult } from './verify-types.js'
 
+export type { Change, ChangeFeed, ChangeListener } from './changes.js'
+export { combineChangeFeeds } from './changes.js'
 export type { CreatedKey, CreateKeyInput, ListKeysInput, UpdateKeyInput } from './key-admin.js'
 export { KeyAdmin } from './key-admin.js'
 export type { KeywardLimitsOptions } from './limit-policy.js'
@@ -46,10 +49,15 @@ export interface KeywardOptions {
   acceptPrefixes?: readonly string[]
   /** How often usage counters are written to the store. Default 10 s. */
   usageFlushIntervalMs?: number
-  /** Called with errors of background work (usage flush); default: ignored. */
+  /** Called with errors of background work (usage flush, a lost change feed); default: ignored. */
   onError?: (error: unknown) => void
-  /** Called after a key's cached state was evicted, so other nodes can be told. */
-  onInvalidate?: (keyId: string) => void | Promise<void>
+  /**
+   * The channel to the other processes on the same database: changes made here are published
+   * on it (before the admin call returns), changes heard on it drop this process's cached
+   * state, within about a second instead of `cache.ttlMs`. `openKeyward` sets one up per
+   * database; the caller owns it (closes it after `close()`).
+   */
+  changes?: ChangeFeed
   /** Rate limits and quotas, checked after scopes; off when absent. */
   limits?: KeywardLimitsOptions
   /**
@@ -68,7 +76,7 @@ const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
   'acceptPrefixes',
   'usageFlushIntervalMs',
   'onError',
-  'onInvalidate',
+  'changes',
   'limits',
   'impliedScopes',
 ])
@@ -116,7 +124,8 @@ export class Keyward {
   readonly verifier: Verifier
   /** Key and role administration. */
   readonly admin: KeyAdmin
-  private readonly onInvalidate: ((keyId: string) => void | Promise<void>) | undefined
+  private readonly changes: ChangeFeed | null
+  private readonly unsubscribe: () => void
 
   /** Prefer `createKeyward`, which also checks the peppers against the store. */
   constructor(options: KeywardOptions) {
@@ -140,7 +149,12 @@ export class Keyward {
     } catch (error) {
       throw new KeywardError('invalid_options', (error as Error).message)
     }
-    this.onInvalidate = options.onInvalidate
+    if (options.changes !== undefined && !isChangeFeed(options.changes))
+      throw new KeywardError(
+        'invalid_options',
+        '"changes" must be a ChangeFeed (publish, subscribe, close), e.g. createPostgresChangeFeed({ pool })',
+      )
+    const onError = options.onError ?? (() => {})
     this.verifier = new Verifier({
       store: this.store,
       hasher: this.hasher,
@@ -151,17 +165,27 @@ export class Keyward {
       limits: resolveLimitPolicy(options.limits),
       impliedScopes: resolveImplied(options.impliedScopes),
       usageFlushIntervalMs: interval,
-      onError: options.onError ?? (() => {}),
+      onError,
     })
     const verifier = this.verifier
+    this.changes = options.changes ?? null
+    // Without a cache there is nothing to drop: publish only (the CLI), never listen.
+    this.unsubscribe =
+      this.changes !== null && options.cache !== false
+        ? this.changes.subscribe({
+            // heard from another process: drop here, never publish back
+            change: (change) => this.drop(change),
+            reset: () => verifier.dropAll(),
+            error: onError,
+          })
+        : () => {}
     this.admin = new KeyAdmin({
       store: this.store,
       hasher: this.hasher,
       clock,
       hooks: {
-        invalidate: (keyId) => this.invalidate(keyId),
+        invalidate: (change) => this.invalidate(change),
         secretAdded: (secret) => verifier.secretAdded(secret),
-        rolesChanged: () => verifier.rolesChanged(),
       },
     })
   }
@@ -248,8 +272,9 @@ export class Keyward {
   }
 
   /**
-   * Revokes a key: it stops verifying here at once; other processes stop within the cache TTL.
-   * The record stays for the audit trail. Revoking twice is not an error.
+   * Revokes a key: it stops verifying here at once, in other processes once they hear of it
+   * on `changes` (about a second), at the latest within the cache TTL. The record stays for
+   * the audit trail. Revoking twice is not an error (and tells the other processes again).
    *
    * @throws KeywardError `not_found`, `store_unavailable`
    */
@@ -302,12 +327,33 @@ export class Keyward {
   }
 
   /**
-   * The one invalidation path: evicts the key from this process's cache, then tells other
-   * nodes (through `onInvalidate`) before returning.
+   * The one invalidation path, taken by every change that affects verification (the admin
+   * methods call it): drops the key's (or, for roles, every) cached state in this process at
+   * once, then publishes the change on `changes` and resolves when it is handed over.
+   *
+   * @example
+   * await keyward.invalidate({ kind: 'key', keyId: 'key_0123456789abcdef' }) // after changing it with SQL
+   * @throws KeywardError `invalid_argument`; `store_unavailable` when the change could not be
+   * published (it is applied here; other processes see it within the cache TTL)
    */
-  async invalidate(keyId: string): Promise<void> {
-    this.verifier.evict(keyId)
-    await this.onInvalidate?.(keyId)
+  async invalidate(change: Change): Promise<void> {
+    this.drop(checkChange(change))
+    if (this.changes === null) return
+    try {
+      await this.changes.publish(change)
+    } catch (error) {
+      const what = change.kind === 'key' ? `key ${change.keyId}` : 'the roles'
+      throw new KeywardError(
+        'store_unavailable',
+        `${what} changed, but other processes could not be told (${(error as Error)?.message ?? String(error)}): they see it within the cache TTL; repeat the operation to tell them now`,
+        { cause: error },
+      )
+    }
+  }
+
+  private drop(change: Change): void {
+    if (change.kind === 'key') this.verifier.evict(change.keyId)
+    else this.verifier.dropAll()
   }
 
   /** Writes buffered usage counters now. */
@@ -315,8 +361,12 @@ export class Keyward {
     return this.verifier.flush()
   }
 
-  /** Flushes usage and stops timers. Does not close the store, which the caller owns. */
+  /**
+   * Flushes usage, stops timers and stops listening to `changes`. Does not close the store or
+   * the feed, which the caller owns.
+   */
   close(): Promise<void> {
+    this.unsubscribe()
     return this.verifier.close()
   }
 

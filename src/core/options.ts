@@ -24,3 +24,18 @@ export function rejectUnknownOptions(
     }
   }
 }
+
+/**
+ * A duration option in whole ms, at least `min`; `fallback` when absent.
+ *
+ * @throws KeywardError `invalid_options` naming the option
+ */
+export function msOption(value: unknown, name: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
+    throw new KeywardError(
+      'invalid_options',
+      `"${name}" must be a whole number of ms >= ${min}, got ${JSON.stringify(value)}`,
+    )
+  return value
+}

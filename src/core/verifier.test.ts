@@ -2,7 +2,7 @@
 // this process: lookups in flight during a change, expiry while cached, role and scope changes.
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMemoryStore } from '../stores/memory/index.js'
+import { createMemoryChangeBus, createMemoryStore } from '../stores/memory/index.js'
 import { createSqliteStore } from '../stores/sqlite/index.js'
 import { generateKey } from './key-format.js'
 import { createKeyward, type Keyward, type KeywardOptions } from './keyward.js'
@@ -110,14 +110,15 @@ describe.each(backends)('a lookup in flight during a change (%s)', (_name, makeS
   it('honours an invalidation from another node that arrives during the lookup', async () => {
     const inner = await makeStore()
     const h = holdable(inner)
-    const keyward = await open(h.store)
+    const bus = createMemoryChangeBus()
+    const keyward = await open(h.store, { changes: bus.feed() })
+    const other = await open(inner, { changes: bus.feed() })
     const { key, record } = await keyward.createKey({ name: 'x' })
     const held = h.hold('findByHash')
     const inFlight = keyward.verify(key)
     await held
-    // another node revoked the key in the shared store and told this one
-    await inner.updateKey(record.id, { state: 'revoked', revokedAt: 1, updatedAt: 1 })
-    await keyward.invalidate(record.id)
+    // another node revokes the key in the shared store and tells this one
+    await other.revokeKey(record.id)
     h.release()
     await inFlight
     expect(await keyward.verify(key)).toMatchObject({ code: 'key_revoked' })

@@ -188,8 +188,11 @@ export class Verifier {
     this.cache?.forgetNotFound(this.cacheKey(secret))
   }
 
-  /** Roles changed: any key's effective scopes may have, so everything is dropped. */
-  rolesChanged(): void {
+  /**
+   * Drops everything cached: roles changed (any key's effective scopes may have), or changes
+   * made elsewhere may have been missed (a change feed reconnected).
+   */
+  dropAll(): void {
     this.roles = null
     this.rolesVersion++
     this.cache?.clear()

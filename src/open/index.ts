@@ -21,3 +21,4 @@ export {
   peppersFromEnv,
   readPepperFile,
 } from './peppers.js'
+export type { OpenChangesOptions } from './open-changes.js'

@@ -1,6 +1,7 @@
 import { createKeyward, type Keyward, type KeywardOptions } from '../core/keyward.js'
 import type { Store } from '../core/types.js'
 import { type DatabaseTarget, parseDatabaseUrl, resolveDatabaseUrl } from './database-url.js'
+import { type OpenChangesOptions, openChanges } from './open-changes.js'
 import { type OpenStoreOptions, openStore } from './open-store.js'
 import { devPeppers, noPostgresPepper, type PepperSource, peppersFromEnv } from './peppers.js'
 
@@ -14,7 +15,14 @@ export interface OpenKeywardOptions extends OpenStoreOptions {
   /** Receives warnings (a generated development pepper). Default: stderr. */
   warn?: (message: string) => void
   /** Passed to `createKeyward` (cache, clock, callbacks…). */
-  keyward?: Omit<KeywardOptions, 'store' | 'peppers'>
+  keyward?: Omit<KeywardOptions, 'store' | 'peppers' | 'changes'>
+  /**
+   * How changes (revocations, rotations, updates, roles) reach the other processes on the
+   * same database within about a second: over the database itself (SQLite file, PostgreSQL
+   * LISTEN/NOTIFY) and over Redis pub/sub when `KEYWARD_REDIS_URL` is set or `redis` given.
+   * `false`: not at all (other processes see changes within `cache.ttlMs`).
+   */
+  changes?: false | OpenChangesOptions
 }
 
 export interface OpenedKeyward {
@@ -22,7 +30,7 @@ export interface OpenedKeyward {
   store: Store
   target: DatabaseTarget
   pepperSource: PepperSource
-  /** Flushes usage, stops timers, closes the store and its connection. */
+  /** Flushes usage, stops timers, stops listening for changes, closes the store and its connections. */
   close(): Promise<void>
 }
 
@@ -51,13 +59,17 @@ export async function openKeyward(options: OpenKeywardOptions = {}): Promise<Ope
   if (options.migrate !== undefined) storeOptions.migrate = options.migrate
   if (options.poolSize !== undefined) storeOptions.poolSize = options.poolSize
   const opened = await openStore(target, storeOptions)
+  let changes: Awaited<ReturnType<typeof openChanges>> | undefined
   try {
     const loaded = fromEnv ?? (await devPeppers(opened, env, warn))
+    changes = await openChanges(opened, options.changes, env)
     const keyward = await createKeyward({
       ...options.keyward,
       store: opened.store,
       peppers: loaded.peppers,
+      ...(changes.feed === undefined ? {} : { changes: changes.feed }),
     })
+    const feeds = changes
     return {
       keyward,
       store: opened.store,
@@ -67,11 +79,16 @@ export async function openKeyward(options: OpenKeywardOptions = {}): Promise<Ope
         try {
           await keyward.close()
         } finally {
-          await opened.close()
+          try {
+            await feeds.close()
+          } finally {
+            await opened.close()
+          }
         }
       },
     }
   } catch (error) {
+    await changes?.close().catch(() => {})
     await opened.close().catch(() => {})
     throw error
   }

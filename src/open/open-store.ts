@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import type { ChangeFeed } from '../core/changes.js'
 import { KeywardError } from '../core/errors.js'
 import type { Store } from '../core/types.js'
 import { type DatabaseTarget, parseDatabaseUrl } from './database-url.js'
@@ -11,6 +12,11 @@ export interface OpenedStore {
   target: DatabaseTarget
   /** True when this open created the SQLite file. */
   created: boolean
+  /**
+   * A new change feed over the database itself (SQLite: the file's change table; PostgreSQL:
+   * LISTEN/NOTIFY), or null for an in-memory database. Close it before `close()`.
+   */
+  openChangeFeed(): ChangeFeed | null
   close(): Promise<void>
 }
 
@@ -66,7 +72,9 @@ async function openSqlite(
     }
   }
   const { default: Database } = await import('better-sqlite3')
-  const { createSqliteStore, toSqliteKeywardError } = await import('../stores/sqlite/index.js')
+  const { createSqliteChangeFeed, createSqliteStore, toSqliteKeywardError } = await import(
+    '../stores/sqlite/index.js'
+  )
   let db: import('better-sqlite3').Database
   try {
     db = new Database(target.path)
@@ -86,6 +94,7 @@ async function openSqlite(
     store,
     target,
     created: !memory && !exists,
+    openChangeFeed: () => (memory ? null : createSqliteChangeFeed({ file: target.path })),
     async close() {
       await store.close()
       if (db.open) db.close()
@@ -116,7 +125,9 @@ async function openPostgres(
       { cause: error },
     )
   }
-  const { createPostgresStore } = await import('../stores/postgres/index.js')
+  const { createPostgresChangeFeed, createPostgresStore } = await import(
+    '../stores/postgres/index.js'
+  )
   const pool = new Pool({
     connectionString: target.connectionString,
     max: options.poolSize ?? 4,
@@ -153,6 +164,10 @@ async function openPostgres(
     store,
     target,
     created: false,
+    openChangeFeed: () =>
+      createPostgresChangeFeed(
+        target.schema === undefined ? { pool } : { pool, schema: target.schema },
+      ),
     async close() {
       await store.close()
       await pool.end().catch(() => {})

@@ -1,1 +1,2 @@
+export { createMemoryChangeBus, type MemoryChangeBus } from './memory-changes.js'
 export { createMemoryStore } from './memory-store.js'

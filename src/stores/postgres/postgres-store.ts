@@ -137,13 +137,18 @@ function resolveOptions(options: PostgresStoreOptions): Required<PostgresStoreOp
       'invalid_options',
       '"pool" must be a pg Pool, e.g. new Pool({ connectionString: process.env.DATABASE_URL })',
     )
-  const schema = options.schema ?? 'keyward'
-  if (!IDENTIFIER.test(schema) || schema.length > 63)
+  return { pool, schema: checkSchemaName(options.schema), closePool: options.closePool ?? true }
+}
+
+/** The `schema` option (default `keyward`), checked: it reaches SQL text. */
+export function checkSchemaName(value: string | undefined): string {
+  const schema = value ?? 'keyward'
+  if (typeof schema !== 'string' || !IDENTIFIER.test(schema) || schema.length > 63)
     throw new KeywardError(
       'invalid_options',
       `"schema" must match /^[A-Za-z_][A-Za-z0-9_]*$/ and be at most 63 characters, got ${JSON.stringify(schema)}`,
     )
-  return { pool, schema, closePool: options.closePool ?? true }
+  return schema
 }
 
 /**

@@ -187,4 +187,19 @@ END;
 `
     },
   },
+  {
+    version: 3,
+    name: 'change log for other processes on the file',
+    // What the SQLite change feed (sqlite-changes.ts) writes and polls: one row per change,
+    // key_id NULL for "roles changed". AUTOINCREMENT: a seq is never reused after pruning, so a
+    // reader can tell rows it missed from rows that never existed.
+    sql: (p) => `
+CREATE TABLE ${p}changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  origin TEXT NOT NULL,
+  key_id TEXT,
+  at INTEGER NOT NULL
+);
+`,
+  },
 ]

@@ -50,14 +50,17 @@ describe('createSqliteStore', () => {
       .all()
     expect(tables).toEqual([
       'kw2_audit',
+      'kw2_changes',
       'kw2_keys',
       'kw2_lookup',
       'kw2_meta',
       'kw2_migrations',
       'kw2_roles',
       'kw2_secrets',
+      // SQLite's own, for the change table's AUTOINCREMENT
+      'sqlite_sequence',
     ])
-    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2, 3])
     await store.close()
     expect(db.open).toBe(true)
     db.close()

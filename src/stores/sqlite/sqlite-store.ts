@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { KeywardError } from '../../core/errors.js'
-import { rejectUnknownOptions } from '../../core/options.js'
+import { msOption, rejectUnknownOptions } from '../../core/options.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
   AuditEvent,
@@ -194,6 +194,17 @@ function auditFromRow(r: Row): AuditEvent {
   }
 }
 
+/** The `tablePrefix` option (default `keyward_`), checked: it reaches SQL text. */
+export function checkTablePrefix(value: string | undefined): string {
+  const tablePrefix = value ?? 'keyward_'
+  if (typeof tablePrefix !== 'string' || !IDENTIFIER.test(tablePrefix))
+    throw new KeywardError(
+      'invalid_options',
+      `"tablePrefix" must match /^[A-Za-z_][A-Za-z0-9_]*$/, got ${JSON.stringify(tablePrefix)}`,
+    )
+  return tablePrefix
+}
+
 function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
   if (options === null || typeof options !== 'object')
     throw new KeywardError('invalid_options', 'createSqliteStore needs { db }')
@@ -204,18 +215,8 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       'invalid_options',
       '"db" must be a better-sqlite3 Database, e.g. new Database("keyward.db")',
     )
-  const tablePrefix = options.tablePrefix ?? 'keyward_'
-  if (!IDENTIFIER.test(tablePrefix))
-    throw new KeywardError(
-      'invalid_options',
-      `"tablePrefix" must match /^[A-Za-z_][A-Za-z0-9_]*$/, got ${JSON.stringify(tablePrefix)}`,
-    )
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000
-  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
-    throw new KeywardError(
-      'invalid_options',
-      `"busyTimeoutMs" must be a whole number of ms >= 0, got ${busyTimeoutMs}`,
-    )
+  const tablePrefix = checkTablePrefix(options.tablePrefix)
+  const busyTimeoutMs = msOption(options.busyTimeoutMs, 'busyTimeoutMs', 5000, 0)
   const mmapSizeBytes = options.mmapSizeBytes ?? 1024 * 1024 * 1024
   if (!Number.isSafeInteger(mmapSizeBytes) || mmapSizeBytes < 0)
     throw new KeywardError(

@@ -1,0 +1,6 @@
+export {
+  createRedisChangeFeed,
+  type RedisChangeClient,
+  type RedisChangeFeedOptions,
+  type RedisChangeSubscriber,
+} from './redis-changes.js'
