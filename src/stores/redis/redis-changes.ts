@@ -103,7 +103,12 @@ export function createRedisChangeFeed(options: RedisChangeFeedOptions): ChangeFe
   function start(): void {
     // our own resubscription, so that the reset comes after SUBSCRIBE is confirmed: a reset
     // before it would let a change published in between go unheard
-    const sub = client.duplicate({ connectionName: channel, autoResubscribe: false })
+    // connected at once (the caller's client may be lazy), so that it is listening before a change
+    const sub = client.duplicate({
+      connectionName: channel,
+      autoResubscribe: false,
+      lazyConnect: false,
+    })
     subscriber = sub
     sub.on('error', report)
     sub.on('close', () => report(new Error('connection closed')))
