@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import {
-  type Change,
   type ChangeFeed,
   ChangeListeners,
   checkChange,
@@ -9,16 +8,9 @@ import {
   reconnectDelayMs,
 } from './changes.js'
 import { KeywardError } from './errors.js'
+import { recorder } from '../../test/helpers/changes.js'
 
 const KEY = 'key_0123456789abcdef'
-
-function recorder() {
-  const heard: (Change | 'reset')[] = []
-  return {
-    heard,
-    listener: { change: (c: Change) => heard.push(c), reset: () => heard.push('reset') },
-  }
-}
 
 describe('ChangeListeners', () => {
   it('delivers what another feed encoded, and skips what it encoded itself', () => {
@@ -37,7 +29,8 @@ describe('ChangeListeners', () => {
     const l = new ChangeListeners()
     const r = recorder()
     l.add(r.listener)
-    for (const m of ['', 'x', 'abc key not-a-key-id', 'abc drop everything', 'abc key ']) l.received(m)
+    for (const m of ['', 'x', 'abc key not-a-key-id', 'abc drop everything', 'abc key '])
+      l.received(m)
     expect(r.heard).toEqual(['reset', 'reset', 'reset', 'reset', 'reset'])
   })
 

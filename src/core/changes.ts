@@ -117,12 +117,10 @@ export class ChangeListeners {
     const first = message.indexOf(' ')
     if (first > 0 && message.slice(0, first) === this.origin) return
     const rest = first > 0 ? message.slice(first + 1) : ''
-    if (rest === 'roles') return this.deliver({ kind: 'roles' })
-    if (rest.startsWith('key ')) {
-      const keyId = rest.slice(4)
-      if (isKeyId(keyId)) return this.deliver({ kind: 'key', keyId })
-    }
-    this.reset()
+    const keyId = rest.startsWith('key ') ? rest.slice(4) : ''
+    if (rest === 'roles') this.deliver({ kind: 'roles' })
+    else if (isKeyId(keyId)) this.deliver({ kind: 'key', keyId })
+    else this.reset()
   }
 
   /** A change another process made. */

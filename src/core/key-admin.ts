@@ -265,12 +265,16 @@ export class KeyAdmin {
     assertValidRole(name)
     const checked = checkScopes(scopes)
     await this.store.setRole(name, checked)
-    await this.changed({ kind: 'roles' }, 'role.set', options.actor, { role: name, scopes: checked })
+    await this.changed({ kind: 'roles' }, 'role.set', options.actor, {
+      role: name,
+      scopes: checked,
+    })
   }
 
   async deleteRole(name: string, options: { actor?: string } = {}): Promise<boolean> {
     const deleted = await this.store.deleteRole(name)
-    if (deleted) await this.changed({ kind: 'roles' }, 'role.deleted', options.actor, { role: name })
+    if (deleted)
+      await this.changed({ kind: 'roles' }, 'role.deleted', options.actor, { role: name })
     return deleted
   }
 

@@ -149,9 +149,7 @@ describe('changes between Keyward instances', () => {
     // applied here, stored, audited
     expect(await a.verify(key)).toMatchObject({ code: 'key_revoked' })
     expect((await a.getKey(record.id))?.state).toBe('revoked')
-    expect((await a.listAudit({ keyId: record.id })).map((e) => e.action)).toContain(
-      'key.revoked',
-    )
+    expect((await a.listAudit({ keyId: record.id })).map((e) => e.action)).toContain('key.revoked')
     // repeating it tells the others again, though the key is already revoked
     down = false
     await a.revokeKey(record.id)

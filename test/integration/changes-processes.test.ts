@@ -110,7 +110,9 @@ async function delayOf(
     }),
   ]).finally(() => clearTimeout(timer))
   const delay = refused.at! - madeAt
-  console.log(`[changes] ${label}: refused (${refused.code}) by the other process after ${delay} ms`)
+  console.log(
+    `[changes] ${label}: refused (${refused.code}) by the other process after ${delay} ms`,
+  )
   expect(refused.code).toBe(expected)
   expect(delay).toBeLessThanOrEqual(BUDGET_MS)
   return delay
@@ -124,10 +126,24 @@ async function everyKindOfChange(label: string, a: Node, b: Node): Promise<void>
     return started
   }
   let k = await a.ask({ op: 'create', name: 'revoked' }, 'created')
-  await delayOf(`${label} revoke`, b, k.key!, [], () => made({ op: 'revoke', id: k.id }), 'key_revoked')
+  await delayOf(
+    `${label} revoke`,
+    b,
+    k.key!,
+    [],
+    () => made({ op: 'revoke', id: k.id }),
+    'key_revoked',
+  )
 
   k = await a.ask({ op: 'create', name: 'rotated' }, 'created')
-  await delayOf(`${label} rotate`, b, k.key!, [], () => made({ op: 'rotate', id: k.id }), 'key_expired')
+  await delayOf(
+    `${label} rotate`,
+    b,
+    k.key!,
+    [],
+    () => made({ op: 'rotate', id: k.id }),
+    'key_expired',
+  )
 
   k = await a.ask({ op: 'create', name: 'rescoped', scopes: ['orders:read'] }, 'created')
   await delayOf(

@@ -6,8 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createKeyward } from '../../src/index.js'
 import { createSqliteStore } from '../../src/stores/sqlite/index.js'
 
-// Two keyward instances on one SQLite file stand for two processes: one revokes, the other
-// keeps its cached answer for at most the cache TTL (README "Revocation"), then refuses.
+// Two keyward instances on one SQLite file stand for two processes whose change channel is
+// lost (here: none at all): one revokes, the other keeps its cached answer for at most the
+// cache TTL (docs/architecture.md "Freshness"), then refuses. With the channel up, the bound is
+// a second: test/integration/changes-processes.test.ts.
 const peppers = [{ version: 1, secret: 'revocation-test-pepper-0123456789abcdef' }]
 const dirs: string[] = []
 afterEach(() => {

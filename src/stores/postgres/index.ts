@@ -1,3 +1,7 @@
 export { describePoolTarget, toPostgresKeywardError } from './errors.js'
 export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js'
-export { changeChannel, createPostgresChangeFeed, type PostgresChangeFeedOptions } from './postgres-changes.js'
+export {
+  changeChannel,
+  createPostgresChangeFeed,
+  type PostgresChangeFeedOptions,
+} from './postgres-changes.js'

@@ -64,7 +64,10 @@ export function createPostgresChangeFeed(options: PostgresChangeFeedOptions): Ch
       '"pool" must be the store\'s pg Pool, e.g. new Pool({ connectionString: process.env.DATABASE_URL })',
     )
   if (options.listenClient !== undefined && typeof options.listenClient !== 'function')
-    throw new KeywardError('invalid_options', '"listenClient" must be a function returning a pg.Client')
+    throw new KeywardError(
+      'invalid_options',
+      '"listenClient" must be a function returning a pg.Client',
+    )
   const channel = changeChannel(checkSchemaName(options.schema))
   const makeClient = options.listenClient ?? (() => new pg.Client(pool.options))
   const target = describePoolTarget(pool.options ?? {})
@@ -136,7 +139,10 @@ export function createPostgresChangeFeed(options: PostgresChangeFeedOptions): Ch
       checkChange(change)
       if (closed) throw new KeywardError('store_unavailable', 'the change feed is closed')
       try {
-        await pool.query('SELECT pg_notify($1, $2)', [channel, encodeChange(listeners.origin, change)])
+        await pool.query('SELECT pg_notify($1, $2)', [
+          channel,
+          encodeChange(listeners.origin, change),
+        ])
       } catch (e) {
         throw fail(e)
       }

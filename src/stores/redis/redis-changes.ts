@@ -1,11 +1,6 @@
 // The change feed over Redis pub/sub: PUBLISH through the caller's client, SUBSCRIBE on a
 // duplicate of it (a subscribed connection can do nothing else).
-import {
-  type ChangeFeed,
-  ChangeListeners,
-  checkChange,
-  encodeChange,
-} from '../../core/changes.js'
+import { type ChangeFeed, ChangeListeners, checkChange, encodeChange } from '../../core/changes.js'
 import { KeywardError } from '../../core/errors.js'
 import { msOption, rejectUnknownOptions } from '../../core/options.js'
 
@@ -140,7 +135,10 @@ export function createRedisChangeFeed(options: RedisChangeFeedOptions): ChangeFe
         )
       })
       try {
-        await Promise.race([client.publish(channel, encodeChange(listeners.origin, change)), timeout])
+        await Promise.race([
+          client.publish(channel, encodeChange(listeners.origin, change)),
+          timeout,
+        ])
       } catch (e) {
         throw new KeywardError(
           'store_unavailable',

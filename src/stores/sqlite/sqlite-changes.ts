@@ -27,7 +27,13 @@ export interface SqliteChangeFeedOptions {
   busyTimeoutMs?: number
 }
 
-const OPTION_NAMES = new Set(['file', 'tablePrefix', 'pollIntervalMs', 'retentionMs', 'busyTimeoutMs'])
+const OPTION_NAMES = new Set([
+  'file',
+  'tablePrefix',
+  'pollIntervalMs',
+  'retentionMs',
+  'busyTimeoutMs',
+])
 /** Rows read per statement while catching up. */
 const PAGE = 1000
 /** Publishers prune old rows at most this often. */
@@ -83,7 +89,9 @@ export function createSqliteChangeFeed(options: SqliteChangeFeedOptions): Change
         // the sequence survives pruning, so it is the true last seq even of an empty table
         lastSeq: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = '${p}changes'`).pluck(),
         after: db
-          .prepare(`SELECT seq, origin, key_id FROM ${p}changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`)
+          .prepare(
+            `SELECT seq, origin, key_id FROM ${p}changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`,
+          )
           .raw(true),
         insert: db.prepare(`INSERT INTO ${p}changes (origin, key_id, at) VALUES (?, ?, ?)`),
         prune: db.prepare(`DELETE FROM ${p}changes WHERE at < ?`),
