@@ -112,7 +112,13 @@ function resolveImplied(
  */
 export async function createKeyward(options: KeywardOptions): Promise<Keyward> {
   const keyward = new Keyward(options)
-  await keyward.checkPeppers()
+  try {
+    await keyward.checkPeppers()
+  } catch (error) {
+    // stop listening to `changes`: the caller never gets this instance to close
+    await keyward.close().catch(() => {})
+    throw error
+  }
   return keyward
 }
 

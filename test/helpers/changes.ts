@@ -1,4 +1,5 @@
-import type { Change, ChangeListener } from '../../src/core/changes.js'
+import { expect } from 'vitest'
+import type { Change, ChangeFeed, ChangeListener } from '../../src/core/changes.js'
 
 /** A listener that records what a feed tells it, in order. */
 export function recorder() {
@@ -30,4 +31,37 @@ export async function until(
     if (Date.now() > end) throw new Error(`waited ${timeoutMs} ms for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+}
+
+/**
+ * What every change feed does, checked on real channels: `a` and `b` (one channel) hear each
+ * other's changes in order and never their own; `other` (another channel) hears neither. Each
+ * says "reset" once it listens, before which nothing could be heard.
+ */
+export async function expectFeedsHearEachOther(
+  a: ChangeFeed,
+  b: ChangeFeed,
+  other: ChangeFeed,
+): Promise<void> {
+  const KEY = 'key_0123456789abcdef'
+  const [ra, rb, rOther] = [recorder(), recorder(), recorder()]
+  a.subscribe(ra.listener)
+  b.subscribe(rb.listener)
+  other.subscribe(rOther.listener)
+  await until(() => ra.resets() + rb.resets() + rOther.resets() === 3, 'all three to listen')
+  await a.publish({ kind: 'key', keyId: KEY })
+  await a.publish({ kind: 'roles' })
+  await until(() => rb.changes().length === 2, 'b to hear both')
+  expect(rb.changes()).toEqual([{ kind: 'key', keyId: KEY }, { kind: 'roles' }])
+  await b.publish({ kind: 'roles' })
+  await until(() => ra.changes().length === 1, 'a to hear b')
+  expect(ra.changes()).toEqual([{ kind: 'roles' }])
+  await other.publish({ kind: 'roles' })
+  // one more round trip on the shared channel, so that anything crossing over had time to
+  await a.publish({ kind: 'key', keyId: KEY })
+  await until(() => rb.changes().length === 3, 'b to hear the last one')
+  expect(rOther.changes()).toEqual([])
+  expect(ra.changes()).toHaveLength(1)
+  expect(rb.changes()).toHaveLength(3)
+  expect([ra.resets(), rb.resets(), rOther.resets()]).toEqual([1, 1, 1])
 }

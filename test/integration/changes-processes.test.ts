@@ -72,6 +72,19 @@ class Node {
   }
 }
 
+/** Runs `fn` with two nodes started with the same arguments, and stops them. */
+async function withTwoNodes(args: string[], fn: (a: Node, b: Node) => Promise<void>) {
+  const a = new Node(args)
+  await a.next('ready')
+  const b = new Node(args)
+  try {
+    await b.next('ready')
+    await fn(a, b)
+  } finally {
+    await Promise.all([a.stop(), b.stop()])
+  }
+}
+
 /** `keyward …` from the sources (the CLI's entry point under tsx), with the test's pepper. */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(
@@ -177,16 +190,7 @@ describeWithService('postgres', 'changes between processes on one PostgreSQL sch
   })
 
   it('reach the other process within 1 s over LISTEN/NOTIFY', async () => {
-    const db = `${url}?schema=${schema}`
-    const a = new Node([db])
-    await a.next('ready')
-    const b = new Node([db])
-    await b.next('ready')
-    try {
-      await everyKindOfChange('postgres', a, b)
-    } finally {
-      await Promise.all([a.stop(), b.stop()])
-    }
+    await withTwoNodes([`${url}?schema=${schema}`], (a, b) => everyKindOfChange('postgres', a, b))
   }, 60_000)
 })
 
@@ -196,11 +200,7 @@ describe('changes between processes on one SQLite file', () => {
 
   it('reach the other process within 1 s through the file, from another node or the CLI', async () => {
     const file = join(dir, 'keyward.db')
-    const a = new Node([`sqlite:${file}`])
-    await a.next('ready')
-    const b = new Node([`sqlite:${file}`])
-    await b.next('ready')
-    try {
+    await withTwoNodes([`sqlite:${file}`], async (a, b) => {
       await everyKindOfChange('sqlite', a, b)
 
       // `keyward keys revoke` in its own process while b verifies
@@ -218,9 +218,7 @@ describe('changes between processes on one SQLite file', () => {
         },
         'key_revoked',
       )
-    } finally {
-      await Promise.all([a.stop(), b.stop()])
-    }
+    })
   }, 60_000)
 })
 
@@ -238,14 +236,6 @@ describeWithService('redis', 'changes between processes over Redis pub/sub', (re
       '--redis-prefix',
       uniqueName('kw_changes'),
     ]
-    const a = new Node(args)
-    await a.next('ready')
-    const b = new Node(args)
-    await b.next('ready')
-    try {
-      await everyKindOfChange('redis', a, b)
-    } finally {
-      await Promise.all([a.stop(), b.stop()])
-    }
+    await withTwoNodes(args, (a, b) => everyKindOfChange('redis', a, b))
   }, 60_000)
 })

@@ -12,7 +12,7 @@ import {
 import { KeywardError } from '../../core/errors.js'
 import { rejectUnknownOptions } from '../../core/options.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
-import { checkSchemaName } from './postgres-store.js'
+import { checkPool, checkSchemaName } from './postgres-store.js'
 
 /** Options of `createPostgresChangeFeed`. */
 export interface PostgresChangeFeedOptions {
@@ -57,12 +57,7 @@ export function createPostgresChangeFeed(options: PostgresChangeFeedOptions): Ch
   if (options === null || typeof options !== 'object')
     throw new KeywardError('invalid_options', 'createPostgresChangeFeed needs { pool }')
   rejectUnknownOptions(options, OPTION_NAMES, 'createPostgresChangeFeed')
-  const { pool } = options
-  if (!pool || typeof (pool as { query?: unknown }).query !== 'function')
-    throw new KeywardError(
-      'invalid_options',
-      '"pool" must be the store\'s pg Pool, e.g. new Pool({ connectionString: process.env.DATABASE_URL })',
-    )
+  const pool = checkPool(options.pool)
   if (options.listenClient !== undefined && typeof options.listenClient !== 'function')
     throw new KeywardError(
       'invalid_options',

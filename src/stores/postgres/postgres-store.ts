@@ -131,13 +131,21 @@ function resolveOptions(options: PostgresStoreOptions): Required<PostgresStoreOp
   if (options === null || typeof options !== 'object')
     throw new KeywardError('invalid_options', 'createPostgresStore needs { pool }')
   rejectUnknownOptions(options, OPTION_NAMES, 'createPostgresStore')
-  const { pool } = options
+  return {
+    pool: checkPool(options.pool),
+    schema: checkSchemaName(options.schema),
+    closePool: options.closePool ?? true,
+  }
+}
+
+/** The `pool` option, checked. */
+export function checkPool(pool: Pool): Pool {
   if (!pool || typeof (pool as { query?: unknown }).query !== 'function')
     throw new KeywardError(
       'invalid_options',
       '"pool" must be a pg Pool, e.g. new Pool({ connectionString: process.env.DATABASE_URL })',
     )
-  return { pool, schema: checkSchemaName(options.schema), closePool: options.closePool ?? true }
+  return pool
 }
 
 /** The `schema` option (default `keyward`), checked: it reaches SQL text. */

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
-import { recorder, until } from '../../../test/helpers/changes.js'
+import { expectFeedsHearEachOther, recorder, until } from '../../../test/helpers/changes.js'
 import { describeWithService, uniqueName } from '../../../test/helpers/services.js'
 import type { ChangeFeed } from '../../core/changes.js'
 import { createKeyward } from '../../core/keyward.js'
@@ -8,7 +8,6 @@ import { createMemoryStore } from '../memory/index.js'
 import { createRedisChangeFeed, type RedisChangeClient } from './redis-changes.js'
 
 const peppers = [{ version: 1, secret: 'redis-changes-pepper-0123456789abcdefghij' }]
-const KEY = 'key_0123456789abcdef'
 
 describeWithService('redis', 'Redis change feed', (url) => {
   let client: Redis
@@ -41,20 +40,7 @@ describeWithService('redis', 'Redis change feed', (url) => {
 
   it('tells the other feeds of the prefix, not itself, nor feeds of another prefix', async () => {
     const prefix = uniqueName('kw_feed')
-    const [a, b, other] = [feed(prefix), feed(prefix), feed(uniqueName('kw_other'))]
-    const [ra, rb, rOther] = [recorder(), recorder(), recorder()]
-    a.subscribe(ra.listener)
-    b.subscribe(rb.listener)
-    other.subscribe(rOther.listener)
-    await until(() => ra.resets() + rb.resets() + rOther.resets() === 3, 'three subscriptions')
-    await a.publish({ kind: 'key', keyId: KEY })
-    await a.publish({ kind: 'roles' })
-    await until(() => rb.changes().length === 2, 'b to hear both')
-    expect(rb.changes()).toEqual([{ kind: 'key', keyId: KEY }, { kind: 'roles' }])
-    await b.publish({ kind: 'roles' })
-    await until(() => ra.changes().length === 1, 'a to hear b')
-    expect(rOther.changes()).toEqual([])
-    expect(rb.changes()).toHaveLength(2)
+    await expectFeedsHearEachOther(feed(prefix), feed(prefix), feed(uniqueName('kw_other')))
   })
 
   it('resubscribes after its connection is killed and drops the cache once subscribed again', async () => {
