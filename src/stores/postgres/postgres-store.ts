@@ -372,6 +372,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           const now = param(query.now)
           where.push(`state = 'active' AND expires_at IS NOT NULL AND expires_at <= ${now}`)
         } else if (query.status !== undefined) where.push(`state = ${param(query.status)}`)
+        if (query.prefix !== undefined) where.push(`prefix = ${param(query.prefix)}`)
+        if (query.scope !== undefined)
+          where.push(`scopes @> ${param(JSON.stringify([query.scope]))}::jsonb`)
+        if (query.expiringBefore !== undefined) {
+          const now = param(query.now)
+          where.push(`expires_at > ${now} AND expires_at < ${param(query.expiringBefore)}`)
+        }
         if (query.cursor !== undefined) {
           const after = decodeCursor(query.cursor)
           where.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`)
