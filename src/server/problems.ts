@@ -81,7 +81,9 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
     .code(p.status)
     .headers(p.headers)
     .type('application/problem+json')
-    .send(JSON.stringify(p.body))
+    // a Buffer keeps the content type exactly as set (fastify appends a charset to strings),
+    // the same as the authentication denials
+    .send(Buffer.from(JSON.stringify(p.body)))
 }
 
 /** The problem as raw HTTP/1.1 bytes, for sockets Fastify never saw (parser errors). */

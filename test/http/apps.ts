@@ -233,9 +233,14 @@ export function rawLines(
   lines: readonly string[],
   target = 'GET /orders HTTP/1.1',
 ): Promise<RawResponse> {
+  return rawSend(port, `${target}\r\n${lines.join('\r\n')}\r\n\r\n`)
+}
+
+/** Sends `bytes` as they are on a new connection and parses the answer once it closes. */
+export function rawSend(port: number, bytes: string | Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => {
-      socket.end(`${target}\r\n${lines.join('\r\n')}\r\n\r\n`)
+      socket.end(bytes)
     })
     const chunks: Buffer[] = []
     socket.on('data', (c: Buffer) => chunks.push(c))
