@@ -1,6 +1,6 @@
 // The admin key routes on a real listening server: each route's success and its denials.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startService, type TestService } from '../../test/helpers/service.js'
+import { type Answer, startService, type TestService } from '../../test/helpers/service.js'
 
 let svc: TestService
 beforeAll(async () => {
@@ -11,7 +11,7 @@ afterAll(() => svc.close())
 
 const DAY = 86_400_000
 
-function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, code: string) {
+function expectProblem(res: Answer, status: number, code: string) {
   expect(res.status).toBe(status)
   expect(res.headers.get('content-type')).toBe('application/problem+json')
   expect(res.body).toMatchObject({ status, code, type: `urn:keyward:problem:${code}` })

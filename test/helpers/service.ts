@@ -14,6 +14,7 @@ export interface Answer {
   status: number
   headers: Headers
   /** Parsed JSON, or the text when the body is not JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read the JSON they expect and assert it
   body: any
   text: string
 }
@@ -42,7 +43,11 @@ export interface TestService {
   /** Every answer, for the "no secret in any error" check. */
   answers: { method: string; path: string; status: number; text: string }[]
   call(method: string, path: string, options?: CallOptions): Promise<Answer>
-  /** One request over a raw socket, exactly as written: `target` is `METHOD PATH HTTP/1.1`. */
+  /**
+   * One request over a raw socket, exactly as written: `target` is `METHOD PATH HTTP/1.1`.
+   * Host and `Connection: close` come first; Content-Length is added for a body unless `lines`
+   * frame it themselves.
+   */
   raw(target: string, lines?: readonly string[], body?: string): Promise<RawResponse>
   /** Creates a key through the library; its secret is remembered. */
   createKey(input: Parameters<Keyward['createKey']>[0]): Promise<{ key: string; id: string }>
@@ -122,7 +127,8 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
 
   async function raw(target: string, lines: readonly string[] = [], body = '') {
     const head = [target, 'Host: 127.0.0.1', 'Connection: close', ...lines]
-    if (body !== '') head.push(`Content-Length: ${Buffer.byteLength(body)}`)
+    const framed = lines.some((l) => /^(content-length|transfer-encoding):/i.test(l))
+    if (body !== '' && !framed) head.push(`Content-Length: ${Buffer.byteLength(body)}`)
     const res = await rawSend(port, `${head.join('\r\n')}\r\n\r\n${body}`)
     answers.push({ method: 'RAW', path: target, status: res.status, text: res.body })
     return res

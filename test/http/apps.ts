@@ -243,9 +243,18 @@ export function rawSend(port: number, bytes: string | Buffer): Promise<RawRespon
       socket.end(bytes)
     })
     const chunks: Buffer[] = []
+    let failed: Error | undefined
     socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', reject)
+    // a server that answers before reading the whole request (413) may reset the connection
+    // while it is still being written: the answer already received counts
+    socket.on('error', (e) => {
+      failed = e
+    })
     socket.on('close', () => {
+      if (chunks.length === 0 && failed !== undefined) {
+        reject(failed)
+        return
+      }
       const text = Buffer.concat(chunks).toString('utf8')
       const split = text.indexOf('\r\n\r\n')
       const head = (split < 0 ? text : text.slice(0, split)).split('\r\n')
