@@ -105,4 +105,21 @@ describe('roles', () => {
     // the admin scope holds both
     expect((await svc.call('GET', '/v1/roles')).status).toBe(200)
   })
+
+  it('are described in /openapi.json with summaries, under the roles tag', async () => {
+    const doc = (await svc.call('GET', '/openapi.json', { key: null })).body
+    const ops = [
+      doc.paths['/v1/roles'].get,
+      doc.paths['/v1/roles/{name}'].get,
+      doc.paths['/v1/roles/{name}'].put,
+      doc.paths['/v1/roles/{name}'].delete,
+    ]
+    for (const op of ops) {
+      expect(op.tags).toEqual(['roles'])
+      expect(op.summary.length).toBeGreaterThan(5)
+    }
+    expect(Object.keys(doc.paths['/v1/roles/{name}'].put.responses).sort()).toEqual(
+      ['200', '201', '4XX', '5XX'].sort(),
+    )
+  })
 })

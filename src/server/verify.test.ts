@@ -218,6 +218,23 @@ describe('POST /v1/keys/verify: the same rules as the middleware', () => {
   })
 })
 
+describe('POST /v1/keys/verify: described', () => {
+  it('in /openapi.json: body fields, the answer and its codes', async () => {
+    const doc = (await svc.call('GET', '/openapi.json', { key: null })).body
+    const op = doc.paths['/v1/keys/verify'].post
+    expect(op.tags).toEqual(['verify'])
+    const body = op.requestBody.content['application/json'].schema
+    expect(Object.keys(body.properties).sort()).toEqual(
+      ['cost', 'idempotencyKey', 'ip', 'key', 'operation', 'scopes'].sort(),
+    )
+    expect(body.required).toEqual(['key'])
+    const answer = op.responses['200'].content['application/json'].schema
+    expect(Object.keys(answer.properties)).toEqual(
+      expect.arrayContaining(['valid', 'code', 'keyId', 'ratelimit', 'missingScopes', 'retryAfter']),
+    )
+  })
+})
+
 describe('POST /v1/keys/verify: bad input', () => {
   it('refuses unknown fields, wrong types and bad values with 400, never echoing the key', async () => {
     const { key } = await svc.createKey({ name: 'echo' })

@@ -188,6 +188,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   async function transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
     let broken: Error | undefined
+    // pg leaves a checked-out client without an 'error' listener: a connection lost in the
+    // middle of a transaction would be an uncaught exception, ending the process. The query
+    // in flight fails with the same error, which is what the caller gets.
+    const onError = (error: Error) => {
+      broken = error
+    }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const result = await fn(client)
@@ -199,7 +206,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       })
       throw e
     } finally {
-      // a connection that could not roll back is destroyed, never reused
+      client.removeListener('error', onError)
+      // a connection that failed or could not roll back is destroyed, never reused
       client.release(broken)
     }
   }
