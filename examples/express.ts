@@ -1,8 +1,16 @@
 // Express: npm run example:express
 import type { AddressInfo } from 'node:net'
 import express from 'express'
-import { requireApiKey } from '../src/http/express/index.js'
-import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
+import { requireApiKey } from 'keyward/express'
+import {
+  host,
+  listenFailed,
+  openExampleKeyward,
+  orders,
+  parseOrder,
+  port,
+  ready,
+} from './shared.js'
 
 const { keyward, protection, close } = await openExampleKeyward()
 const app = express()
@@ -36,7 +44,8 @@ app.post(
   },
 )
 
-const server = app.listen(port, host, () => {
+const server = app.listen(port, host, (error) => {
+  if (error) return void listenFailed(error, close)
   ready((server.address() as AddressInfo).port, async () => {
     server.close()
     await close()

@@ -1,7 +1,15 @@
 // Fastify: npm run example:fastify
 import Fastify from 'fastify'
-import { keywardFastify } from '../src/http/fastify/index.js'
-import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
+import { keywardFastify } from 'keyward/fastify'
+import {
+  host,
+  listenFailed,
+  openExampleKeyward,
+  orders,
+  parseOrder,
+  port,
+  ready,
+} from './shared.js'
 
 const { keyward, protection, close } = await openExampleKeyward()
 const app = Fastify()
@@ -28,7 +36,7 @@ app.post(
   },
 )
 
-await app.listen({ port, host })
+await app.listen({ port, host }).catch((error: unknown) => listenFailed(error, close))
 const address = app.server.address()
 ready(typeof address === 'object' && address !== null ? address.port : port, async () => {
   await app.close()

@@ -2,8 +2,16 @@
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
-import { requireApiKey } from '../src/http/hono/index.js'
-import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
+import { requireApiKey } from 'keyward/hono'
+import {
+  host,
+  listenFailed,
+  openExampleKeyward,
+  orders,
+  parseOrder,
+  port,
+  ready,
+} from './shared.js'
 
 const { keyward, protection, close } = await openExampleKeyward()
 const app = new Hono()
@@ -32,3 +40,4 @@ const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressI
     await close()
   })
 })
+server.once('error', (error) => listenFailed(error, close))

@@ -1,8 +1,16 @@
 // node:http, no framework: npm run example:node
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { requireApiKey } from '../src/http/node/index.js'
-import { host, openExampleKeyward, orders, parseOrder, port, ready } from './shared.js'
+import { requireApiKey } from 'keyward/node'
+import {
+  host,
+  listenFailed,
+  openExampleKeyward,
+  orders,
+  parseOrder,
+  port,
+  ready,
+} from './shared.js'
 
 const { keyward, protection, close } = await openExampleKeyward()
 const canRead = requireApiKey({ keyward, ...protection, scopes: ['orders:read'] })
@@ -43,6 +51,7 @@ const server = createServer(async (req, res) => {
   }
 })
 
+server.once('error', (error) => listenFailed(error, close))
 server.listen(port, host, () => {
   ready((server.address() as AddressInfo).port, async () => {
     server.close()

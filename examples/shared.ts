@@ -1,13 +1,32 @@
 // What every example shares: settings from the environment, opening keyward, shutdown.
-// In your own project, import from 'keyward/server' / 'keyward/express' etc. instead of ../src.
-import type { ApiKeyOptions, FailedAuthOptions } from '../src/http/options.js'
-import { createMemoryLimiter } from '../src/limits/memory.js'
-import { createRedisLimiter } from '../src/limits/redis.js'
-import type { Limiter } from '../src/limits/types.js'
-import { type OpenedKeyward, openKeyward, redactUrl } from '../src/server/config.js'
+// The imports are the package's own entry points, as in your project (`npm install keyward`);
+// here tsconfig.json's "paths" resolve them to the sources, so the examples run without a build.
+
+import { KeywardError } from 'keyward'
+import { createMemoryLimiter, createRedisLimiter, type Limiter } from 'keyward/limits'
+import type { ApiKeyOptions, FailedAuthOptions } from 'keyward/node'
+import { type OpenedKeyward, openKeyward, redactDatabaseUrl } from 'keyward/open'
+
+/**
+ * Ends the example on a startup failure it can explain (a database it cannot open, a port it
+ * cannot listen on): one line on stderr saying what failed and what to do, no stack trace,
+ * exit code 1.
+ */
+function exitWith(line: string): never {
+  process.stderr.write(`keyward example: ${line}\n`)
+  process.exit(1)
+}
+
+function portFromEnv(): number {
+  const text = process.env.PORT ?? '3000'
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isInteger(value) || value < 0 || value > 65_535)
+    exitWith(`PORT ${JSON.stringify(text)} is not a port: set it to a whole number from 0 to 65535`)
+  return value
+}
 
 /** PORT (default 3000; 0 picks a free port) and HOST (default 127.0.0.1). */
-export const port = Number(process.env.PORT ?? 3000)
+export const port = portFromEnv()
 export const host = process.env.HOST ?? '127.0.0.1'
 
 /** A tiny in-memory orders table, so the examples have something to protect. */
@@ -67,7 +86,7 @@ async function openLimiter(): Promise<{ limiter: Limiter; close(): Promise<void>
     keyPrefix: process.env.KEYWARD_REDIS_PREFIX || 'keyward',
     failurePolicy: policy === 'fail-closed' ? 'fail-closed' : 'degrade',
   })
-  console.log(`rate limits and quotas on Redis at ${redactUrl(url)}`)
+  console.log(`rate limits and quotas on Redis at ${redactDatabaseUrl(url)}`)
   return {
     limiter,
     async close() {
@@ -92,6 +111,8 @@ export async function openExampleKeyward(): Promise<ExampleKeyward> {
     })
   } catch (error) {
     await limits.close()
+    // keyward's errors are sentences naming the database and the fix; anything else is a bug
+    if (error instanceof KeywardError) exitWith(`cannot start: ${error.message}`)
     throw error
   }
   return {
@@ -105,6 +126,23 @@ export async function openExampleKeyward(): Promise<ExampleKeyward> {
       }
     },
   }
+}
+
+/** Ends the example when it cannot listen on HOST:PORT, after closing keyward. */
+export async function listenFailed(error: unknown, close: () => Promise<void>): Promise<never> {
+  await close().catch(() => {})
+  const code = (error as { code?: unknown } | null)?.code
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the port is already in use: stop the program that holds it, or set PORT to another port (PORT=0 picks a free one)'
+      : code === 'EACCES'
+        ? 'permission denied: ports below 1024 need privileges, set PORT to 1024 or above'
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+          ? `${host} is not an address of this machine: set HOST to one (default 127.0.0.1)`
+          : error instanceof Error
+            ? error.message
+            : String(error)
+  exitWith(`cannot listen on ${host}:${port}: ${why}`)
 }
 
 /** Prints where the server listens (tests read this line) and closes cleanly on a signal. */

@@ -5,7 +5,7 @@ import {
   openStore,
   parseDatabaseUrl,
   resolveDatabaseUrl,
-} from '../server/config.js'
+} from '../open/index.js'
 import type { CliIo } from './io.js'
 
 /** Who the audit trail records for changes made from the command line. */
@@ -28,6 +28,7 @@ export async function withKeyward<T>(
   const opened = await openKeyward({
     ...(options.db === undefined ? {} : { databaseUrl: options.db }),
     env: io.env,
+    cwd: io.cwd,
     warn: (message) => io.stderr.write(`${message}\n`),
     mustExist: mode.mustExist ?? false,
     // one command, one process: a cache would only hide what the store says
@@ -48,7 +49,7 @@ export async function withStore<T>(
   fn: (opened: OpenedStore) => Promise<T>,
 ): Promise<T> {
   const url = resolveDatabaseUrl(options.db, io.env).url
-  const opened = await openStore(parseDatabaseUrl(url), { migrate: mode.migrate })
+  const opened = await openStore(parseDatabaseUrl(url, io.cwd), { migrate: mode.migrate })
   try {
     return await fn(opened)
   } finally {

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 
 /** Where a command reads and writes; `run` gets the process's, tests inject their own. */
@@ -6,6 +9,8 @@ export interface CliIo {
   stdout: { write(chunk: string): unknown }
   stderr: { write(chunk: string): unknown }
   env: Readonly<Record<string, string | undefined>>
+  /** The directory a relative database path (the default `./keyward.db` included) is in. */
+  cwd: string
 }
 
 /** State shared by the commands of one `run`: the io and the exit code to return. */
@@ -30,9 +35,12 @@ export class RefusedError extends Error {
   }
 }
 
-/** An io for tests: stdin from a string, stdout/stderr collected. */
+/**
+ * An io for tests: stdin from a string, stdout/stderr collected. The working directory is a
+ * fresh empty one unless given, so no test sees a `./keyward.db` left where the tests run.
+ */
 export function memoryIo(
-  options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  options: { stdin?: string; env?: Record<string, string | undefined>; cwd?: string } = {},
 ): CliIo & { out: () => string; err: () => string } {
   let out = ''
   let err = ''
@@ -41,6 +49,7 @@ export function memoryIo(
     stdout: { write: (s: string) => (out += s) },
     stderr: { write: (s: string) => (err += s) },
     env: options.env ?? {},
+    cwd: options.cwd ?? mkdtempSync(join(tmpdir(), 'keyward-cli-cwd-')),
     out: () => out,
     err: () => err,
   }

@@ -125,7 +125,7 @@ export function describeFailure(
  * code instead of exiting, so tests call it in-process.
  *
  * @example
- * const code = await run(['keys', 'list', '--json'], { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })
+ * const code = await run(['keys', 'list', '--json'], { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() })
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const ctx: CliContext = { io, exitCode: EXIT_OK }

@@ -22,7 +22,7 @@ describe('the CLI when the database is broken', () => {
     const r = await runCli(['keys', 'create', '--name', 'a', '--db', url], { env })
     expectOneLine(r)
     expect(r.stderr).toBe(
-      `keyward: cannot create SQLite database ${join(db.dir, 'missing', 'keyward.db')}: the directory ${join(db.dir, 'missing')} does not exist\n`,
+      `keyward: cannot create SQLite database ${join(db.dir, 'missing', 'keyward.db')}: the directory ${join(db.dir, 'missing')} does not exist: create it (mkdir -p ${join(db.dir, 'missing')}) or name a file in an existing directory\n`,
     )
   })
 
@@ -43,7 +43,7 @@ describe('the CLI when the database is broken', () => {
     const r = await runCli(['keys', 'list', '--db', db.url], { env })
     expectOneLine(r)
     expect(r.stderr).toBe(
-      `keyward: cannot open SQLite database ${db.path}: it is a directory, not a file\n`,
+      `keyward: cannot open SQLite database ${db.path}: it is a directory, not a file: name a file, e.g. sqlite:${join(db.path, 'keyward.db')}\n`,
     )
   })
 
@@ -168,7 +168,7 @@ describe('the CLI with a wrong pepper', () => {
     )
   })
 
-  it('KEYWARD_PEPPER and KEYWARD_PEPPER_FILE together, a shared pepper file, a short pepper: exit 2', async () => {
+  it('KEYWARD_PEPPER and KEYWARD_PEPPER_FILE together, a shared pepper file, a short or weak pepper: exit 2', async () => {
     const db = tempDb()
     const file = join(db.dir, 'pepper')
     writeFileSync(file, `${TEST_PEPPER}\n`, { mode: 0o644 })
@@ -182,8 +182,12 @@ describe('the CLI with a wrong pepper', () => {
         `keyward: KEYWARD_PEPPER_FILE ${file} is accessible by other users (mode 0644): restrict it with "chmod 600 ${file}" (Kubernetes: defaultMode 0400; Docker: mode 0400)`,
       ],
       [
+        { KEYWARD_PEPPER: 'ab'.repeat(20) },
+        'keyward: KEYWARD_PEPPER has too little entropy: only 2 different characters, and a pepper needs at least 8: use a random secret (e.g. openssl rand -base64 48)',
+      ],
+      [
         { KEYWARD_PEPPER: 'short' },
-        'keyward: pepper v1 is 5 characters long: use at least 32 random characters (e.g. openssl rand -base64 48)',
+        'keyward: KEYWARD_PEPPER is 5 characters long: use at least 32 random characters (e.g. openssl rand -base64 48)',
       ],
     ]
     for (const [penv, message] of cases) {

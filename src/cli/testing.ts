@@ -11,10 +11,13 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the CLI in-process with a string stdin and a given environment (nothing from process.env). */
+/**
+ * Runs the CLI in-process with a string stdin and a given environment (nothing from
+ * process.env), in a fresh empty working directory unless `cwd` is given.
+ */
 export async function runCli(
   argv: readonly string[],
-  options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  options: { stdin?: string; env?: Record<string, string | undefined>; cwd?: string } = {},
 ): Promise<CliResult> {
   const io = memoryIo(options)
   const code = await run(argv, io)

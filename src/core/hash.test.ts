@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { createHasher, Hmac256 } from './hash.js'
+import { KeywardError } from './errors.js'
+import { checkPepperSecret, createHasher, Hmac256, parsePeppers } from './hash.js'
 
 const reference = (key: Buffer, message: string) =>
   createHmac('sha256', key).update(message).digest('base64url')
@@ -45,8 +46,8 @@ describe('Hmac256', () => {
 
 describe('createHasher', () => {
   it('hashes with the newest pepper by default and with any configured version on request', () => {
-    const v1 = 'a'.repeat(40)
-    const v2 = 'b'.repeat(40)
+    const v1 = 'hash-test-pepper-one-0123456789abcdef'
+    const v2 = 'hash-test-pepper-two-0123456789abcdef'
     const hasher = createHasher([
       { version: 1, secret: v1 },
       { version: 2, secret: v2 },
@@ -54,5 +55,53 @@ describe('createHasher', () => {
     expect(hasher.hash('kw_live_x')).toBe(reference(Buffer.from(v2), 'kw_live_x'))
     expect(hasher.hash('kw_live_x', 1)).toBe(reference(Buffer.from(v1), 'kw_live_x'))
     expect(() => hasher.hash('kw_live_x', 3)).toThrow(/pepper v3 is not configured/)
+  })
+})
+
+describe('pepper strength', () => {
+  const weak = (distinct: number) =>
+    'too little entropy: only ' +
+    `${distinct} different character${distinct === 1 ? '' : 's'}, and a pepper needs at least 8: ` +
+    'use a random secret (e.g. openssl rand -base64 48)'
+
+  it.each([
+    ['one character 32 times', 'a'.repeat(32), 1],
+    ['two characters alternating', 'ab'.repeat(24), 2],
+    ['a 7-character word repeated', 'changeme'.repeat(5), 7],
+  ])('refuses %s, naming the setting, never the secret', (_, secret, distinct) => {
+    expect(() => checkPepperSecret(secret, 'KEYWARD_PEPPER')).toThrow(
+      new KeywardError('invalid_options', `KEYWARD_PEPPER has ${weak(distinct)}`),
+    )
+  })
+
+  it('refuses fewer than 32 characters, however varied', () => {
+    expect(() => checkPepperSecret('abcdefghijklmnopqrstuvwxyz01234', 'pepper v1')).toThrow(
+      'pepper v1 is 31 characters long: use at least 32 random characters (e.g. openssl rand -base64 48)',
+    )
+  })
+
+  it('accepts 8 different characters, and what openssl and the development pepper produce', () => {
+    expect(() => checkPepperSecret('abcdefgh'.repeat(4), 'p')).not.toThrow()
+    for (const secret of [
+      'Q3ZsdT6h2n0yq8Hf1mKx9cVb4rPj7LwE', // openssl rand -base64 24
+      '9f86d081884c7d659a2feaa0c55ad015', // openssl rand -hex 16
+      randomBytes(48).toString('base64url'),
+    ]) {
+      expect(() => checkPepperSecret(secret, 'p')).not.toThrow()
+    }
+  })
+
+  it('createHasher and parsePeppers both apply it; parsePeppers names the setting and version', () => {
+    expect(() => createHasher([{ version: 3, secret: 'x'.repeat(40) }])).toThrow(
+      `pepper v3 has ${weak(1)}`,
+    )
+    const good = 'hash-test-pepper-one-0123456789abcdef'
+    expect(() => parsePeppers(`v2:${'ab'.repeat(20)},v1:${good}`)).toThrow(
+      `KEYWARD_PEPPER v2 has ${weak(2)}`,
+    )
+    expect(() => parsePeppers('z'.repeat(64), 'KEYWARD_PEPPER_FILE /run/pepper')).toThrow(
+      `KEYWARD_PEPPER_FILE /run/pepper has ${weak(1)}`,
+    )
+    expect(parsePeppers(good)).toEqual([{ version: 1, secret: good }])
   })
 })

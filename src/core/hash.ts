@@ -10,6 +10,38 @@ export interface Pepper {
 /** Peppers shorter than this are refused: the pepper is what makes a stolen table useless. */
 export const MIN_PEPPER_LENGTH = 32
 
+/**
+ * Peppers with fewer different characters than this are refused, whatever their length: a
+ * run of one character or a short pattern repeated (`aaaa…`, `abab…`, `changeme…`) has far
+ * less entropy than its length suggests. Random peppers clear it with room to spare: 32 hex
+ * digits (`openssl rand -hex 16`) hold fewer than 8 different ones about once in 30 million.
+ */
+export const MIN_PEPPER_DISTINCT_CHARACTERS = 8
+
+const GENERATE_HINT = 'e.g. openssl rand -base64 48'
+
+/**
+ * Refuses a pepper secret that is too short or has too little entropy (the rule above), with
+ * a message that starts with `what` (`pepper v2`, `KEYWARD_PEPPER`) and never shows the secret.
+ *
+ * @throws KeywardError `invalid_options`
+ */
+export function checkPepperSecret(secret: string, what: string): void {
+  if (secret.length < MIN_PEPPER_LENGTH) {
+    throw new KeywardError(
+      'invalid_options',
+      `${what} is ${secret.length} characters long: use at least ${MIN_PEPPER_LENGTH} random characters (${GENERATE_HINT})`,
+    )
+  }
+  const distinct = new Set(secret).size
+  if (distinct < MIN_PEPPER_DISTINCT_CHARACTERS) {
+    throw new KeywardError(
+      'invalid_options',
+      `${what} has too little entropy: only ${distinct} different character${distinct === 1 ? '' : 's'}, and a pepper needs at least ${MIN_PEPPER_DISTINCT_CHARACTERS}: use a random secret (${GENERATE_HINT})`,
+    )
+  }
+}
+
 const CHECK_MESSAGE = 'keyward pepper check v1'
 
 /** A resolved pepper set: the newest signs new secrets, all of them can verify. */
@@ -28,6 +60,8 @@ export interface Hasher {
  * Parses a pepper setting: one secret (version 1), or a comma- or newline-separated list of
  * `v<N>:<secret>` entries (e.g. `v2:newsecret,v1:oldsecret`) for pepper rotation.
  *
+ * Each secret must pass `checkPepperSecret`.
+ *
  * @throws KeywardError `invalid_options` naming what is wrong (never the pepper itself)
  */
 export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] {
@@ -38,7 +72,7 @@ export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] 
   if (parts.length === 0) {
     throw new KeywardError(
       'invalid_options',
-      `${source} is empty: set it to a random secret of at least ${MIN_PEPPER_LENGTH} characters`,
+      `${source} is empty: set it to a random secret of at least ${MIN_PEPPER_LENGTH} characters (${GENERATE_HINT})`,
     )
   }
   const versioned = /^v(\d{1,6}):(.*)$/
@@ -50,7 +84,11 @@ export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] 
         `${source} lists several peppers: write each as v<N>:<secret>, e.g. "v2:…,v1:…"`,
       )
     }
-    return m ? { version: Number(m[1]), secret: m[2]! } : { version: 1, secret: part }
+    const pepper = m ? { version: Number(m[1]), secret: m[2]! } : { version: 1, secret: part }
+    // checked here too, so that the setting is named and a bad one is refused before any
+    // database is opened or created
+    checkPepperSecret(pepper.secret, m ? `${source} v${pepper.version}` : source)
+    return pepper
   })
   return peppers
 }
@@ -60,7 +98,7 @@ export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] 
  *
  * @example
  * const hasher = createHasher([{ version: 1, secret: process.env.KEYWARD_PEPPER! }])
- * @throws KeywardError `invalid_options` for short, duplicate or missing peppers
+ * @throws KeywardError `invalid_options` for short, weak (`checkPepperSecret`), duplicate or missing peppers
  */
 export function createHasher(peppers: readonly Pepper[]): Hasher {
   if (peppers.length === 0) {
@@ -77,12 +115,7 @@ export function createHasher(peppers: readonly Pepper[]): Hasher {
         `pepper version must be a positive integer, got ${p.version}`,
       )
     }
-    if (p.secret.length < MIN_PEPPER_LENGTH) {
-      throw new KeywardError(
-        'invalid_options',
-        `pepper v${p.version} is ${p.secret.length} characters long: use at least ${MIN_PEPPER_LENGTH} random characters (e.g. openssl rand -base64 48)`,
-      )
-    }
+    checkPepperSecret(p.secret, `pepper v${p.version}`)
     if (keys.has(p.version)) {
       throw new KeywardError(
         'invalid_options',

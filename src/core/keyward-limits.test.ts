@@ -3,7 +3,7 @@ import { createMemoryLimiter } from '../limits/memory.js'
 import { createMemoryStore } from '../stores/memory/index.js'
 import { createKeyward } from './keyward.js'
 
-const peppers = [{ version: 1, secret: 'p'.repeat(40) }]
+const peppers = [{ version: 1, secret: 'keyward-test-pepper-0123456789abcdefgh' }]
 
 function setup(
   limits: {

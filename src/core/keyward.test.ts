@@ -4,7 +4,7 @@ import { generateKey } from './key-format.js'
 import { createKeyward } from './keyward.js'
 import type { Store } from './types.js'
 
-const peppers = [{ version: 1, secret: 'p'.repeat(40) }]
+const peppers = [{ version: 1, secret: 'keyward-test-pepper-0123456789abcdefgh' }]
 
 function countingStore(): { store: Store; calls: string[] } {
   const inner = createMemoryStore()
@@ -148,17 +148,17 @@ describe('verify', () => {
     const first = await createKeyward({ store, peppers })
     await first.createKey({ name: 'x' })
     await expect(
-      createKeyward({ store, peppers: [{ version: 1, secret: 'q'.repeat(40) }] }),
+      createKeyward({ store, peppers: [{ version: 1, secret: 'another-test-pepper-0123456789abcdefgh' }] }),
     ).rejects.toMatchObject({
       code: 'pepper_mismatch',
     })
     await expect(
-      createKeyward({ store, peppers: [{ version: 2, secret: 'q'.repeat(40) }] }),
+      createKeyward({ store, peppers: [{ version: 2, secret: 'another-test-pepper-0123456789abcdefgh' }] }),
     ).rejects.toThrow(/pepper v1, which is not configured/)
     // a newer pepper signs new keys while the old one keeps verifying
     const both = await createKeyward({
       store,
-      peppers: [{ version: 2, secret: 'q'.repeat(40) }, ...peppers],
+      peppers: [{ version: 2, secret: 'another-test-pepper-0123456789abcdefgh' }, ...peppers],
     })
     const { key } = await both.createKey({ name: 'y' })
     expect((await both.verify(key)).ok).toBe(true)

@@ -3,10 +3,12 @@
 // and calls the routes DESIGN.md's "Examples" section promises.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKeyward } from '../../src/core/keyward.js'
 import { openSqliteStore } from '../../src/stores/sqlite/index.js'
@@ -57,18 +59,22 @@ afterAll(() => {
 })
 
 /** Runs the npm script's command directly (npm would not forward the stop signal). */
-async function startExample(
-  framework: string,
-  extraEnv: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; base: string }> {
+function spawnExample(framework: string, extraEnv: NodeJS.ProcessEnv): ChildProcess {
   const script = scripts[`example:${framework}`]
   expect(script).toBe(`node --import tsx examples/${framework}.ts`)
   const [, ...args] = script!.split(' ')
-  const child = spawn(process.execPath, args, {
+  return spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+}
+
+async function startExample(
+  framework: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawnExample(framework, extraEnv)
   let output = ''
   const base = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -83,6 +89,24 @@ async function startExample(
     )
   })
   return { child, base }
+}
+
+/** Runs an example that is expected to stop by itself, and returns what it printed. */
+async function runExample(
+  framework: string,
+  extraEnv: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnExample(framework, extraEnv)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk
+  })
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  return { code, stdout, stderr }
 }
 
 async function stop(child: ChildProcess): Promise<number | null> {
@@ -158,6 +182,119 @@ describe.each(FRAMEWORKS)('example:%s', (framework) => {
     } finally {
       expect(await stop(child)).toBe(0)
     }
+  })
+})
+
+describe('the examples import what a user writes', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { types: string; default: string }>
+    dependencies: Record<string, string>
+    devDependencies: Record<string, string>
+  }
+  const tsconfig = ts.parseConfigFileTextToJson(
+    'tsconfig.json',
+    readFileSync(join(ROOT, 'tsconfig.json'), 'utf8'),
+  ).config as { compilerOptions: { paths: Record<string, string[]> } }
+  /** `keyward/open` → `open/index`: the module path under dist/ (built) and src/ (paths). */
+  const entries = new Map<string, string>()
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    if (typeof target === 'string') continue // ./package.json
+    const module = /^\.\/dist\/(.+)\.js$/.exec(target.default)?.[1] ?? target.default
+    entries.set(`keyward${subpath.slice(1)}`, module)
+  }
+
+  it('tsconfig "paths" maps each entry point of package.json to its source, and no other', () => {
+    for (const [name, module] of entries) {
+      expect(pkg.exports[`.${name.slice('keyward'.length)}`], name).toEqual({
+        types: `./dist/${module}.d.ts`,
+        default: `./dist/${module}.js`,
+      })
+    }
+    expect(tsconfig.compilerOptions.paths).toEqual(
+      Object.fromEntries([...entries].map(([name, module]) => [name, [`./src/${module}.ts`]])),
+    )
+    for (const module of entries.values()) {
+      expect(existsSync(join(ROOT, 'src', `${module}.ts`)), module).toBe(true)
+      // npm test builds before it runs the tests
+      expect(existsSync(join(ROOT, 'dist', `${module}.js`)), module).toBe(true)
+      expect(existsSync(join(ROOT, 'dist', `${module}.d.ts`)), module).toBe(true)
+    }
+  })
+
+  it('under vitest too, keyward/… is the source (resolve.tsconfigPaths), not a stale dist/', async () => {
+    const fromName = await import('keyward/open')
+    const fromSource = await import('../../src/open/index.js')
+    expect(fromName.openKeyward).toBe(fromSource.openKeyward)
+  })
+
+  it('imports only keyward entry points, Node built-ins, packages and each other', () => {
+    const files = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.ts'))
+    expect(files).toEqual(expect.arrayContaining(FRAMEWORKS.map((f) => `${f}.ts`)))
+    const packages = new Set([
+      ...Object.keys(pkg.dependencies),
+      ...Object.keys(pkg.devDependencies),
+    ])
+    const used = new Set<string>()
+    for (const file of files) {
+      const text = readFileSync(join(ROOT, 'examples', file), 'utf8')
+      // `from '…'`, `import '…'` and `import('…')`
+      for (const m of text.matchAll(/\b(?:from|import\(?)\s*'([^']+)'/g)) used.add(m[1]!)
+    }
+    for (const specifier of used) {
+      const ok =
+        entries.has(specifier) ||
+        specifier.startsWith('node:') ||
+        /^\.\/[a-z-]+\.js$/.test(specifier) ||
+        packages.has(
+          specifier.startsWith('@') ? specifier.split('/', 2).join('/') : specifier.split('/')[0]!,
+        )
+      expect(ok, `examples import ${specifier}`).toBe(true)
+    }
+    expect([...used].filter((s) => s.startsWith('keyward')).sort()).toEqual([
+      'keyward',
+      'keyward/express',
+      'keyward/fastify',
+      'keyward/hono',
+      'keyward/limits',
+      'keyward/node',
+      'keyward/open',
+    ])
+  })
+})
+
+describe.each(FRAMEWORKS)('example:%s that cannot start', (framework) => {
+  it('says in one line which database it cannot open and what to do, and exits 1', async () => {
+    const path = join(dir, 'a-directory')
+    mkdirSync(path, { recursive: true })
+    expect(await runExample(framework, { KEYWARD_DATABASE_URL: `sqlite:${path}` })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `keyward example: cannot start: cannot open SQLite database ${path}: it is a directory, not a file: name a file, e.g. sqlite:${join(path, 'keyward.db')}\n`,
+    })
+  })
+
+  it('says in one line that its port is taken and what to do, and exits 1', async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    const taken = (holder.address() as AddressInfo).port
+    try {
+      expect(await runExample(framework, { PORT: String(taken) })).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `keyward example: cannot listen on 127.0.0.1:${taken}: the port is already in use: stop the program that holds it, or set PORT to another port (PORT=0 picks a free one)\n`,
+      })
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+})
+
+it('example:node refuses a PORT that is not a port, in one line', async () => {
+  expect(await runExample('node', { PORT: '3000abc' })).toEqual({
+    code: 1,
+    stdout: '',
+    stderr:
+      'keyward example: PORT "3000abc" is not a port: set it to a whole number from 0 to 65535\n',
   })
 })
 

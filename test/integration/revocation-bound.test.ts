@@ -8,7 +8,7 @@ import { createSqliteStore } from '../../src/stores/sqlite/index.js'
 
 // Two keyward instances on one SQLite file stand for two processes: one revokes, the other
 // keeps its cached answer for at most the cache TTL (README "Revocation"), then refuses.
-const peppers = [{ version: 1, secret: 'r'.repeat(40) }]
+const peppers = [{ version: 1, secret: 'revocation-test-pepper-0123456789abcdef' }]
 const dirs: string[] = []
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })

@@ -77,6 +77,23 @@ describe('keyward scan', () => {
     for (const k of [live.key, gone.key, stranger]) expect(r.stdout + json.stdout).not.toContain(k)
   })
 
+  it('without --db, consults ./keyward.db of its working directory when there is one', async () => {
+    const db = tempDb()
+    const live = await createTestKey(db.url)
+    const file = join(db.dir, 'leak.env')
+    writeFileSync(file, `A=${live.key}\n`)
+    const r = await runCli(['scan', file], { env, cwd: db.dir })
+    expect(r).toEqual({
+      code: 1,
+      stdout: `${file}:1:3  ${keyHint(live.key)}  ${live.id} active\n\nFound 1 keyward key in 1 file: remove it from the files, and revoke or rotate it (keyward keys rotate ID).\n`,
+      stderr: '',
+    })
+    // the same file seen from another directory: no database there, so no key ids
+    const elsewhere = await runCli(['scan', file], { env })
+    expect(elsewhere.stdout).toContain(`${file}:1:3  ${keyHint(live.key)}\n`)
+    expect(elsewhere.stdout).not.toContain(live.id)
+  })
+
   it('refuses a path that does not exist (exit 2)', async () => {
     const r = await runCli(['scan', '/nonexistent/keyward-scan'], { env })
     expect(r.code).toBe(2)

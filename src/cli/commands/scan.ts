@@ -12,7 +12,7 @@ import type { Command } from 'commander'
 import { KeywardError } from '../../core/errors.js'
 import { classifyCredential, keyHint } from '../../core/key-format.js'
 import type { Keyward } from '../../core/keyward.js'
-import { parseDatabaseUrl, resolveDatabaseUrl } from '../../server/config.js'
+import { parseDatabaseUrl, resolveDatabaseUrl } from '../../open/database-url.js'
 import { type DbOptions, withKeyward } from '../context.js'
 import { type CliContext, type CliIo, UsageError, writeJson, writeLine } from '../io.js'
 import { addDbOption } from '../options.js'
@@ -155,7 +155,7 @@ export async function scan(
 
   // a database is consulted when one was named, or when the default file exists
   const { url, isDefault } = resolveDatabaseUrl(opts.db, io.env)
-  const target = parseDatabaseUrl(url)
+  const target = parseDatabaseUrl(url, io.cwd)
   const useDb =
     keys.length > 0 && (!isDefault || (target.kind === 'sqlite' && existsSync(target.path)))
   if (useDb) {
