@@ -77,6 +77,15 @@ describe('POST /v1/keys', () => {
     expect((await svc.keyward.listKeys({ limit: 1000 })).items).toHaveLength(before)
   })
 
+  it('a key sent in the wrong field is never quoted back, only its hint', async () => {
+    const res = await svc.call('POST', '/v1/keys', {
+      body: { name: 'x', scopes: [svc.adminKey], roles: [svc.verifyKey] },
+    })
+    expectProblem(res, 400, 'invalid_request')
+    expect(res.text).not.toContain(svc.adminKey)
+    expect(res.body.detail).toContain(`${svc.adminKey.slice(0, 12)}…${svc.adminKey.slice(-4)}`)
+  })
+
   it('needs keys:write: 401 without a key, 403 with a read-only key', async () => {
     const reader = await svc.createKey({ name: 'reader', scopes: ['keys:read'] })
     const none = await svc.call('POST', '/v1/keys', { key: null, body: { name: 'x' } })

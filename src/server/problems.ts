@@ -2,6 +2,7 @@
 // denials of authentication come from src/http/responses.ts, everything else from this table.
 import type { FastifyError, FastifyReply } from 'fastify'
 import { KeywardError } from '../core/errors.js'
+import { hideKeys } from '../core/key-format.js'
 import { STORE_RETRY_AFTER_SECONDS } from '../core/retry.js'
 import { PROBLEM_TYPE_PREFIX } from '../http/responses.js'
 
@@ -59,6 +60,8 @@ export function problem(
   extra: Record<string, unknown> = {},
 ): Problem {
   const spec = SPECS[code]
+  // details quote bad values, and a key sent in the wrong field must not come back
+  const safe = hideKeys(detail)
   const headers: Record<string, string> = { 'cache-control': 'no-store' }
   if (spec.status === 503) headers['retry-after'] = String(STORE_RETRY_AFTER_SECONDS)
   return {
@@ -68,7 +71,7 @@ export function problem(
       type: PROBLEM_TYPE_PREFIX + code,
       title: spec.title,
       status: spec.status,
-      detail,
+      detail: safe,
       code,
       ...extra,
     },

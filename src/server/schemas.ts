@@ -221,14 +221,15 @@ export const verifyBody = {
   },
 }
 
-const policySchema = nullable({
-  type: 'object',
+// a type list, not anyOf: the serializer picks an anyOf branch by validating each one, per answer
+const policySchema = {
+  type: ['object', 'null'],
   properties: {
     limit: { type: 'integer' },
     remaining: { type: 'integer' },
     resetMs: { type: 'integer' },
   },
-})
+}
 
 /** The answer of `POST /v1/keys/verify`: 200 for valid and refused keys alike. */
 export const verifyAnswerSchema = {

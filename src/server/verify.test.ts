@@ -248,6 +248,8 @@ describe('POST /v1/keys/verify: bad input', () => {
       [{ key, cost: 1.5 }, /body\/cost must be integer/],
       [{ key, cost: '1' }, /body\/cost must be integer/],
       [{ key, ip: 'localhost' }, /ip "localhost" is not an IP address/],
+      [{ key, ip: key }, /ip "kw_live_\w{4}…\w{4}" is not an IP address/],
+      [{ key, scopes: ['a:b', key] }, /scope "kw_live_\w{4}…\w{4}" is not valid/],
       [{ key, idempotencyKey: 'a' }, /idempotencyKey needs operation: .*"operation": "POST \/orders"/],
       [{ key, idempotencyKey: 'has space', operation: 'POST /x' }, /body\/idempotencyKey must match pattern/],
       [{ key: 'k'.repeat(1025) }, /body\/key must NOT have more than 1024 characters/],
