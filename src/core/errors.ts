@@ -7,6 +7,10 @@ export type KeywardErrorCode =
   | 'store_corrupt'
   | 'pepper_mismatch'
   | 'not_found'
+  // keyward/client: a call that got no response, or a token it could not get
+  | 'timeout'
+  | 'network'
+  | 'token_request_failed'
 
 /**
  * The one error class keyward throws. Denials (a bad key, a missing scope) are never

@@ -1,0 +1,260 @@
+// Real HTTP servers for the keyward/client tests: a token issuer and a protected API, both
+// recording what they saw. `startTarget()` is the one place that decides what the client
+// talks to; a later step points it at a real `keyward serve` (token endpoint) and upstream.
+import { randomBytes } from 'node:crypto'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { RetryEvent } from '../../src/client/options.js'
+
+/** A request as a server received it. */
+export interface SeenRequest {
+  method: string
+  /** The request target as received (path and query). */
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+/** A scripted answer: a response, or `hang` (never answer), or `reset` (drop the connection). */
+export type Scripted =
+  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
+  | 'hang'
+  | 'reset'
+
+interface Scripting {
+  /** Answers for the next requests to `path` (without query), in order; then the default. */
+  queue(path: string, ...answers: Scripted[]): void
+  seen: SeenRequest[]
+}
+
+/** The token endpoint side. */
+export interface Issuer extends Scripting {
+  tokenUrl: string
+  /** Every request to the token endpoint. */
+  readonly tokenRequests: SeenRequest[]
+  /** Tokens issued so far, oldest first. */
+  readonly issued: string[]
+  /** Makes every issued token invalid at the API (as a revoked key would). */
+  revokeTokens(): void
+}
+
+/** The protected API side. */
+export interface Api extends Scripting {
+  baseUrl: string
+}
+
+/** What the client under test talks to. */
+export interface Target {
+  key: string
+  keyId: string
+  issuer: Issuer
+  api: Api
+  /** Token lifetime the issuer grants, in seconds. */
+  tokenLifetimeS: number
+  /** Every URL either server saw. */
+  urlsSeen(): string[]
+  close(): Promise<void>
+}
+
+interface Listening extends Scripting {
+  url: string
+  close(): Promise<void>
+}
+
+async function listen(handle: (req: SeenRequest, res: ServerResponse) => void): Promise<Listening> {
+  const scripts = new Map<string, Scripted[]>()
+  const seen: SeenRequest[] = []
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const request: SeenRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      }
+      seen.push(request)
+      const answer = scripts.get(request.url.split('?')[0] ?? '')?.shift()
+      if (answer === 'hang') return
+      if (answer === 'reset') {
+        req.socket.destroy()
+        return
+      }
+      if (answer !== undefined) {
+        const send = () => res.writeHead(answer.status, answer.headers).end(answer.body ?? '')
+        if (answer.delayMs === undefined) send()
+        else setTimeout(send, answer.delayMs)
+        return
+      }
+      handle(request, res)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    queue: (path, ...answers) => scripts.set(path, [...(scripts.get(path) ?? []), ...answers]),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    ...headers,
+  })
+  res.end(JSON.stringify(body))
+}
+
+/** The credential a token request carried: X-API-Key, or Basic `client_id:secret`. */
+function clientSecretOf(req: SeenRequest, keyId: string): string | undefined {
+  const header = req.headers['x-api-key']
+  if (typeof header === 'string') return header
+  const auth = req.headers.authorization ?? ''
+  if (!auth.startsWith('Basic ')) return undefined
+  const [id, secret] = Buffer.from(auth.slice(6), 'base64').toString().split(':')
+  return id !== undefined && decodeURIComponent(id) === keyId && secret !== undefined
+    ? decodeURIComponent(secret.replace(/\+/g, ' '))
+    : undefined
+}
+
+/**
+ * Starts an issuer (OAuth 2.0 client credentials, RFC 6749 §4.4 and §5) and an API that
+ * accepts the key in `X-API-Key` or a live token as `Bearer`. Token expiry follows
+ * `Date.now()`, so a test with a faked Date moves both the client and the issuer in time.
+ */
+export async function startTarget(options: { tokenLifetimeS?: number } = {}): Promise<Target> {
+  const key = `kw_test_${randomBytes(24).toString('base64url').replace(/[-_]/g, 'x')}`
+  const keyId = `key_${randomBytes(8).toString('hex')}`
+  const tokenLifetimeS = options.tokenLifetimeS ?? 60
+  const tokens = new Map<string, number>() // token -> expiresAt
+  const issued: string[] = []
+
+  const issuerServer = await listen((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/oauth/token')
+      return json(res, 404, { error: 'not_found' })
+    const form = new URLSearchParams(req.body)
+    if (req.headers['content-type'] !== 'application/x-www-form-urlencoded') {
+      return json(res, 400, { error: 'invalid_request', error_description: 'form body expected' })
+    }
+    if (form.get('grant_type') !== 'client_credentials') {
+      return json(res, 400, { error: 'unsupported_grant_type' })
+    }
+    if (clientSecretOf(req, keyId) !== key) {
+      return json(
+        res,
+        401,
+        { error: 'invalid_client', error_description: 'unknown client' },
+        { 'www-authenticate': 'Basic realm="keyward"' },
+      )
+    }
+    const token = randomBytes(24).toString('base64url')
+    tokens.set(token, Date.now() + tokenLifetimeS * 1000)
+    issued.push(token)
+    return json(res, 200, {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: tokenLifetimeS,
+      scope: form.get('scope') ?? 'orders:read orders:write',
+    })
+  })
+
+  const apiServer = await listen((req, res) => {
+    const apiKey = req.headers['x-api-key']
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+    const expiresAt = bearer === undefined ? undefined : tokens.get(bearer)
+    const isAuthenticated =
+      apiKey === key || (expiresAt !== undefined && Date.now() < expiresAt && apiKey === undefined)
+    if (!isAuthenticated) {
+      return json(
+        res,
+        401,
+        { type: 'about:blank', title: 'Unauthorized', status: 401, code: 'key_invalid' },
+        { 'www-authenticate': 'Bearer realm="keyward"' },
+      )
+    }
+    return json(res, req.method === 'POST' ? 201 : 200, {
+      ok: true,
+      method: req.method,
+      body: req.body,
+    })
+  })
+
+  return {
+    key,
+    keyId,
+    tokenLifetimeS,
+    issuer: {
+      tokenUrl: `${issuerServer.url}/oauth/token`,
+      get tokenRequests() {
+        return issuerServer.seen.filter((r) => r.url === '/oauth/token')
+      },
+      issued,
+      revokeTokens: () => tokens.clear(),
+      seen: issuerServer.seen,
+      queue: issuerServer.queue,
+    },
+    api: { baseUrl: apiServer.url, seen: apiServer.seen, queue: apiServer.queue },
+    urlsSeen: () => [...issuerServer.seen, ...apiServer.seen].map((r) => r.url),
+    close: async () => {
+      await Promise.all([issuerServer.close(), apiServer.close()])
+    },
+  }
+}
+
+/**
+ * Collects what a test's client exposed (onRetry events, errors) and checks, after each test,
+ * that no secret appears in them nor in any URL the servers saw.
+ */
+export function watchForLeaks(target: Target, secrets: () => string[] = () => [target.key]) {
+  const events: RetryEvent[] = []
+  const errors: unknown[] = []
+  return {
+    events,
+    /** The call's rejection, kept for the check. */
+    async rejection<E = Error>(promise: Promise<unknown>): Promise<E> {
+      const error = await promise.then(
+        () => {
+          throw new Error('the call should have failed')
+        },
+        (e: unknown) => e,
+      )
+      errors.push(error)
+      return error as E
+    },
+    /** Throws if a secret leaked; then forgets the test's events, errors and requests. */
+    checkAndReset(): void {
+      const exposed = [
+        ...target.urlsSeen().map((url) => `URL ${url}`),
+        `onRetry ${JSON.stringify(events)}`,
+        ...errors.map((e) => `error ${String(e)} ${JSON.stringify(e)}`),
+      ]
+      for (const secret of secrets()) {
+        const leak = exposed.find((text) => text.includes(secret))
+        if (leak !== undefined) throw new Error(`a secret leaked into an ${leak.split(' ')[0]}`)
+      }
+      target.api.seen.length = 0
+      target.issuer.seen.length = 0
+      events.length = 0
+      errors.length = 0
+    },
+  }
+}
