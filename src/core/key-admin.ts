@@ -17,7 +17,7 @@ import {
   MIN_IMPORTED_LENGTH,
   prefixOf,
 } from './key-format.js'
-import { assertValidRole } from './scopes.js'
+import { assertValidRole, assertValidScope } from './scopes.js'
 import type {
   AuditEvent,
   AuditQuery,
@@ -82,13 +82,24 @@ export interface CreatedKey {
   record: KeyRecord
 }
 
-/** Query of `listKeys`. */
+/** Query of `listKeys`: every filter given must match; keys come newest first. */
 export interface ListKeysInput {
   ownerId?: string
+  /** `expired` and `active` are judged now. */
   status?: KeyStatusFilter
+  /** Keys with this prefix (`kw_live`, `kw_test`, `imported`…). */
+  prefix?: string
+  /** Keys whose own scopes include this one exactly (`orders:*` matches only `orders:*`). */
+  scope?: string
+  /** Epoch ms: keys that expire before it and have not expired yet, in any state. */
+  expiringBefore?: number
+  /** `nextCursor` of the previous page. */
   cursor?: string
+  /** 1-1000, default 100. */
   limit?: number
 }
+
+const STATUSES: ReadonlySet<string> = new Set(['active', 'revoked', 'expired', 'disabled'])
 
 /** What administration tells verification, so that no change waits for a cache TTL. */
 export interface VerificationHooks {
@@ -247,6 +258,17 @@ export class KeyAdmin {
     const limit = query.limit ?? 100
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE)
       throw bad(`limit must be 1-${MAX_PAGE}, got ${limit}`)
+    if (query.status !== undefined && !STATUSES.has(query.status))
+      throw bad(
+        `status ${JSON.stringify(query.status)} is not valid: use active, revoked, expired or disabled`,
+      )
+    if (query.prefix !== undefined) assertValidPrefix(query.prefix)
+    if (query.scope !== undefined) assertValidScope(query.scope)
+    if (
+      query.expiringBefore !== undefined &&
+      (!Number.isSafeInteger(query.expiringBefore) || query.expiringBefore < 0)
+    )
+      throw bad(`expiringBefore must be a time in epoch ms, got ${query.expiringBefore}`)
     return this.store.listKeys({ ...query, limit, now: this.clock.now() })
   }
 
@@ -261,7 +283,7 @@ export class KeyAdmin {
     name: string,
     scopes: readonly string[],
     options: { actor?: string } = {},
-  ): Promise<void> {
+  ): Promise<string[]> {
     assertValidRole(name)
     const checked = checkScopes(scopes)
     await this.store.setRole(name, checked)
@@ -269,6 +291,7 @@ export class KeyAdmin {
       role: name,
       scopes: checked,
     })
+    return checked
   }
 
   async deleteRole(name: string, options: { actor?: string } = {}): Promise<boolean> {

@@ -7,6 +7,7 @@ import {
   generateKey,
   generateKeyId,
   generateUuidKey,
+  hideKeys,
   isValidPrefix,
   keyHint,
 } from './key-format.js'
@@ -106,4 +107,17 @@ describe('prefix grammar on keys', () => {
       expect(classifyCredential(make(prefix))).toBe('invalid')
     },
   )
+})
+
+describe('hideKeys', () => {
+  it('replaces every keyward-shaped string by its hint, and leaves the rest as it is', () => {
+    const a = generateKey()
+    const b = generateKey({ prefix: 'acme_test' })
+    expect(hideKeys(`scope "${a}" is not valid; nor ${b}.`)).toBe(
+      `scope "${keyHint(a)}" is not valid; nor ${keyHint(b)}.`,
+    )
+    // inside a longer word it is not a key; plain text has no underscore to look at
+    expect(hideKeys(`${a}x`)).toBe(`${a}x`)
+    expect(hideKeys('role "Billing" is not valid')).toBe('role "Billing" is not valid')
+  })
 })

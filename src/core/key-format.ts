@@ -158,6 +158,21 @@ export function prefixOf(credential: string): string | null {
   return sep > 0 && credential.length - sep - 1 === BODY_LENGTH ? credential.slice(0, sep) : null
 }
 
+/** A keyward-shaped string inside a text: prefix, `_`, 49 base62 characters, not inside a longer word. */
+export const KEY_IN_TEXT_RE =
+  /(?<![A-Za-z0-9])[a-z][a-z0-9]{0,15}(?:_[a-z0-9]{1,16})?_[0-9A-Za-z]{49}(?![A-Za-z0-9])/g
+
+/**
+ * The text with every keyward-shaped string replaced by its hint: for messages that quote
+ * input, which may hold a key sent in the wrong field.
+ *
+ * @example
+ * hideKeys('scope "kw_live_AbCd…" is not valid') // 'scope "kw_live_AbCd…wxyz" is not valid'
+ */
+export function hideKeys(text: string): string {
+  return text.includes('_') ? text.replace(KEY_IN_TEXT_RE, keyHint) : text
+}
+
 /**
  * The display hint of a key: its prefix plus the first and last 4 characters of the secret
  * part (`kw_live_AbCd…wxyz`). Safe to log and show.

@@ -204,6 +204,49 @@ describe('key input', () => {
   })
 })
 
+describe('listKeys', () => {
+  it('filters by prefix, scope and expiry judged at the clock', async () => {
+    const clock = fakeClock()
+    const keyward = await createKeyward({ store: createMemoryStore(), peppers, clock })
+    const day = 86_400_000
+    const { record: soon } = await keyward.createKey({
+      name: 'soon',
+      scopes: ['orders:read'],
+      expiresInMs: 2 * day,
+    })
+    const { record: later } = await keyward.createKey({
+      name: 'later',
+      prefix: 'kw_test',
+      expiresInMs: 30 * day,
+    })
+    const ids = async (query: Parameters<typeof keyward.listKeys>[0]) =>
+      (await keyward.listKeys(query)).items.map((k) => k.id)
+    await expect(ids({ prefix: 'kw_test' })).resolves.toEqual([later.id])
+    await expect(ids({ scope: 'orders:read' })).resolves.toEqual([soon.id])
+    const week = clock.now() + 7 * day
+    await expect(ids({ expiringBefore: week })).resolves.toEqual([soon.id])
+    clock.advance(3 * day)
+    // expired by now: no longer "expiring"
+    await expect(ids({ expiringBefore: week })).resolves.toEqual([])
+  })
+
+  it('refuses bad filters with messages that name them', async () => {
+    const keyward = await createKeyward({ store: createMemoryStore(), peppers })
+    await expect(keyward.listKeys({ limit: 1001 })).rejects.toThrow('limit must be 1-1000, got 1001')
+    await expect(keyward.listKeys({ limit: 0 })).rejects.toThrow('limit must be 1-1000, got 0')
+    await expect(keyward.listKeys({ prefix: 'KW' })).rejects.toThrow(/prefix "KW" is not valid/)
+    await expect(keyward.listKeys({ scope: 'orders::read' })).rejects.toThrow(
+      /scope "orders::read" is not valid/,
+    )
+    await expect(
+      keyward.listKeys({ status: 'gone' as unknown as 'active' }),
+    ).rejects.toThrow('status "gone" is not valid: use active, revoked, expired or disabled')
+    await expect(keyward.listKeys({ expiringBefore: 1.5 })).rejects.toThrow(
+      'expiringBefore must be a time in epoch ms, got 1.5',
+    )
+  })
+})
+
 describe('verifyCached', () => {
   it('answers from the cache alone, exactly as verify would, and undefined when the store is needed', async () => {
     const keyward = await createKeyward({ store: createMemoryStore(), peppers })

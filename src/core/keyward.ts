@@ -315,8 +315,8 @@ export class Keyward {
     return this.admin.statusOf(record)
   }
 
-  /** Defines or replaces a role (a named set of scopes). */
-  setRole(name: string, scopes: readonly string[], options?: { actor?: string }): Promise<void> {
+  /** Defines or replaces a role (a named set of scopes); returns the scopes stored (deduplicated). */
+  setRole(name: string, scopes: readonly string[], options?: { actor?: string }): Promise<string[]> {
     return this.admin.setRole(name, scopes, options)
   }
 

@@ -184,10 +184,23 @@ export interface KeyPatch {
 /** Status filter of `listKeys`: "expired" and "active" are judged at `now`. */
 export type KeyStatusFilter = 'active' | 'revoked' | 'expired' | 'disabled'
 
+/**
+ * Filters of `listKeys`; every filter given must match. Keys come newest first (`createdAt`,
+ * then `id`, descending) whatever the filters.
+ */
 export interface ListKeysQuery {
   ownerId?: string
   status?: KeyStatusFilter
-  /** Epoch ms used to judge expiry for the status filter. */
+  /** Keys with this prefix exactly (`kw_live`, `kw_test`, `imported`, …). */
+  prefix?: string
+  /** Keys whose own scopes contain this string exactly (no wildcard matching, no roles). */
+  scope?: string
+  /**
+   * Epoch ms: keys with an expiry before it (`expiresAt < expiringBefore`) that have not
+   * expired yet at `now` (`expiresAt > now`), whatever their state.
+   */
+  expiringBefore?: number
+  /** Epoch ms used to judge expiry for `status` and `expiringBefore`. */
   now: number
   /** Opaque cursor from a previous page. */
   cursor?: string

@@ -16,6 +16,8 @@ import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
 import { registerOpenApi } from './openapi.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { keyRoutes } from './routes/keys.js'
+import { roleRoutes } from './routes/roles.js'
+import { verifyRoutes } from './routes/verify.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -221,5 +223,7 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     checks: options.readiness ?? [],
   })
   await app.register(keyRoutes, { keyward: options.keyward })
+  await app.register(verifyRoutes, { keyward: options.keyward })
+  await app.register(roleRoutes, { keyward: options.keyward })
   return app
 }

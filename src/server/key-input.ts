@@ -1,8 +1,8 @@
 // The API's key fields (durations as "1m", times as ISO 8601, `owner`) into the library's input.
 // Shapes and types are checked by the route schemas; values by the library, which names the field.
 import { parseDuration } from '../core/duration.js'
-import type { CreateKeyInput, UpdateKeyInput } from '../core/key-admin.js'
-import type { QuotaRule, RateLimitRule } from '../core/types.js'
+import type { CreateKeyInput, ListKeysInput, UpdateKeyInput } from '../core/key-admin.js'
+import type { KeyStatusFilter, QuotaRule, RateLimitRule } from '../core/types.js'
 import { bad } from '../core/validate.js'
 
 interface ApiRateLimit {
@@ -80,5 +80,29 @@ export function createInput(body: ApiKeyFields, actor: string, now: number): Cre
 export function updateInput(body: ApiKeyFields, actor: string, now: number): UpdateKeyInput {
   const input = { ...common(body, now), actor }
   if (body.enabled !== undefined) input.enabled = body.enabled
+  return input
+}
+
+/** The query of `GET /v1/keys` after schema validation (numbers arrive as text). */
+export interface ListQuery {
+  owner?: string
+  status?: KeyStatusFilter
+  prefix?: string
+  scope?: string
+  expiringBefore?: string
+  limit?: string
+  cursor?: string
+}
+
+/** `GET /v1/keys` query to `listKeys` input. */
+export function listInput(query: ListQuery): ListKeysInput {
+  const input: ListKeysInput = { limit: query.limit === undefined ? 100 : Number(query.limit) }
+  if (query.owner !== undefined) input.ownerId = query.owner
+  if (query.status !== undefined) input.status = query.status
+  if (query.prefix !== undefined) input.prefix = query.prefix
+  if (query.scope !== undefined) input.scope = query.scope
+  if (query.expiringBefore !== undefined)
+    input.expiringBefore = isoToMs(query.expiringBefore, 'expiringBefore')
+  if (query.cursor !== undefined) input.cursor = query.cursor
   return input
 }

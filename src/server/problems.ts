@@ -2,6 +2,7 @@
 // denials of authentication come from src/http/responses.ts, everything else from this table.
 import type { FastifyError, FastifyReply } from 'fastify'
 import { KeywardError } from '../core/errors.js'
+import { hideKeys } from '../core/key-format.js'
 import { STORE_RETRY_AFTER_SECONDS } from '../core/retry.js'
 import { PROBLEM_TYPE_PREFIX } from '../http/responses.js'
 
@@ -59,6 +60,8 @@ export function problem(
   extra: Record<string, unknown> = {},
 ): Problem {
   const spec = SPECS[code]
+  // details quote bad values, and a key sent in the wrong field must not come back
+  const safe = hideKeys(detail)
   const headers: Record<string, string> = { 'cache-control': 'no-store' }
   if (spec.status === 503) headers['retry-after'] = String(STORE_RETRY_AFTER_SECONDS)
   return {
@@ -68,7 +71,7 @@ export function problem(
       type: PROBLEM_TYPE_PREFIX + code,
       title: spec.title,
       status: spec.status,
-      detail,
+      detail: safe,
       code,
       ...extra,
     },
@@ -81,7 +84,9 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
     .code(p.status)
     .headers(p.headers)
     .type('application/problem+json')
-    .send(JSON.stringify(p.body))
+    // a Buffer keeps the content type exactly as set (fastify appends a charset to strings),
+    // the same as the authentication denials
+    .send(Buffer.from(JSON.stringify(p.body)))
 }
 
 /** The problem as raw HTTP/1.1 bytes, for sockets Fastify never saw (parser errors). */

@@ -82,7 +82,22 @@ export const listKeysQuery = {
   additionalProperties: false,
   properties: {
     owner: string(200),
-    status: { type: 'string', enum: ['active', 'revoked', 'expired', 'disabled'] },
+    status: {
+      type: 'string',
+      enum: ['active', 'revoked', 'expired', 'disabled'],
+      description: 'active and expired are judged at the time of the request',
+    },
+    prefix: string(33, { description: 'Keys with this prefix', examples: ['kw_live'] }),
+    scope: string(200, {
+      description: "Keys whose own scopes include this one exactly (no wildcard matching, not through roles)",
+      examples: ['orders:read'],
+    }),
+    expiringBefore: string(40, {
+      format: 'date-time',
+      description:
+        'ISO 8601 time: keys whose expiry is before it and still ahead, in any state (add status=active for keys that still work)',
+      examples: ['2030-01-01T00:00:00Z'],
+    }),
     limit: string(4, { pattern: '^[1-9][0-9]{0,3}$', description: '1-1000, default 100' }),
     cursor: string(200, { description: 'nextCursor of the previous page' }),
   },
@@ -139,5 +154,110 @@ export const problemSchema = {
     status: { type: 'integer' },
     detail: { type: 'string' },
     code: { type: 'string' },
+  },
+}
+
+/** The error responses of every route, for `schema.response`. */
+export const problemResponses = { '4xx': problemSchema, '5xx': problemSchema }
+
+export const roleNameParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: string(64, { examples: ['reader'] }) },
+}
+
+export const putRoleBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['scopes'],
+  properties: {
+    scopes: { type: 'array', maxItems: 100, items: scopeSchema, description: 'The role grants these scopes' },
+  },
+}
+
+/** A role: a named set of scopes that keys hold through their `roles`. */
+export const roleSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    scopes: { type: 'array', items: { type: 'string' } },
+  },
+}
+
+export const roleListSchema = {
+  type: 'object',
+  properties: { items: { type: 'array', items: roleSchema } },
+}
+
+export const verifyBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['key'],
+  properties: {
+    key: string(1024, { description: 'The API key to check, exactly as the client sent it' }),
+    scopes: {
+      type: 'array',
+      maxItems: 100,
+      items: scopeSchema,
+      description: 'Scopes the request needs; all must be granted',
+    },
+    cost: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1_000_000_000,
+      description: 'Units the request uses from the key\'s rate limits and quota (default 1; 0 reads them without charging)',
+    },
+    idempotencyKey: string(255, {
+      pattern: '^[\\x21-\\x7e]+$',
+      description: "The client's Idempotency-Key: a retry of the same operation is not charged to the quota again. Needs operation.",
+    }),
+    operation: string(2048, {
+      minLength: 1,
+      description: 'What the request does, binding idempotencyKey, e.g. "POST /orders" (add a hash of the body to bind that too)',
+      examples: ['POST /orders'],
+    }),
+    ip: string(64, { description: "The client's IP address, checked against the key's IP allowlist" }),
+  },
+}
+
+// a type list, not anyOf: the serializer picks an anyOf branch by validating each one, per answer
+const policySchema = {
+  type: ['object', 'null'],
+  properties: {
+    limit: { type: 'integer' },
+    remaining: { type: 'integer' },
+    resetMs: { type: 'integer' },
+  },
+}
+
+/** The answer of `POST /v1/keys/verify`: 200 for valid and refused keys alike. */
+export const verifyAnswerSchema = {
+  type: 'object',
+  properties: {
+    valid: { type: 'boolean' },
+    code: {
+      type: 'string',
+      description: 'valid, or why not: key_invalid, key_revoked, key_expired, key_disabled, ip_not_allowed, insufficient_scope, rate_limited, quota_exhausted, idempotency_key_reused',
+    },
+    keyId: { type: ['string', 'null'] },
+    owner: { type: ['string', 'null'] },
+    name: { type: ['string', 'null'] },
+    scopes: { type: ['array', 'null'], items: { type: 'string' } },
+    metadata: { type: ['object', 'null'], additionalProperties: true },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+    ratelimit: {
+      ...policySchema,
+      description: "The key's most constraining limit after this request (fewest units left), or null when it has none",
+    },
+    missingScopes: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'For insufficient_scope: the required scopes the key lacks',
+    },
+    retryAfter: {
+      type: 'integer',
+      description: 'For rate_limited and quota_exhausted: seconds until the same request can pass',
+    },
   },
 }

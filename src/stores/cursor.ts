@@ -18,16 +18,3 @@ export function decodeCursor(cursor: string): { createdAt: number; id: string } 
     )
   return { createdAt: Number(m[1]), id: m[2]! }
 }
-
-/** True when a key matches a status filter at `now`. */
-export function matchesStatus(
-  key: { state: string; expiresAt: number | null },
-  status: string | undefined,
-  now: number,
-): boolean {
-  if (status === undefined) return true
-  const expired = key.expiresAt !== null && key.expiresAt <= now
-  if (status === 'expired') return key.state === 'active' && expired
-  if (status === 'active') return key.state === 'active' && !expired
-  return key.state === status
-}

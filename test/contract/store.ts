@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { KeywardError } from '../../src/core/errors.js'
 import { foundKey } from '../../src/stores/found-key.js'
-import type { AuditEvent, KeyRecord, Store } from '../../src/stores/types.js'
+import { matchesListQuery } from '../../src/stores/list-query.js'
+import type { AuditEvent, KeyRecord, ListKeysQuery, Store } from '../../src/stores/types.js'
 import { base62, makeKey, makeSecret, newHash, newKeyId, T0 } from '../fixtures/records.js'
 
 export { makeKey, makeSecret, newHash, newKeyId } from '../fixtures/records.js'
@@ -388,6 +389,117 @@ export function describeStore(name: string, makeStore: MakeStore): void {
         })
         expect(second.nextCursor).toBeNull()
         expect([...first.items, ...second.items].map((k) => k.id).sort()).toEqual(mine.sort())
+      })
+
+      it('filters by prefix exactly', async () => {
+        const live = await insert({ prefix: 'kw_live', createdAt: T0 + 1 })
+        await insert({ prefix: 'kw_test', createdAt: T0 + 2 })
+        await insert({ prefix: 'kw', createdAt: T0 + 3 })
+        const imported = await insert({ prefix: 'imported', createdAt: T0 + 4 })
+        const ids = async (prefix: string) =>
+          (await store.listKeys({ prefix, now: T0, limit: 10 })).items.map((k) => k.id)
+        await expect(ids('kw_live')).resolves.toEqual([live.id])
+        await expect(ids('imported')).resolves.toEqual([imported.id])
+        await expect(ids('kw_l')).resolves.toEqual([])
+      })
+
+      it('filters by a scope the key holds itself, exactly: no wildcard, role or substring', async () => {
+        const exact = await insert({ scopes: ['orders:read'], createdAt: T0 + 1 })
+        const among = await insert({ scopes: ['a', 'orders:read', 'z:z'], createdAt: T0 + 2 })
+        const ordersAll = await insert({ scopes: ['orders:*'], createdAt: T0 + 3 })
+        await insert({ scopes: ['*'], createdAt: T0 + 4 })
+        await insert({ scopes: ['orders:reader', 'orders:rea', 'xorders:read'], createdAt: T0 + 5 })
+        await insert({ scopes: [], roles: ['orders:read'], createdAt: T0 + 6 })
+        const wildcard = await insert({ scopes: ['orders:*'], createdAt: T0 + 7 })
+        const ids = async (scope: string) =>
+          (await store.listKeys({ scope, now: T0, limit: 10 })).items.map((k) => k.id)
+        await expect(ids('orders:read')).resolves.toEqual([among.id, exact.id])
+        // the literal wildcard scope matches keys that hold it, and only those
+        await expect(ids('orders:*')).resolves.toEqual([wildcard.id, ordersAll.id])
+        await expect(ids('orders')).resolves.toEqual([])
+        await expect(ids('"orders:read"')).resolves.toEqual([])
+      })
+
+      it('filters keys expiring before a time and not expired yet, whatever their state', async () => {
+        const now = T0 + 1000
+        const before = now + 500
+        await insert({ createdAt: T0 + 1, expiresAt: null })
+        await insert({ createdAt: T0 + 2, expiresAt: now })
+        const soon = await insert({ createdAt: T0 + 3, expiresAt: now + 1 })
+        const last = await insert({ createdAt: T0 + 4, expiresAt: before - 1 })
+        await insert({ createdAt: T0 + 5, expiresAt: before })
+        await insert({ createdAt: T0 + 6, expiresAt: before + 1 })
+        const revoked = await insert({
+          createdAt: T0 + 7,
+          state: 'revoked',
+          revokedAt: T0,
+          expiresAt: now + 10,
+        })
+        const ids = async (extra: { status?: 'active' | 'revoked' | 'expired' } = {}) =>
+          (
+            await store.listKeys({ expiringBefore: before, now, limit: 10, ...extra })
+          ).items.map((k) => k.id)
+        await expect(ids()).resolves.toEqual([revoked.id, last.id, soon.id])
+        await expect(ids({ status: 'active' })).resolves.toEqual([last.id, soon.id])
+        await expect(ids({ status: 'revoked' })).resolves.toEqual([revoked.id])
+        await expect(ids({ status: 'expired' })).resolves.toEqual([])
+      })
+
+      it('agrees with the reference filter on every combination, page by page', async () => {
+        // a fixed pseudo-random population, so that a failure reproduces
+        let seed = 7
+        const pick = <T>(values: readonly T[]): T => {
+          seed = (seed * 1103515245 + 12345) % 2147483648
+          return values[seed % values.length]!
+        }
+        const now = T0 + 10_000
+        const keys: KeyRecord[] = []
+        for (let i = 0; i < 40; i++) {
+          const state = pick(['active', 'active', 'revoked', 'disabled'] as const)
+          keys.push(
+            await insert({
+              createdAt: T0 + pick([1, 2, 3, 4, 5, 6]),
+              ownerId: pick(['svc:a', 'svc:b', null]),
+              prefix: pick(['kw_live', 'kw_test']),
+              scopes: pick([[], ['orders:read'], ['orders:read', 'orders:write'], ['orders:*']]),
+              state,
+              revokedAt: state === 'revoked' ? T0 : null,
+              expiresAt: pick([null, null, now - 1, now, now + 1, now + 50, now + 100]),
+            }),
+          )
+        }
+        const queries: Omit<ListKeysQuery, 'now' | 'limit' | 'cursor'>[] = [
+          {},
+          { ownerId: 'svc:a' },
+          { prefix: 'kw_live' },
+          { scope: 'orders:read' },
+          { scope: 'orders:*' },
+          { expiringBefore: now + 100 },
+          { status: 'active', scope: 'orders:write' },
+          { status: 'revoked', prefix: 'kw_test' },
+          { status: 'expired', ownerId: 'svc:b' },
+          { status: 'disabled', expiringBefore: now + 51 },
+          { ownerId: 'svc:a', prefix: 'kw_test', scope: 'orders:read', expiringBefore: now + 101 },
+        ]
+        for (const filters of queries) {
+          const expected = keys
+            .filter((k) => matchesListQuery(k, { ...filters, now, limit: 1 }))
+            .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+            .map((k) => k.id)
+          const seen: string[] = []
+          let cursor: string | undefined
+          do {
+            const page = await store.listKeys({
+              ...filters,
+              now,
+              limit: 3,
+              ...(cursor === undefined ? {} : { cursor }),
+            })
+            seen.push(...page.items.map((k) => k.id))
+            cursor = page.nextCursor ?? undefined
+          } while (cursor !== undefined && seen.length <= keys.length)
+          expect({ filters, ids: seen }).toEqual({ filters, ids: expected })
+        }
       })
 
       it('refuses a cursor it did not make with invalid_argument', async () => {

@@ -233,14 +233,28 @@ export function rawLines(
   lines: readonly string[],
   target = 'GET /orders HTTP/1.1',
 ): Promise<RawResponse> {
+  return rawSend(port, `${target}\r\n${lines.join('\r\n')}\r\n\r\n`)
+}
+
+/** Sends `bytes` as they are on a new connection and parses the answer once it closes. */
+export function rawSend(port: number, bytes: string | Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => {
-      socket.end(`${target}\r\n${lines.join('\r\n')}\r\n\r\n`)
+      socket.end(bytes)
     })
     const chunks: Buffer[] = []
+    let failed: Error | undefined
     socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', reject)
+    // a server that answers before reading the whole request (413) may reset the connection
+    // while it is still being written: the answer already received counts
+    socket.on('error', (e) => {
+      failed = e
+    })
     socket.on('close', () => {
+      if (chunks.length === 0 && failed !== undefined) {
+        reject(failed)
+        return
+      }
       const text = Buffer.concat(chunks).toString('utf8')
       const split = text.indexOf('\r\n\r\n')
       const head = (split < 0 ? text : text.slice(0, split)).split('\r\n')

@@ -54,6 +54,44 @@ describe('keyward keys list', () => {
     ])
   })
 
+  it('filters by --prefix, --scope and --expiring, and combines them', async () => {
+    const db = tempDb()
+    const soon = await createTestKey(db.url, ['--scope', 'orders:read', '--expires', '3d'])
+    const later = await createTestKey(db.url, ['--scope', 'orders:read', '--expires', '30d'])
+    const test = await createTestKey(db.url, ['--prefix', 'kw_test', '--scope', 'orders:*'])
+    const revokedSoon = await createTestKey(db.url, ['--expires', '2d'])
+    await runCli(['keys', 'revoke', revokedSoon.id, '--db', db.url], { env })
+    const ids = async (...args: string[]) => {
+      const r = await runCli(['keys', 'list', ...args, '--json', '--db', db.url], { env })
+      expect(r.stderr).toBe('')
+      // keys made in the same millisecond may list in either order
+      return (JSON.parse(r.stdout) as { id: string }[]).map((k) => k.id).sort()
+    }
+    await expect(ids('--prefix', 'kw_test')).resolves.toEqual([test.id])
+    // exact: orders:* does not hold orders:read for this filter
+    await expect(ids('--scope', 'orders:read')).resolves.toEqual([later.id, soon.id].sort())
+    await expect(ids('--expiring', '7d')).resolves.toEqual([revokedSoon.id, soon.id].sort())
+    await expect(ids('--expiring', '7d', '--status', 'active')).resolves.toEqual([soon.id])
+    await expect(ids('--expiring', '60d', '--scope', 'orders:read')).resolves.toEqual(
+      [later.id, soon.id].sort(),
+    )
+    const none = await runCli(['keys', 'list', '--prefix', 'acme', '--db', db.url], { env })
+    expect(none).toEqual({ code: 0, stdout: 'No keys match these filters.\n', stderr: '' })
+  })
+
+  it('refuses a bad --prefix, --scope or --expiring with exit 2, naming the flag', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--prefix', 'KW'], /^keyward: --prefix "KW" is not valid/],
+      [['--scope', 'orders::read'], /^keyward: scope "orders::read" is not valid/],
+      [['--expiring', 'soon'], /^keyward: --expiring/],
+    ]
+    for (const [args, message] of cases) {
+      const r = await runCli(['keys', 'list', ...args], { env })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(message)
+    }
+  })
+
   it('says how to create a key when there is none', async () => {
     const db = tempDb()
     await runCli(['migrate', '--db', db.url], { env })

@@ -10,7 +10,7 @@ import {
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { KeywardError } from '../../core/errors.js'
-import { classifyCredential, keyHint } from '../../core/key-format.js'
+import { classifyCredential, KEY_IN_TEXT_RE, keyHint } from '../../core/key-format.js'
 import type { Keyward } from '../../core/keyward.js'
 import { parseDatabaseUrl, resolveDatabaseUrl } from '../../open/database-url.js'
 import { type DbOptions, withKeyward } from '../context.js'
@@ -21,9 +21,6 @@ export interface ScanOptions extends DbOptions {
   json?: boolean
 }
 
-/** A keyward-shaped string: prefix, `_`, 49 base62 characters, not inside a longer word. */
-const KEY_RE =
-  /(?<![A-Za-z0-9])[a-z][a-z0-9]{0,15}(?:_[a-z0-9]{1,16})?_[0-9A-Za-z]{49}(?![A-Za-z0-9])/g
 const SKIP_DIRS = new Set(['node_modules', '.git', '.hg', '.svn'])
 /** Larger files are skipped: keys live in source and config, not in data dumps. */
 export const MAX_SCAN_BYTES = 10 * 1024 * 1024
@@ -100,7 +97,7 @@ export function findKeys(file: string, text: string): { match: ScanMatch; secret
   const found: { match: ScanMatch; secret: string }[] = []
   const lines = text.split('\n')
   lines.forEach((content, i) => {
-    for (const m of content.matchAll(KEY_RE)) {
+    for (const m of content.matchAll(KEY_IN_TEXT_RE)) {
       const secret = m[0]
       found.push({
         secret,

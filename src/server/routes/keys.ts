@@ -3,8 +3,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { parseDuration } from '../../core/duration.js'
 import { keyToJson } from '../../core/key-json.js'
 import type { Keyward } from '../../core/keyward.js'
-import type { KeyRecord, KeyStatusFilter } from '../../core/types.js'
-import { type ApiKeyFields, createInput, updateInput } from '../key-input.js'
+import type { KeyRecord } from '../../core/types.js'
+import { type ApiKeyFields, createInput, type ListQuery, listInput, updateInput } from '../key-input.js'
 import { problem, sendProblem } from '../problems.js'
 import {
   createKeyBody,
@@ -13,14 +13,13 @@ import {
   keySchema,
   keyWithSecretSchema,
   listKeysQuery,
-  problemSchema,
+  problemResponses,
   rotateKeyBody,
   updateKeyBody,
 } from '../schemas.js'
 
 const READ = { keyward: { scopes: ['keys:read'] } }
 const WRITE = { keyward: { scopes: ['keys:write'] } }
-const errors = { '4xx': problemSchema, '5xx': problemSchema }
 
 /** The admin key of the request, as the actor of audit events. */
 function actor(request: FastifyRequest): string {
@@ -43,7 +42,7 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
         summary: 'Create a key; the answer holds its secret, shown this once',
         tags: ['keys'],
         body: createKeyBody,
-        response: { 201: keyWithSecretSchema, ...errors },
+        response: { 201: keyWithSecretSchema, ...problemResponses },
       },
     },
     async (request, reply) => {
@@ -54,25 +53,19 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
     },
   )
 
-  app.get<{ Querystring: { owner?: string; status?: KeyStatusFilter; limit?: string; cursor?: string } }>(
+  app.get<{ Querystring: ListQuery }>(
     '/v1/keys',
     {
       config: READ,
       schema: {
-        summary: 'List keys, newest first, in pages',
+        summary: 'List keys, newest first, in pages; filter by owner, status, prefix, scope, expiry',
         tags: ['keys'],
         querystring: listKeysQuery,
-        response: { 200: keyPageSchema, ...errors },
+        response: { 200: keyPageSchema, ...problemResponses },
       },
     },
     async (request) => {
-      const { owner, status, limit, cursor } = request.query
-      const page = await admin.listKeys({
-        ...(owner !== undefined ? { ownerId: owner } : {}),
-        ...(status !== undefined ? { status } : {}),
-        ...(cursor !== undefined ? { cursor } : {}),
-        limit: limit === undefined ? 100 : Number(limit),
-      })
+      const page = await admin.listKeys(listInput(request.query))
       return { items: page.items.map(show), nextCursor: page.nextCursor }
     },
   )
@@ -85,7 +78,7 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
         summary: 'One key',
         tags: ['keys'],
         params: keyIdParams,
-        response: { 200: keySchema, ...errors },
+        response: { 200: keySchema, ...problemResponses },
       },
     },
     async (request, reply) => {
@@ -104,7 +97,7 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
         tags: ['keys'],
         params: keyIdParams,
         body: updateKeyBody,
-        response: { 200: keySchema, ...errors },
+        response: { 200: keySchema, ...problemResponses },
       },
     },
     async (request) => {
@@ -122,7 +115,7 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
         tags: ['keys'],
         params: keyIdParams,
         body: rotateKeyBody,
-        response: { 200: keyWithSecretSchema, ...errors },
+        response: { 200: keyWithSecretSchema, ...problemResponses },
       },
     },
     async (request, reply) => {
@@ -145,7 +138,7 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
         summary: 'Revoke a key (the record stays, for the audit trail)',
         tags: ['keys'],
         params: keyIdParams,
-        response: { 200: keySchema, ...errors },
+        response: { 200: keySchema, ...problemResponses },
       },
     },
     async (request) => show(await admin.revokeKey(request.params.id, { actor: actor(request) })),

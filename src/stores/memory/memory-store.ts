@@ -10,8 +10,9 @@ import type {
   Store,
   UsageEntry,
 } from '../types.js'
-import { decodeCursor, encodeCursor, matchesStatus } from '../cursor.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
 import { foundKey } from '../found-key.js'
+import { matchesListQuery } from '../list-query.js'
 
 const clone = <T>(v: T): T => structuredClone(v)
 
@@ -81,8 +82,7 @@ export function createMemoryStore(): Store {
       open()
       const after = query.cursor === undefined ? null : decodeCursor(query.cursor)
       const rows = [...keys.values()]
-        .filter((k) => query.ownerId === undefined || k.ownerId === query.ownerId)
-        .filter((k) => matchesStatus(k, query.status, query.now))
+        .filter((k) => matchesListQuery(k, query))
         .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
         .filter(
           (k) =>

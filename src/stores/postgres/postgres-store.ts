@@ -201,6 +201,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   async function transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
     let broken: Error | undefined
+    // pg leaves a checked-out client without an 'error' listener: a connection lost in the
+    // middle of a transaction would be an uncaught exception, ending the process. The query
+    // in flight fails with the same error, which is what the caller gets.
+    const onError = (error: Error) => {
+      broken = error
+    }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const result = await fn(client)
@@ -212,7 +219,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       })
       throw e
     } finally {
-      // a connection that could not roll back is destroyed, never reused
+      client.removeListener('error', onError)
+      // a connection that failed or could not roll back is destroyed, never reused
       client.release(broken)
     }
   }
@@ -385,6 +393,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           const now = param(query.now)
           where.push(`state = 'active' AND expires_at IS NOT NULL AND expires_at <= ${now}`)
         } else if (query.status !== undefined) where.push(`state = ${param(query.status)}`)
+        if (query.prefix !== undefined) where.push(`prefix = ${param(query.prefix)}`)
+        if (query.scope !== undefined)
+          where.push(`scopes @> ${param(JSON.stringify([query.scope]))}::jsonb`)
+        if (query.expiringBefore !== undefined) {
+          const now = param(query.now)
+          where.push(`expires_at > ${now} AND expires_at < ${param(query.expiringBefore)}`)
+        }
         if (query.cursor !== undefined) {
           const after = decodeCursor(query.cursor)
           where.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`)

@@ -69,4 +69,18 @@ CREATE TABLE ${s}.meta (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'indexes for the list filters',
+    // Listing is newest first: a filter on state or prefix walks its index in that order and
+    // stops at the page's end. Expiry is a range, and keys without one stay out of its index.
+    // The scope filter (`scopes @> '["orders:read"]'`) uses a GIN index (jsonb_path_ops, the
+    // smaller one, answers @>).
+    sql: (s) => `
+CREATE INDEX keys_state_created_idx ON ${s}.keys (state, created_at DESC, id DESC);
+CREATE INDEX keys_prefix_created_idx ON ${s}.keys (prefix, created_at DESC, id DESC);
+CREATE INDEX keys_expires_idx ON ${s}.keys (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX keys_scopes_idx ON ${s}.keys USING gin (scopes jsonb_path_ops);
+`,
+  },
 ]

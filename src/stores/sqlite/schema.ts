@@ -202,4 +202,17 @@ CREATE TABLE ${p}changes (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'indexes for the list filters',
+    // Listing is newest first: a filter on state or prefix walks its index in that order and
+    // stops at the page's end, instead of reading every key. Expiry is a range: keys without one
+    // (most) stay out of the index. The scope filter reads each key's scopes (JSON) in date
+    // order: no index, as a scope table kept by triggers would tax every insert for a rare query.
+    sql: (p) => `
+CREATE INDEX ${p}keys_state_created ON ${p}keys (state, created_at DESC, id DESC);
+CREATE INDEX ${p}keys_prefix_created ON ${p}keys (prefix, created_at DESC, id DESC);
+CREATE INDEX ${p}keys_expires ON ${p}keys (expires_at) WHERE expires_at IS NOT NULL;
+`,
+  },
 ]

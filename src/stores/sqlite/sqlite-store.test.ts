@@ -60,9 +60,31 @@ describe('createSqliteStore', () => {
       // SQLite's own, for the change table's AUTOINCREMENT
       'sqlite_sequence',
     ])
-    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2, 3])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2, 3, 4])
     await store.close()
     expect(db.open).toBe(true)
+    db.close()
+  })
+
+  it('lists by state, prefix and expiry through indexes, newest first without a sort', async () => {
+    const db = new Database(':memory:')
+    const store = createSqliteStore({ db, closeDatabase: false })
+    await store.migrate()
+    const plan = (where: string) =>
+      (
+        db
+          .prepare(
+            `EXPLAIN QUERY PLAN SELECT * FROM keyward_keys WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT 10`,
+          )
+          .all() as { detail: string }[]
+      )
+        .map((r) => r.detail)
+        .join('; ')
+    expect(plan("state = 'revoked'")).toMatch(/USING INDEX keyward_keys_state_created/)
+    expect(plan("state = 'revoked'")).not.toMatch(/TEMP B-TREE/)
+    expect(plan("prefix = 'kw_test'")).toMatch(/USING INDEX keyward_keys_prefix_created/)
+    expect(plan('expires_at > 1 AND expires_at < 2')).toMatch(/USING INDEX keyward_keys_expires/)
+    await store.close()
     db.close()
   })
 

@@ -530,7 +530,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   function listKeysStmt(q: ListKeysQuery): Stmt {
-    const cacheKey = `${q.ownerId !== undefined}:${q.status ?? ''}:${q.cursor !== undefined}`
+    const cacheKey = `${q.ownerId !== undefined}:${q.status ?? ''}:${q.prefix !== undefined}:${q.scope !== undefined}:${q.expiringBefore !== undefined}:${q.cursor !== undefined}`
     const cache = st().listKeys
     let stmt = cache.get(cacheKey)
     if (stmt === undefined) {
@@ -541,6 +541,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       else if (q.status === 'expired')
         where.push("state = 'active' AND expires_at IS NOT NULL AND expires_at <= @now")
       else if (q.status !== undefined) where.push('state = @status')
+      if (q.prefix !== undefined) where.push('prefix = @prefix')
+      if (q.scope !== undefined)
+        where.push("scopes <> '[]' AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = @scope)")
+      if (q.expiringBefore !== undefined)
+        where.push('expires_at > @now AND expires_at < @expiringBefore')
       if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')
       stmt = db
         .prepare(
@@ -626,6 +631,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         if (query.ownerId !== undefined) params.owner = query.ownerId
         if (query.status === 'active' || query.status === 'expired') params.now = query.now
         else if (query.status !== undefined) params.status = query.status
+        if (query.prefix !== undefined) params.prefix = query.prefix
+        if (query.scope !== undefined) params.scope = query.scope
+        if (query.expiringBefore !== undefined) {
+          params.now = query.now
+          params.expiringBefore = query.expiringBefore
+        }
         if (query.cursor !== undefined) {
           const after = decodeCursor(query.cursor)
           params.afterCreatedAt = after.createdAt
