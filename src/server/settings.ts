@@ -278,7 +278,7 @@ export const SETTINGS = {
     kind: proxyList,
     default: Object.freeze([]),
     description:
-      'proxies whose X-Forwarded-For names the client (repeat the flag; comma-separated in the environment)',
+      'proxies whose X-Forwarded-For names the client (IP allowlists, failed-auth limiter)',
   }),
   logLevel: setting<LogLevel>({
     flag: '--log-level <level>',
@@ -571,13 +571,13 @@ export function settingFlags(): {
 export function settingsReference(): string {
   const cell = (t: string) => t.replace(/\|/g, '\\|')
   const lines = [
-    '| config file key | flag | environment | default | what |',
-    '| --- | --- | --- | --- | --- |',
+    '| file key | flag | environment | default | values | what |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...(Object.entries(SETTINGS) as [SettingName, Setting<unknown>][]).map(
       ([name, s]) =>
-        `| \`${name}\` | \`${s.flag}\`${s.repeat ? ' (repeat)' : ''} | \`${s.env}\` | ${cell(formatDefault(s))} | ${cell(s.description)}; ${cell(s.kind.allowed)} |`,
+        `| \`${name}\` | \`${s.flag}\`${s.repeat ? ' (repeat)' : ''} | \`${s.env}\` | ${cell(formatDefault(s))} | ${cell(s.kind.allowed)} | ${cell(s.description)} |`,
     ),
-    `| | \`${CONFIG_SETTING.flag}\` | \`${CONFIG_SETTING.env}\` | none | ${cell(CONFIG_SETTING.description)} |`,
+    `| | \`${CONFIG_SETTING.flag}\` | \`${CONFIG_SETTING.env}\` | none | a file path | ${cell(CONFIG_SETTING.description)} |`,
   ]
   return lines.join('\n')
 }
