@@ -64,6 +64,9 @@ export async function openServiceLimiter(
     // a command waits for one reconnection at most; the limiter's own timeout bounds it anyway
     maxRetriesPerRequest: 1,
     connectTimeout: REDIS_CONNECT_WAIT_MS,
+    // disconnect() leaves a timer this long when the last connection attempt failed; it would
+    // hold the process open after a drain (ioredis 5 and 6, default 2 s)
+    disconnectTimeout: 100,
   })
   let lastError = ''
   // ioredis reconnects by itself; without a listener an outage would crash the process
