@@ -192,7 +192,8 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     done(null, payload)
   })
   if (options.logger !== undefined) {
-    app.addHook('onRequest', logRequestStart)
+    // arrivals are logged at trace level only; below it, no hook costs a request anything
+    if (options.logger.level === 'trace') app.addHook('onRequest', logRequestStart)
     app.addHook('onResponse', logRequest)
   }
   // JSON only: any other body type is 415. An empty body is no body (a DELETE sent with a

@@ -15,7 +15,7 @@ const LEVELS: Readonly<Record<string, number>> = {
 }
 
 /**
- * At trace level, logs that a request's headers arrived (its body may still be on the way):
+ * Logs, at trace level, that a request's headers arrived (its body may still be on the way):
  * with the finished line, this shows what was in flight. A Fastify `onRequest` hook.
  */
 export function logRequestStart(
@@ -23,9 +23,7 @@ export function logRequestStart(
   _reply: FastifyReply,
   done: () => void,
 ): void {
-  if ((LEVELS[request.log.level] ?? Number.POSITIVE_INFINITY) <= LEVELS.trace!) {
-    request.log.trace({ method: request.method, url: redactUrl(request.url) }, 'request received')
-  }
+  request.log.trace({ method: request.method, url: redactUrl(request.url) }, 'request received')
   done()
 }
 
