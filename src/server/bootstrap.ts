@@ -89,5 +89,6 @@ export function bootstrapMessage(key: string, record: KeyRecord, url: string): s
     '',
     `Retire it once you have your own admin key: create one (POST /v1/keys with "scopes": ["admin"]), then revoke this one (DELETE /v1/keys/${record.id}).`,
     '',
+    '',
   ].join('\n')
 }
