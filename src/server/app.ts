@@ -8,12 +8,14 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyHttpOptions,
   type FastifyInstance,
+  LogController,
 } from 'fastify'
 import type { Keyward } from '../core/keyward.js'
 import { keywardFastify } from '../http/fastify/index.js'
 import type { DeniedEvent, FailedAuthOptions } from '../http/options.js'
 import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
 import { registerOpenApi } from './openapi.js'
+import { logRequest, logRequestStart } from './request-log.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { keyRoutes } from './routes/keys.js'
 import { roleRoutes } from './routes/roles.js'
@@ -55,7 +57,7 @@ export interface ServiceLimits {
 export interface ServiceOptions {
   /** The service's keyward, created with `impliedScopes: SERVICE_IMPLIED_SCOPES`. */
   keyward: Keyward
-  /** A pino logger (Fastify logs requests with it); default: no logs. */
+  /** A pino logger: one line per request (see request-log.ts) and errors; default: no logs. */
   logger?: FastifyBaseLogger
   limits?: ServiceLimits
   /** PEM key and certificate: serve HTTPS (with HSTS) instead of HTTP. */
@@ -73,6 +75,16 @@ export interface ServiceOptions {
 }
 
 const KIB = 1024
+
+/** The defaults of `ServiceLimits` (also shown by `keyward serve --help` and the README). */
+export const DEFAULT_SERVICE_LIMITS: Readonly<Required<ServiceLimits>> = Object.freeze({
+  bodyBytes: 64 * KIB,
+  headerBytes: 16 * KIB,
+  headersCount: 100,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+})
 
 /** Methods of routes by path pattern, to answer 405 with `Allow` instead of 404. */
 class MethodTable {
@@ -106,22 +118,23 @@ class MethodTable {
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
 export async function createService(options: ServiceOptions): Promise<FastifyInstance> {
-  const limits = options.limits ?? {}
-  const headersCount = limits.headersCount ?? 100
+  const limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits }
+  const headersCount = limits.headersCount
   const httpOptions: ServerOptions = {
-    maxHeaderSize: limits.headerBytes ?? 16 * KIB,
-    headersTimeout: limits.headersTimeoutMs ?? 10_000,
-    requestTimeout: limits.requestTimeoutMs ?? 30_000,
-    keepAliveTimeout: limits.keepAliveTimeoutMs ?? 5_000,
+    maxHeaderSize: limits.headerBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
   }
   const tls = options.tls
   const fastifyOptions: FastifyHttpOptions<Server> = {
-    bodyLimit: limits.bodyBytes ?? 64 * KIB,
+    bodyLimit: limits.bodyBytes,
     // the ids in paths are short; a long parameter is a probe
     routerOptions: { maxParamLength: 200 },
     // unknown fields and wrong types are refused, never dropped or converted
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    return503OnClosing: true,
+    // draining is answered below, as problem+json
+    return503OnClosing: false,
     serverFactory: (handler) => {
       const server: Server = tls
         ? createHttpsServer({ ...httpOptions, key: tls.key, cert: tls.cert }, handler)
@@ -156,15 +169,42 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
       )
     },
   }
-  if (options.logger !== undefined) fastifyOptions.loggerInstance = options.logger
+  if (options.logger !== undefined) {
+    fastifyOptions.loggerInstance = options.logger
+    // one line per request, written by logRequest, instead of Fastify's two
+    fastifyOptions.logController = new LogController({ disableRequestLogging: true })
+  }
   const app: FastifyInstance = Fastify(fastifyOptions)
+  // While app.close() drains, a request that arrives is refused (503, first of all hooks) and
+  // every response closes its connection, so kept-alive clients leave after their last answer.
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done()
+    sendProblem(
+      reply,
+      problem('service_unavailable', 'The service is shutting down: send the request again.'),
+    )
+  })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
+  if (options.logger !== undefined) {
+    // arrivals are logged at trace level only; below it, no hook costs a request anything
+    if (options.logger.level === 'trace') app.addHook('onRequest', logRequestStart)
+    app.addHook('onResponse', logRequest)
+  }
   // JSON only: any other body type is 415. An empty body is no body (a DELETE sent with a
   // JSON content type by habit), left to the route's schema to require one.
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(
     'application/json',
-    { parseAs: 'string', bodyLimit: limits.bodyBytes ?? 64 * KIB },
+    { parseAs: 'string', bodyLimit: limits.bodyBytes },
     (request, body, done) => {
       const text = body.toString()
       if (text === '') done(null, undefined)
