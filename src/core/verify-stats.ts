@@ -80,10 +80,7 @@ export class VerifyCounters {
   limiterDegraded = 0
   storeLookupErrors = 0
 
-  snapshot(
-    entries: { found: number; notFound: number },
-    usageFlushErrors: number,
-  ): VerifierStats {
+  snapshot(entries: { found: number; notFound: number }, usageFlushErrors: number): VerifierStats {
     return {
       outcomes: {
         ok: this.ok,

@@ -14,8 +14,10 @@ import { keywardFastify } from '../http/fastify/index.js'
 import type { DeniedEvent, FailedAuthOptions } from '../http/options.js'
 import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
 import { registerOpenApi } from './openapi.js'
+import { createServiceMetrics } from './metrics.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { keyRoutes } from './routes/keys.js'
+import { metricsRoutes } from './routes/metrics.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -66,8 +68,13 @@ export interface ServiceOptions {
   readiness?: readonly ReadinessCheck[]
   /** Called for every denied request (metrics, logs). */
   onDenied?: (event: DeniedEvent) => void
-  /** The version shown in /openapi.json. */
+  /** The version shown in /openapi.json and in the `keyward_build_info` metric. */
   version?: string
+  /**
+   * A scope `GET /metrics` requires (e.g. `metrics:read`); default none: /metrics is open like
+   * /healthz. `admin` does not imply it: give the scraper a key of its own.
+   */
+  metricsScope?: string
 }
 
 const KIB = 1024
@@ -209,6 +216,12 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     )
   })
 
+  // before any route: every route is counted
+  const metrics = createServiceMetrics({
+    keyward: options.keyward,
+    version: options.version ?? '0.0.0',
+  })
+  metrics.attach(app)
   await registerOpenApi(app, options.version ?? '0.0.0')
   await app.register(keywardFastify, {
     keyward: options.keyward,
@@ -221,5 +234,9 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     checks: options.readiness ?? [],
   })
   await app.register(keyRoutes, { keyward: options.keyward })
+  await app.register(metricsRoutes, {
+    metrics,
+    ...(options.metricsScope === undefined ? {} : { scope: options.metricsScope }),
+  })
   return app
 }
