@@ -16,8 +16,8 @@ import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
 import { registerOpenApi } from './openapi.js'
 import { createServiceMetrics } from './metrics.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
-import { keyRoutes } from './routes/keys.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { keyRoutes } from './routes/keys.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -233,10 +233,10 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     keyward: options.keyward,
     checks: options.readiness ?? [],
   })
-  await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(metricsRoutes, {
     metrics,
     ...(options.metricsScope === undefined ? {} : { scope: options.metricsScope }),
   })
+  await app.register(keyRoutes, { keyward: options.keyward })
   return app
 }
