@@ -158,10 +158,9 @@ async function checkAnswer(target: Target, body: string): Promise<Record<string,
   return answer
 }
 
+/** `--cpu-prof` into BENCH_CPU_PROF/NAME (tsx's loader thread writes a small profile beside it). */
 const nodeArgs = (name: string) =>
-  PROFILE_DIR === undefined
-    ? []
-    : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
+  PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`]
 
 function ratioLine(label: string, subject: Load[], baseline: Load[], target: string) {
   const ratio = median(subject.map((s, r) => s.rps / baseline[r]!.rps))
