@@ -95,6 +95,7 @@ describe('GET /metrics', () => {
     expect((await get('/v1/keys')).statusCode).toBe(401) // key_missing
     expect((await get(`/no/such/${unknown}`, admin)).statusCode).toBe(404) // hit, ok; unmatched
     expect((await get('/healthz')).statusCode).toBe(200) // open: no verification
+    expect((await app.inject({ method: 'HEAD', url: '/healthz' })).statusCode).toBe(200)
     db.close() // the store goes away
     const create = await app.inject({
       method: 'POST',
@@ -140,6 +141,7 @@ describe('GET /metrics', () => {
     expect(http('GET', '/v1/keys/:id', '2xx')).toBe(1)
     expect(http('POST', '/v1/keys', '5xx')).toBe(1)
     expect(http('GET', '/healthz', '2xx')).toBe(1)
+    expect(http('HEAD', '/healthz', '2xx')).toBe(1)
     expect(http('GET', 'unmatched', '4xx')).toBe(1)
     // this scrape is counted when its response is done: not in its own output
     expect(text).not.toContain('route="/metrics"')
