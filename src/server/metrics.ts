@@ -6,12 +6,7 @@
 //
 // Labels come from fixed sets (outcome codes, cache results, route patterns, status classes):
 // never a key, a hash, a hint, a key id or a raw path.
-import type {
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  HookHandlerDoneFunction,
-} from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client'
 import { KeywardError } from '../core/errors.js'
 import type { Keyward } from '../core/keyward.js'
@@ -56,8 +51,10 @@ class RequestCounter {
 const OWN_HOOK = Symbol('keyward.metrics')
 /** Set on a request when the service's authentication let it through. */
 const AUTHENTICATED = Symbol('keyward.metrics.authenticated')
+/** `performance.now()` when the request reached Fastify's first hook. */
+const STARTED_AT = Symbol('keyward.metrics.startedAt')
 
-type Flagged = FastifyRequest & { [AUTHENTICATED]: boolean }
+type Timed = FastifyRequest & { [AUTHENTICATED]: boolean; [STARTED_AT]: number }
 type Hook = ((...args: never[]) => unknown) & { [OWN_HOOK]?: true }
 
 function own<T extends Hook>(hook: T): T {
@@ -281,7 +278,7 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
     method: string | string[]
     url: string
     config?: { keyward?: unknown }
-    onResponse?: unknown
+    onSend?: unknown
     preParsing?: unknown
   }): void {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
@@ -293,29 +290,35 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
     const single = counters.length === 1 ? counters[0]! : null
     const isVerifyApi = single?.method === VERIFY_ROUTE.method && route.url === VERIFY_ROUTE.url
     const authenticated = route.config?.keyward !== false
-    const onResponse = own(
-      (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    const counted = own(
+      (
+        request: FastifyRequest,
+        reply: FastifyReply,
+        payload: unknown,
+        done: (e: null, p: unknown) => void,
+      ): void => {
         const counter = single ?? counters.find((c) => c.method === request.method)
         counter?.record(reply.statusCode)
-        const seconds = reply.elapsedTime / 1000
+        const seconds = (performance.now() - (request as Timed)[STARTED_AT]) / 1000
         if (isVerifyApi) verifyApi.observe(seconds)
         // not let through: authentication answered (a denial) or failed, so it took all this time
-        if (authenticated && !(request as Flagged)[AUTHENTICATED]) auth.observe(seconds)
-        done()
+        if (authenticated && !(request as Timed)[AUTHENTICATED]) auth.observe(seconds)
+        done(null, payload)
       },
     )
-    route.onResponse = [...withoutOwn(route.onResponse), onResponse]
+    route.onSend = [...withoutOwn(route.onSend), counted]
     if (authenticated) {
       // preParsing hooks run once every onRequest hook is done, keyward's first among them
       const authDone = own(
         (
           request: FastifyRequest,
-          reply: FastifyReply,
+          _reply: FastifyReply,
           payload: unknown,
           done: (e: null, p: unknown) => void,
         ) => {
-          ;(request as Flagged)[AUTHENTICATED] = true
-          auth.observe(reply.elapsedTime / 1000)
+          const timed = request as Timed
+          timed[AUTHENTICATED] = true
+          auth.observe((performance.now() - timed[STARTED_AT]) / 1000)
           done(null, payload)
         },
       )
@@ -329,14 +332,24 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
     registry,
     contentType: registry.contentType,
 
-    /** Counts and times every route added after this call; call it before adding routes. */
+    /**
+     * Counts and times every route added after this call; call it before adding routes.
+     * Requests are counted when their answer is sent (onSend): an onResponse hook would make
+     * Fastify set up response listeners for every request, about 5 µs of a 50 µs verify call.
+     */
     attach(app: FastifyInstance): void {
       app.decorateRequest(AUTHENTICATED, false)
+      app.decorateRequest(STARTED_AT, 0)
       app.addHook('onRoute', instrument)
-      // requests no route matched get no route hooks
-      app.addHook('onResponse', (request, reply, done) => {
-        if (request.is404) unmatchedCounter(request.method).record(reply.statusCode)
+      // global onRequest hooks run before every route's, keyward's included
+      app.addHook('onRequest', (request, _reply, done) => {
+        ;(request as Timed)[STARTED_AT] = performance.now()
         done()
+      })
+      // requests no route matched get no route hooks
+      app.addHook('onSend', (request, reply, payload, done) => {
+        if (request.is404) unmatchedCounter(request.method).record(reply.statusCode)
+        done(null, payload)
       })
       app.addHook('onError', (_request, _reply, error, done) => {
         if (isStoreFailure(error)) apiStoreErrors++
