@@ -167,29 +167,40 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
   const stats = () => keyward.verifier.stats()
   const registers = [registry]
 
-  new Counter({
-    name: 'keyward_verifications_total',
-    help: 'Verifications by outcome: ok, or the denial code (key_invalid, rate_limited, store_unavailable, ...)',
-    labelNames: ['code'],
-    registers,
-    collect() {
-      this.reset()
-      for (const [code, n] of Object.entries(stats().outcomes)) this.inc({ code }, n)
-    },
-  })
-  new Counter({
-    name: 'keyward_cache_lookups_total',
-    help: 'Verification cache lookups: hit (a key), negative_hit (a credential known to be unknown), miss (the store was asked)',
-    labelNames: ['result'],
-    registers,
-    collect() {
+  /** A counter with one label, its values read from plain counts when Prometheus scrapes. */
+  function countsCounter(
+    name: string,
+    help: string,
+    label: string,
+    read: () => Record<string, number>,
+  ): void {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        this.reset()
+        for (const [value, n] of Object.entries(read())) this.inc({ [label]: value }, n)
+      },
+    })
+  }
+
+  countsCounter(
+    'keyward_verifications_total',
+    'Verifications by outcome: ok, or the denial code (key_invalid, rate_limited, store_unavailable, ...)',
+    'code',
+    () => ({ ...stats().outcomes }),
+  )
+  countsCounter(
+    'keyward_cache_lookups_total',
+    'Verification cache lookups: hit (a key), negative_hit (a credential known to be unknown), miss (the store was asked)',
+    'result',
+    () => {
       const { cache } = stats()
-      this.reset()
-      this.inc({ result: 'hit' }, cache.hits)
-      this.inc({ result: 'negative_hit' }, cache.negativeHits)
-      this.inc({ result: 'miss' }, cache.misses)
+      return { hit: cache.hits, negative_hit: cache.negativeHits, miss: cache.misses }
     },
-  })
+  )
   new Gauge({
     name: 'keyward_cache_entries',
     help: 'Entries in the verification cache: key (verified keys), unknown (credentials remembered as unknown)',
@@ -201,17 +212,15 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
       this.set({ kind: 'unknown' }, entries.notFound)
     },
   })
-  new Counter({
-    name: 'keyward_limiter_decisions_total',
-    help: 'Rate limiter decisions for keys with limits: allowed, or the refusal code',
-    labelNames: ['decision'],
-    registers,
-    collect() {
+  countsCounter(
+    'keyward_limiter_decisions_total',
+    'Rate limiter decisions for keys with limits: allowed, or the refusal code',
+    'decision',
+    () => {
       const { degraded: _, ...decisions } = stats().limiter
-      this.reset()
-      for (const [decision, n] of Object.entries(decisions)) this.inc({ decision }, n)
+      return decisions
     },
-  })
+  )
   new Counter({
     name: 'keyward_limiter_degraded_total',
     help: 'Limiter decisions taken by the local fallback because Redis was unreachable',
@@ -221,19 +230,19 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
       this.inc(stats().limiter.degraded)
     },
   })
-  new Counter({
-    name: 'keyward_store_errors_total',
-    help: 'Key store failures: verify (a lookup; answered store_unavailable), usage_flush (a batched usage write; retried), api (an admin API call answered 503)',
-    labelNames: ['operation'],
-    registers,
-    collect() {
+  countsCounter(
+    'keyward_store_errors_total',
+    'Key store failures: verify (a lookup; answered store_unavailable), usage_flush (a batched usage write; retried), api (an admin API call answered 503)',
+    'operation',
+    () => {
       const { storeErrors } = stats()
-      this.reset()
-      this.inc({ operation: 'verify' }, storeErrors.lookup)
-      this.inc({ operation: 'usage_flush' }, storeErrors.usageFlush)
-      this.inc({ operation: 'api' }, apiStoreErrors)
+      return {
+        verify: storeErrors.lookup,
+        usage_flush: storeErrors.usageFlush,
+        api: apiStoreErrors,
+      }
     },
-  })
+  )
   new Counter({
     name: 'keyward_http_requests_total',
     help: 'HTTP requests by method, route pattern (unmatched for paths no route serves) and status class',
