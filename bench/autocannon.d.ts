@@ -4,6 +4,7 @@ declare module 'autocannon' {
     method?: string
     path?: string
     headers?: Record<string, string>
+    body?: string
     setupRequest?: (req: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest
   }
   export interface AutocannonOptions {
@@ -27,6 +28,18 @@ declare module 'autocannon' {
     timeouts: number
     '2xx': number
   }
-  function autocannon(options: AutocannonOptions): Promise<AutocannonResult>
+  /** The running load: a promise of the result that also emits each response. */
+  export interface AutocannonRun extends PromiseLike<AutocannonResult> {
+    on(
+      event: 'response',
+      listener: (
+        client: unknown,
+        statusCode: number,
+        bytes: number,
+        responseTimeMs: number,
+      ) => void,
+    ): this
+  }
+  function autocannon(options: AutocannonOptions): AutocannonRun
   export default autocannon
 }

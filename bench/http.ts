@@ -11,15 +11,16 @@
 // hook of bench/reference-fastify.ts runs each case too (with @fastify/rate-limit per key id
 // for `memory` and `redis`), for scale.
 // `npm run bench:http -- fastify` runs one framework.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon, { type AutocannonResult } from 'autocannon'
 import { Redis } from 'ioredis'
 import { createKeyward } from '../src/core/keyward.js'
 import { openSqliteStore } from '../src/stores/sqlite/index.js'
+import { canPin, pinLoadGenerator, startServer, stopServer } from './lib.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const FRAMEWORKS = (
@@ -37,9 +38,7 @@ const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 
 type Case = 'plain' | 'memory' | 'redis'
 
-const canPin =
-  availableParallelism() >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0
-if (canPin) spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' })
+pinLoadGenerator()
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b)
@@ -71,29 +70,9 @@ async function createKeys(
   return { plain, limited }
 }
 
-async function startExample(
-  framework: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; base: string }> {
+function startExample(framework: string, env: NodeJS.ProcessEnv) {
   const file = framework === 'reference' ? 'bench/reference-fastify.ts' : `examples/${framework}.ts`
-  const command = [process.execPath, '--import', 'tsx', file]
-  const child = canPin
-    ? spawn('taskset', ['-c', '0', ...command], {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      })
-    : spawn(command[0]!, command.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)
-      if (m) resolve(m[1]!)
-    })
-    child.once('exit', (code) => reject(new Error(`example:${framework} exited with ${code}`)))
-  })
-  return { child, base }
+  return startServer(file, env, ROOT)
 }
 
 /** What one load run measured. */
@@ -226,9 +205,7 @@ async function benchFramework(
       )
     }
   } finally {
-    const exited = new Promise((r) => child.once('exit', r))
-    child.kill('SIGTERM')
-    await exited
+    await stopServer(child)
   }
 }
 

@@ -1,5 +1,13 @@
 // Shared helpers for the benchmarks: every figure is a ratio against a baseline measured in
 // the same run, alternating with it, because absolute times on shared machines mean little.
+import {
+  type ChildProcess,
+  type SpawnOptionsWithStdioTuple,
+  spawn,
+  spawnSync,
+} from 'node:child_process'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
 
 /** Runs `fn` `n` times (awaiting when it returns a promise) and returns operations per second. */
 export async function opsPerSecond(n: number, fn: (i: number) => unknown): Promise<number> {
@@ -52,3 +60,83 @@ export const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(0)} M
 
 /** The pepper bench/verify's file is filled and verified with: a fixed, bench-only secret. */
 export const BENCH_PEPPERS = [{ version: 1, secret: 'bench-pepper-'.padEnd(48, 'x') }]
+
+/** Pinning is possible: taskset exists and there are two cores (server on 0, load on 1). */
+export const canPin =
+  availableParallelism() >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0
+
+/** Moves this process (the load generator) to core 1 when pinning is possible. */
+export function pinLoadGenerator(): void {
+  if (canPin) spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' })
+}
+
+/**
+ * Starts a TypeScript server file in its own process (on core 0 when pinning is possible) and
+ * resolves with its base URL once it prints `listening on http://HOST:PORT`. `nodeArgs` go to
+ * node (e.g. `--cpu-prof`).
+ */
+export async function startServer(
+  file: string,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  nodeArgs: readonly string[] = [],
+): Promise<{ child: ChildProcess; base: string }> {
+  const command = [process.execPath, ...nodeArgs, '--import', 'tsx', file]
+  const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'inherit'> = {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }
+  const child = canPin
+    ? spawn('taskset', ['-c', '0', ...command], options)
+    : spawn(command[0]!, command.slice(1), options)
+  let output = ''
+  const base = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)
+      if (m) resolve(m[1]!)
+    })
+    child.once('exit', (code) => reject(new Error(`${file} exited with ${code}`)))
+  })
+  return { child, base }
+}
+
+/** Stops a server started by `startServer` and waits for it to exit. */
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  await exited
+}
+
+/**
+ * Runs bench/verify-fill.ts in a child process: `total` keys into a fresh SQLite file at
+ * `path` (peppered with BENCH_PEPPERS); resolves with the first `sample` secrets.
+ */
+export function fillSqlite(path: string, total: number, sample: number): Promise<string[]> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'verify-fill.ts'),
+      path,
+      String(total),
+      String(sample),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const chunks: Buffer[] = []
+  child.stdout.on('data', (c: Buffer) => chunks.push(c))
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bench/verify-fill.ts exited with ${code}`))
+      const keys = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean)
+      if (keys.length !== sample)
+        return reject(new Error(`bench/verify-fill.ts printed ${keys.length} keys, not ${sample}`))
+      resolve(keys)
+    })
+  })
+}

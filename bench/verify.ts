@@ -2,13 +2,12 @@
 // Cases: a valid cached key, an unknown key (valid checksum, not stored), and a cold lookup
 // (cache off) on SQLite holding KEYS keys (default 1,000,000; BENCH_VERIFY_KEYS to change, at least
 // 100,000).
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { createKeyward, generateKey } from '../src/index.js'
 import { createSqliteStore } from '../src/stores/sqlite/index.js'
-import { BENCH_PEPPERS, fmt, mib, ratioAgainst } from './lib.js'
+import { BENCH_PEPPERS, fillSqlite, fmt, mib, ratioAgainst } from './lib.js'
 
 const TOTAL = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000)
 const SAMPLE = 100_000 // keys kept in memory for the verify loops
@@ -19,31 +18,10 @@ if (!Number.isSafeInteger(TOTAL) || TOTAL < SAMPLE) {
   process.exit(2)
 }
 
-/** Runs bench/verify-fill.ts and returns the sample keys it prints. */
-function fill(): Promise<string[]> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'bench/verify-fill.ts', path, String(TOTAL), String(SAMPLE)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const chunks: Buffer[] = []
-  child.stdout.on('data', (c: Buffer) => chunks.push(c))
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`bench/verify-fill.ts exited with ${code}`))
-      const keys = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean)
-      if (keys.length !== SAMPLE)
-        return reject(new Error(`bench/verify-fill.ts printed ${keys.length} keys`))
-      resolve(keys)
-    })
-  })
-}
-
 mkdirSync(dir, { recursive: true })
 process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys in a child process… `)
 const fillStart = Date.now()
-const sample = await fill()
+const sample = await fillSqlite(path, TOTAL, SAMPLE)
 console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
 const db = new Database(path)
 const store = createSqliteStore({ db })

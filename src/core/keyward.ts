@@ -28,6 +28,7 @@ export type { CreatedKey, CreateKeyInput, ListKeysInput, UpdateKeyInput } from '
 export { KeyAdmin } from './key-admin.js'
 export type { KeywardLimitsOptions } from './limit-policy.js'
 export { Verifier } from './verifier.js'
+export type { VerifierStats, VerifyOutcomeCounts } from './verify-stats.js'
 export type {
   VerifiedKey,
   VerifyDenial,

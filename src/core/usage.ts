@@ -8,6 +8,8 @@ export class UsageBuffer {
   private pending = new Map<string, UsageEntry>()
   private readonly timer: NodeJS.Timeout
   private flushing: Promise<void> | null = null
+  /** Flushes the store refused, for metrics. */
+  failedFlushes = 0
 
   constructor(
     private readonly store: Store,
@@ -42,6 +44,7 @@ export class UsageBuffer {
       },
       (error: unknown) => {
         this.flushing = null
+        this.failedFlushes++
         for (const e of batch.values()) {
           const current = this.pending.get(e.keyId)
           if (current === undefined) this.pending.set(e.keyId, e)

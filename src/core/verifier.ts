@@ -17,6 +17,7 @@ import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from './retry.js'
 import { compileScopes, expandImplied, expandRoles, type ScopeSet } from './scopes.js'
 import type { FoundKey, LimitDecision, LimitRequest, Store } from './types.js'
 import { UsageBuffer } from './usage.js'
+import { type VerifierStats, VerifyCounters } from './verify-stats.js'
 import type {
   VerifiedKey,
   VerifyDenial,
@@ -103,6 +104,8 @@ export class Verifier {
   /** Bumped when roles change, so that a load in flight does not put old definitions back. */
   private rolesVersion = 0
   private readonly rolesTtlMs: number
+  /** Bumped where each outcome is decided; read by `stats()`. */
+  private readonly counts = new VerifyCounters()
 
   constructor(options: VerifierOptions) {
     this.store = options.store
@@ -134,13 +137,20 @@ export class Verifier {
     const shape = this.precheck(credential)
     if (typeof shape === 'object') return shape
     const now = this.clock.now()
+    const counts = this.counts
     const cacheKey = this.cache === null ? '' : this.cacheKey(credential as string)
     let entry = this.cache?.get(cacheKey, now)
     if (entry === undefined) {
-      if (checksumRefused(shape, credential as string)) return INVALID
+      if (this.cache !== null) counts.cacheMisses++
+      if (checksumRefused(shape, credential as string)) {
+        counts.keyInvalid++
+        return INVALID
+      }
       try {
         entry = await this.load(credential as string, cacheKey, now)
       } catch (error) {
+        counts.storeLookupErrors++
+        counts.storeUnavailable++
         return {
           ok: false,
           code: 'store_unavailable',
@@ -148,8 +158,12 @@ export class Verifier {
           cause: error,
         }
       }
+    } else if (entry === null) counts.cacheNegativeHits++
+    else counts.cacheHits++
+    if (entry === null) {
+      counts.keyInvalid++
+      return INVALID
     }
-    if (entry === null) return INVALID
     // decide() leaves only limited keys undecided, and only with an out-of-process limiter
     return this.decide(entry, options, now) ?? this.limit(entry, entry.limitRequest!, options)
   }
@@ -163,10 +177,21 @@ export class Verifier {
     if (this.cache === null) return undefined
     const now = this.clock.now()
     const entry = this.cache.get(this.cacheKey(credential as string), now)
-    if (entry === undefined)
-      return checksumRefused(shape, credential as string) ? INVALID : undefined
-    if (entry === null) return INVALID
-    return this.decide(entry, options, now)
+    // counted only when answered here: `undefined` sends the caller to verify(), which counts
+    if (entry === undefined) {
+      if (!checksumRefused(shape, credential as string)) return undefined
+      this.counts.cacheMisses++
+      this.counts.keyInvalid++
+      return INVALID
+    }
+    if (entry === null) {
+      this.counts.cacheNegativeHits++
+      this.counts.keyInvalid++
+      return INVALID
+    }
+    const result = this.decide(entry, options, now)
+    if (result !== undefined) this.counts.cacheHits++
+    return result
   }
 
   /** The stored key a secret belongs to, under every configured pepper, or null. No cache. */
@@ -202,6 +227,18 @@ export class Verifier {
     return this.cache?.size ?? { found: 0, notFound: 0 }
   }
 
+  /**
+   * Counts since this verifier was created: outcomes, cache, limiter decisions and store
+   * errors. Counting is a field increment per verification; this call builds the snapshot.
+   *
+   * @example
+   * const { outcomes } = keyward.verifier.stats()
+   * console.log(outcomes.ok, outcomes.key_invalid)
+   */
+  stats(): VerifierStats {
+    return this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes)
+  }
+
   async flush(): Promise<void> {
     await this.usage.flush()
   }
@@ -217,15 +254,19 @@ export class Verifier {
   private precheck(
     credential: string | null | undefined,
   ): VerifyDenial | Exclude<CredentialShape, 'invalid'> {
-    if (credential === undefined || credential === null) return MISSING
-    if (typeof credential !== 'string') return INVALID
-    const shape = classifyShape(credential)
-    if (shape === 'invalid' || (shape === 'opaque' && !this.allowImported)) return INVALID
+    if (credential === undefined || credential === null) {
+      this.counts.keyMissing++
+      return MISSING
+    }
+    const shape = typeof credential === 'string' ? classifyShape(credential) : 'invalid'
     if (
-      shape === 'keyward' &&
-      this.acceptPrefixes !== null &&
-      !this.acceptPrefixes.has(prefixOf(credential)!)
+      shape === 'invalid' ||
+      (shape === 'opaque' && !this.allowImported) ||
+      (shape === 'keyward' &&
+        this.acceptPrefixes !== null &&
+        !this.acceptPrefixes.has(prefixOf(credential)!))
     ) {
+      this.counts.keyInvalid++
       return INVALID
     }
     return shape
@@ -247,19 +288,34 @@ export class Verifier {
     now: number,
   ): VerifyResult | undefined {
     const { key, secret } = entry
-    if (secret.expiresAt !== null && secret.expiresAt <= now)
+    const counts = this.counts
+    if (secret.expiresAt !== null && secret.expiresAt <= now) {
+      counts.keyExpired++
       return { ok: false, code: 'key_expired', keyId: key.id }
-    if (key.state === 'revoked') return { ok: false, code: 'key_revoked', keyId: key.id }
-    if (key.state === 'disabled') return { ok: false, code: 'key_disabled', keyId: key.id }
-    if (key.expiresAt !== null && key.expiresAt <= now)
+    }
+    if (key.state === 'revoked') {
+      counts.keyRevoked++
+      return { ok: false, code: 'key_revoked', keyId: key.id }
+    }
+    if (key.state === 'disabled') {
+      counts.keyDisabled++
+      return { ok: false, code: 'key_disabled', keyId: key.id }
+    }
+    if (key.expiresAt !== null && key.expiresAt <= now) {
+      counts.keyExpired++
       return { ok: false, code: 'key_expired', keyId: key.id }
-    if (entry.ips !== null && !entry.ips.allows(options?.ip))
+    }
+    if (entry.ips !== null && !entry.ips.allows(options?.ip)) {
+      counts.ipNotAllowed++
       return { ok: false, code: 'ip_not_allowed', keyId: key.id }
+    }
     const required = options?.scopes
     if (required !== undefined && required.length > 0) {
       const missingScopes = entry.scopes.missing(required)
-      if (missingScopes.length > 0)
+      if (missingScopes.length > 0) {
+        counts.insufficientScope++
         return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
+      }
     }
     if (entry.limitRequest !== null) {
       const consumeSync = this.limits!.consumeSync
@@ -268,6 +324,7 @@ export class Verifier {
         : this.limitSync(entry, entry.limitRequest, options, consumeSync)
     }
     this.usage.record(key.id, now)
+    counts.ok++
     return entry.success
   }
 
@@ -305,6 +362,8 @@ export class Verifier {
   private limiterFailed(entry: CacheEntry, error: unknown): VerifyDenial {
     // a malformed request (e.g. a bad cost) is the caller's bug, not an outage
     if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
+    this.counts.limiterStoreUnavailable++
+    this.counts.storeUnavailable++
     return {
       ok: false,
       code: 'store_unavailable',
@@ -315,8 +374,29 @@ export class Verifier {
   }
 
   private admit(entry: CacheEntry, decision: LimitDecision): VerifyResult {
+    const counts = this.counts
+    if (decision.degraded === true) counts.limiterDegraded++
     if (!decision.allowed) {
       const code = decision.code ?? 'rate_limited'
+      // a switch on the few refusal codes, on refusals only: no lookup on the admitted path
+      switch (code) {
+        case 'rate_limited':
+          counts.limiterRateLimited++
+          counts.rateLimited++
+          break
+        case 'quota_exhausted':
+          counts.limiterQuotaExhausted++
+          counts.quotaExhausted++
+          break
+        case 'idempotency_key_reused':
+          counts.limiterIdempotencyKeyReused++
+          counts.idempotencyKeyReused++
+          break
+        case 'store_unavailable':
+          counts.limiterStoreUnavailable++
+          counts.storeUnavailable++
+          break
+      }
       // a reused Idempotency-Key is refused for good: waiting would not help
       if (code === 'idempotency_key_reused')
         return { ok: false, code, keyId: entry.key.id, rateLimit: decision }
@@ -329,6 +409,8 @@ export class Verifier {
       }
     }
     this.usage.record(entry.key.id, this.clock.now())
+    counts.limiterAllowed++
+    counts.ok++
     return { ok: true, key: entry.success.key, rateLimit: decision }
   }
 

@@ -15,8 +15,10 @@ import { keywardFastify } from '../http/fastify/index.js'
 import type { DeniedEvent, FailedAuthOptions } from '../http/options.js'
 import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
 import { registerOpenApi } from './openapi.js'
+import { createServiceMetrics } from './metrics.js'
 import { logRequest, logRequestStart } from './request-log.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { keyRoutes } from './routes/keys.js'
 import { roleRoutes } from './routes/roles.js'
 import { verifyRoutes } from './routes/verify.js'
@@ -70,8 +72,13 @@ export interface ServiceOptions {
   readiness?: readonly ReadinessCheck[]
   /** Called for every denied request (metrics, logs). */
   onDenied?: (event: DeniedEvent) => void
-  /** The version shown in /openapi.json. */
+  /** The version shown in /openapi.json and in the `keyward_build_info` metric. */
   version?: string
+  /**
+   * A scope `GET /metrics` requires (e.g. `metrics:read`); default none: /metrics is open like
+   * /healthz. `admin` does not imply it: give the scraper a key of its own.
+   */
+  metricsScope?: string
 }
 
 const KIB = 1024
@@ -251,6 +258,12 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     )
   })
 
+  // before any route: every route is counted
+  const metrics = createServiceMetrics({
+    keyward: options.keyward,
+    version: options.version ?? '0.0.0',
+  })
+  metrics.attach(app)
   await registerOpenApi(app, options.version ?? '0.0.0')
   await app.register(keywardFastify, {
     keyward: options.keyward,
@@ -261,6 +274,10 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   await app.register(healthRoutes, {
     keyward: options.keyward,
     checks: options.readiness ?? [],
+  })
+  await app.register(metricsRoutes, {
+    metrics,
+    ...(options.metricsScope === undefined ? {} : { scope: options.metricsScope }),
   })
   await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(verifyRoutes, { keyward: options.keyward })

@@ -148,6 +148,7 @@ export async function startService(
         limits: settings.limits,
         ...(settings.tls ? { tls: { cert: settings.tls.cert, key: settings.tls.key } } : {}),
         trustedProxies: settings.trustedProxies,
+        ...(settings.metricsScope === null ? {} : { metricsScope: settings.metricsScope }),
         readiness: limits.readiness,
         version: options.version,
       })

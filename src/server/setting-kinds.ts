@@ -5,6 +5,7 @@ import { resolve } from 'node:path'
 import { parseDuration } from '../core/duration.js'
 import { trustProxies } from '../limits/client-ip.js'
 import { parseDatabaseUrl, redactDatabaseUrl } from '../open/database-url.js'
+import { isValidScope } from '../core/scopes.js'
 
 /** A value as a source holds it: text (flag, environment), or JSON (config file). */
 export type Raw = string | number | boolean | readonly unknown[] | Record<string, unknown> | null
@@ -115,6 +116,17 @@ export const databaseUrl: Kind<string> = {
     return t
   },
   show: showUrl,
+}
+
+/** A scope (`resource:action`), or null when unset. */
+export const scopeOrNone: Kind<string | null> = {
+  allowed: 'a scope such as metrics:read (lowercase segments separated by ":")',
+  json: 'string',
+  parse(value) {
+    const t = text(value).trim()
+    if (!isValidScope(t)) throw new Invalid()
+    return t
+  },
 }
 
 export const redisUrl: Kind<string | null> = {

@@ -44,6 +44,7 @@ describe('resolveSettings', () => {
       behindTlsProxy: false,
       trustedProxies: [],
       logLevel: 'info',
+      metricsScope: null,
       drainTimeout: 10_000,
     })
     expect(s.limits).toEqual(DEFAULT_SERVICE_LIMITS)
@@ -64,6 +65,15 @@ describe('resolveSettings', () => {
     expect(
       resolveWith({ env: { KEYWARD_CONFIG: file, KEYWARD_LOG_LEVEL: 'debug' } }).logLevel,
     ).toBe('debug')
+  })
+
+  it('takes a metrics scope and refuses one that is not a scope', () => {
+    expect(resolveWith({ env: { KEYWARD_METRICS_SCOPE: 'metrics:read' } }).metricsScope).toBe(
+      'metrics:read',
+    )
+    expect(() => resolveWith({ flags: { metricsScope: 'Metrics Read' } })).toThrow(
+      /metricsScope "Metrics Read" from --metrics-scope .*a scope such as metrics:read/,
+    )
   })
 
   it('treats an empty environment variable as unset', () => {

@@ -22,6 +22,7 @@ import {
   proxyList,
   type Raw,
   redisUrl,
+  scopeOrNone,
 } from './setting-kinds.js'
 import { loadTlsFiles, TlsFileError, type TlsFiles } from './tls.js'
 
@@ -131,6 +132,14 @@ export const SETTINGS = {
     default: Object.freeze([]),
     description:
       'proxies whose X-Forwarded-For names the client (IP allowlists, failed-auth limiter)',
+  }),
+  metricsScope: setting<string | null>({
+    flag: '--metrics-scope <scope>',
+    env: 'KEYWARD_METRICS_SCOPE',
+    kind: scopeOrNone,
+    default: null,
+    defaultText: 'none (/metrics is open, like /healthz)',
+    description: 'the scope a key needs to read /metrics (admin does not imply it)',
   }),
   logLevel: setting<LogLevel>({
     flag: '--log-level <level>',

@@ -1,0 +1,32 @@
+// bench/server's keyward service, in a process of its own (pinned apart from the load
+// generator): createService on the SQLite file BENCH_DB (filled by bench/verify-fill.ts, so its
+// pepper is BENCH_PEPPERS), with the memory limiter, the cache on or off (BENCH_CACHE=off) and
+// no request log (the hand-written reference logs nothing either). Prints `listening on URL`.
+import Database from 'better-sqlite3'
+import { createKeyward } from '../src/core/keyward.js'
+import { createMemoryLimiter } from '../src/limits/memory.js'
+import { createService, SERVICE_IMPLIED_SCOPES } from '../src/server/app.js'
+import { createSqliteStore } from '../src/stores/sqlite/index.js'
+import { BENCH_PEPPERS } from './lib.js'
+
+const db = new Database(process.env.BENCH_DB!)
+const store = createSqliteStore({ db })
+const keyward = await createKeyward({
+  store,
+  peppers: BENCH_PEPPERS,
+  impliedScopes: SERVICE_IMPLIED_SCOPES,
+  limits: { limiter: createMemoryLimiter() },
+  ...(process.env.BENCH_CACHE === 'off' ? { cache: false as const } : {}),
+})
+const app = await createService({ keyward, version: 'bench' })
+await app.listen({ port: 0, host: '127.0.0.1' })
+const address = app.server.address()
+console.log(
+  `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+)
+process.on('SIGTERM', async () => {
+  await app.close()
+  await keyward.close()
+  await store.close()
+  process.exit(0)
+})
