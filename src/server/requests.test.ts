@@ -15,7 +15,7 @@ afterEach(() => svc.expectNoSecretLeaked())
 afterAll(() => svc.close())
 
 /** Routes anyone may call: the API description and the health checks. */
-const OPEN = /^\/(docs(\/.*)?|openapi\.json|healthz|readyz)$/
+const OPEN = /^\/(docs(\/.*)?|openapi\.json|healthz|readyz|metrics)$/
 
 function json(body: string): Record<string, unknown> {
   return JSON.parse(body) as Record<string, unknown>
