@@ -69,4 +69,22 @@ CREATE TABLE ${s}.meta (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'token signing keys',
+    // At most one key has a null retired_at (the unique partial index): two nodes creating
+    // the first key at once cannot both succeed.
+    sql: (s) => `
+CREATE TABLE ${s}.signing_keys (
+  kid text PRIMARY KEY,
+  alg text NOT NULL,
+  public_jwk text NOT NULL,
+  encrypted_private_key text NOT NULL,
+  created_at bigint NOT NULL,
+  activates_at bigint NOT NULL,
+  retired_at bigint
+);
+CREATE UNIQUE INDEX signing_keys_one_unretired_idx ON ${s}.signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
+`,
+  },
 ]
