@@ -13,6 +13,7 @@ import { registerKeysVerify } from './commands/keys-verify.js'
 import { registerMigrate } from './commands/migrate.js'
 import { registerRoles } from './commands/roles.js'
 import { registerScan } from './commands/scan.js'
+import { registerTokens } from './commands/tokens-rotate.js'
 import { type CliContext, type CliIo, InterruptedError, RefusedError, UsageError } from './io.js'
 import { echo } from './options.js'
 
@@ -66,6 +67,7 @@ Exit codes: 0 ok, 1 refused (key invalid, not found, store error), 2 bad usage.`
   registerGen(program, ctx)
   registerScan(program, ctx)
   registerAudit(program, ctx)
+  registerTokens(program, ctx)
   registerMigrate(program, ctx)
   return program
 }
