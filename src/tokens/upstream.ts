@@ -2,6 +2,7 @@
 // checks the X-Keyward-Token the proxy adds to every request.
 import type { JSONWebKeySet } from 'jose'
 import { KeywardError } from '../core/errors.js'
+import { rejectUnknownOptions } from '../core/options.js'
 import { TokenError } from './errors.js'
 import { IDENTITY_TOKEN_TYPE } from './limits.js'
 import { type VerifyTokenOptions, verifierFor } from './verify.js'
@@ -37,9 +38,12 @@ export interface KeywardIdentity {
 // the options object a caller passes each time -> the verifier options built from it, once
 const resolved = new WeakMap<KeywardTokenOptions, VerifyTokenOptions>()
 
+const OPTION_NAMES = new Set(['jwksUrl', 'keys', 'issuer', 'audience', 'clockToleranceSec'])
+
 function toVerifyOptions(options: KeywardTokenOptions): VerifyTokenOptions {
   let v = resolved.get(options)
   if (v === undefined) {
+    rejectUnknownOptions(options, OPTION_NAMES, 'verifyKeywardToken')
     const { jwksUrl, keys, ...rest } = options
     v = {
       ...rest,

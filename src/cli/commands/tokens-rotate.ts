@@ -20,6 +20,7 @@ export interface TokensRotateOptions extends DbOptions {
 export async function tokensRotate(opts: TokensRotateOptions, io: CliIo): Promise<number> {
   const activateInMs = parseActivateIn(opts.activateIn)
   return withKeyward(io, opts, { mustExist: true }, async ({ store, signingSecrets }) => {
+    const now = Date.now()
     const rotated = await rotateSigningKey({
       store,
       secrets: signingSecrets,
@@ -36,7 +37,6 @@ export async function tokensRotate(opts: TokensRotateOptions, io: CliIo): Promis
       })
       return 0
     }
-    const now = Date.now()
     writeLine(
       io,
       `New token signing key ${rotated.kid}: published in the JWKS now, signing from ${formatTimeRelative(rotated.activatesAt, now)} on every node.`,
