@@ -7,6 +7,7 @@ import {
   ISSUER,
   KEY_ID,
   PEPPERS,
+  tokenRefusal,
 } from '../../test/fixtures/tokens.js'
 import { KeywardError } from '../core/errors.js'
 import { createMemoryStore } from '../stores/memory/memory-store.js'
@@ -40,17 +41,6 @@ const identity = (signer: TokenSigner, audience = UPSTREAM) =>
     audience,
     ownerId: 'team:a',
   })
-
-async function refusal(p: Promise<unknown>): Promise<TokenError> {
-  const e = await p.then(
-    () => {
-      throw new Error('accepted')
-    },
-    (x: unknown) => x,
-  )
-  expect(e).toBeInstanceOf(TokenError)
-  return e as TokenError
-}
 
 describe('verifyKeywardToken', () => {
   it('returns who called, from a local key set', async () => {
@@ -112,12 +102,15 @@ describe('verifyKeywardToken', () => {
   it('refuses a token for another upstream, from another issuer, expired, or an access token', async () => {
     const { signer, options } = await setup()
     expect(
-      (await refusal(verifyKeywardToken(await identity(signer, 'http://127.0.0.1:4000'), options)))
-        .message,
+      (
+        await tokenRefusal(
+          verifyKeywardToken(await identity(signer, 'http://127.0.0.1:4000'), options),
+        )
+      ).message,
     ).toMatch(/^the token is not meant for this service/)
     expect(
       (
-        await refusal(
+        await tokenRefusal(
           verifyKeywardToken(await identity(signer), {
             ...options,
             issuer: 'https://other.example.com',
@@ -126,12 +119,12 @@ describe('verifyKeywardToken', () => {
       ).message,
     ).toMatch(/^the token was issued by another issuer/)
     const access = await signer.issueAccessToken({ keyId: KEY_ID, scopes: [], audience: UPSTREAM })
-    expect((await refusal(verifyKeywardToken(access.token, options))).message).toMatch(
+    expect((await tokenRefusal(verifyKeywardToken(access.token, options))).message).toMatch(
       /^the token has the wrong type/,
     )
     // signed 66 s ago: 60 s lifetime + 5 s default tolerance + 1
     const old = await setup(66_000)
-    const expired = await refusal(verifyKeywardToken(await identity(old.signer), old.options))
+    const expired = await tokenRefusal(verifyKeywardToken(await identity(old.signer), old.options))
     expect(expired.code).toBe('token_expired')
     const fresh = await setup(64_000)
     await expect(
@@ -141,9 +134,9 @@ describe('verifyKeywardToken', () => {
 
   it('refuses no token, an empty one, a repeated header, and bad options', async () => {
     const { options } = await setup()
-    expect((await refusal(verifyKeywardToken(undefined, options))).code).toBe('token_invalid')
-    expect((await refusal(verifyKeywardToken('', options))).code).toBe('token_invalid')
-    expect((await refusal(verifyKeywardToken(['a', 'b'], options))).message).toBe(
+    expect((await tokenRefusal(verifyKeywardToken(undefined, options))).code).toBe('token_invalid')
+    expect((await tokenRefusal(verifyKeywardToken('', options))).code).toBe('token_invalid')
+    expect((await tokenRefusal(verifyKeywardToken(['a', 'b'], options))).message).toBe(
       'X-Keyward-Token was sent more than once',
     )
     await expect(verifyKeywardToken('a.b.c', null as never)).rejects.toBeInstanceOf(KeywardError)

@@ -9,9 +9,9 @@ import {
   KEY_ID,
   NOW_SEC,
   testKey,
+  tokenRefusal,
 } from '../../test/fixtures/tokens.js'
 import { KeywardError } from '../core/errors.js'
-import { TokenError } from './errors.js'
 import {
   createTokenVerifier,
   type VerifyTokenOptions,
@@ -25,17 +25,6 @@ const header = { alg: 'EdDSA', typ: 'at+jwt', kid: key.kid }
 const sign = ed25519(key.privateKey)
 const clock = fakeClock()
 const options: VerifyTokenOptions = { jwks, issuer: ISSUER, audience: AUDIENCE, clock }
-
-async function refused(p: Promise<unknown>): Promise<TokenError> {
-  const e = await p.then(
-    () => {
-      throw new Error('expected the token to be refused')
-    },
-    (err: unknown) => err,
-  )
-  expect(e).toBeInstanceOf(TokenError)
-  return e as TokenError
-}
 
 describe('verifyAccessToken', () => {
   it('returns what the token says', async () => {
@@ -68,7 +57,7 @@ describe('verifyAccessToken', () => {
   it('allows the clock tolerance on expiry, and no more (default 5 s)', async () => {
     const expired = (by: number) => forgeJwt(header, accessClaims({ exp: NOW_SEC - by }), sign)
     await expect(verifyAccessToken(expired(4), options)).resolves.toMatchObject({ keyId: KEY_ID })
-    const e = await refused(verifyAccessToken(expired(5), options))
+    const e = await tokenRefusal(verifyAccessToken(expired(5), options))
     expect(e.code).toBe('token_expired')
     expect(e.message).toBe(
       'the token has expired: get a new one (tokens live minutes; a client refreshes them before they expire)',
@@ -80,7 +69,7 @@ describe('verifyAccessToken', () => {
 
   it('refuses a token older than an hour even when its exp says otherwise', async () => {
     const token = forgeJwt(header, accessClaims({ iat: NOW_SEC - 3606, exp: NOW_SEC + 600 }), sign)
-    expect((await refused(verifyAccessToken(token, options))).code).toBe('token_expired')
+    expect((await tokenRefusal(verifyAccessToken(token, options))).code).toBe('token_expired')
   })
 
   it('follows a key set given as a function when it changes', async () => {
@@ -88,7 +77,7 @@ describe('verifyAccessToken', () => {
     let current = { keys: [key.jwk] }
     const verifier = createTokenVerifier({ ...options, jwks: () => current })
     const byNext = forgeJwt({ ...header, kid: next.kid }, accessClaims(), ed25519(next.privateKey))
-    expect((await refused(verifier.verify(byNext))).code).toBe('token_invalid')
+    expect((await tokenRefusal(verifier.verify(byNext))).code).toBe('token_invalid')
     current = { keys: [key.jwk, next.jwk] }
     await expect(verifier.verify(byNext)).resolves.toMatchObject({ keyId: KEY_ID })
   })

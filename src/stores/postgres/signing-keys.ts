@@ -1,8 +1,11 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg'
 import { KeywardError } from '../../core/errors.js'
+import {
+  SIGNING_KEY_COLUMNS as COLUMNS,
+  signingKeyParams as params,
+} from '../signing-key-columns.js'
 import type { SigningKeyRecord } from '../types.js'
 
-const COLUMNS = 'kid, alg, public_jwk, encrypted_private_key, created_at, activates_at, retired_at'
 const NEWEST_FIRST = 'ORDER BY created_at DESC, kid DESC'
 
 const toNumber = (v: unknown): number => (typeof v === 'number' ? v : Number(v))
@@ -18,16 +21,6 @@ function fromRow(r: QueryResultRow): SigningKeyRecord {
     retiredAt: r.retired_at === null ? null : toNumber(r.retired_at),
   }
 }
-
-const params = (k: SigningKeyRecord): unknown[] => [
-  k.kid,
-  k.alg,
-  k.publicJwk,
-  k.encryptedPrivateKey,
-  k.createdAt,
-  k.activatesAt,
-  k.retiredAt,
-]
 
 /** A unique violation on the kid, phrased; anything else unchanged (the store maps it). */
 function kidConflict(e: unknown, kid: string): unknown {

@@ -1,9 +1,12 @@
 import type Database from 'better-sqlite3'
+import {
+  SIGNING_KEY_COLUMNS as COLUMNS,
+  signingKeyParams as params,
+} from '../signing-key-columns.js'
 import type { SigningKeyRecord } from '../types.js'
 
 type Row = unknown[]
 
-const COLUMNS = 'kid, alg, public_jwk, encrypted_private_key, created_at, activates_at, retired_at'
 const NEWEST_FIRST = 'ORDER BY created_at DESC, kid DESC'
 
 function fromRow(r: Row): SigningKeyRecord {
@@ -17,16 +20,6 @@ function fromRow(r: Row): SigningKeyRecord {
     retiredAt: r[6] as number | null,
   }
 }
-
-const params = (k: SigningKeyRecord): unknown[] => [
-  k.kid,
-  k.alg,
-  k.publicJwk,
-  k.encryptedPrivateKey,
-  k.createdAt,
-  k.activatesAt,
-  k.retiredAt,
-]
 
 /**
  * The signing-key methods of the SQLite store, synchronous: the store runs them inside its
