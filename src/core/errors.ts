@@ -6,6 +6,7 @@ export type KeywardErrorCode =
   | 'store_conflict'
   | 'store_corrupt'
   | 'pepper_mismatch'
+  | 'signing_secret_mismatch'
   | 'not_found'
   // keyward/client: a call that got no response, or a token it could not get
   | 'timeout'

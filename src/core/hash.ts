@@ -26,7 +26,7 @@ const GENERATE_HINT = 'e.g. openssl rand -base64 48'
  *
  * @throws KeywardError `invalid_options`
  */
-export function checkPepperSecret(secret: string, what: string): void {
+export function checkPepperSecret(secret: string, what: string, noun = 'pepper'): void {
   if (secret.length < MIN_PEPPER_LENGTH) {
     throw new KeywardError(
       'invalid_options',
@@ -37,7 +37,7 @@ export function checkPepperSecret(secret: string, what: string): void {
   if (distinct < MIN_PEPPER_DISTINCT_CHARACTERS) {
     throw new KeywardError(
       'invalid_options',
-      `${what} has too little entropy: only ${distinct} different character${distinct === 1 ? '' : 's'}, and a pepper needs at least ${MIN_PEPPER_DISTINCT_CHARACTERS}: use a random secret (${GENERATE_HINT})`,
+      `${what} has too little entropy: only ${distinct} different character${distinct === 1 ? '' : 's'}, and a ${noun} needs at least ${MIN_PEPPER_DISTINCT_CHARACTERS}: use a random secret (${GENERATE_HINT})`,
     )
   }
 }
@@ -64,7 +64,12 @@ export interface Hasher {
  *
  * @throws KeywardError `invalid_options` naming what is wrong (never the pepper itself)
  */
-export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] {
+export function parsePeppers(
+  text: string,
+  source = 'KEYWARD_PEPPER',
+  /** What the secrets are called in messages (`signing secret` for KEYWARD_SIGNING_SECRET). */
+  noun = 'pepper',
+): Pepper[] {
   const parts = text
     .split(/[,\n]/)
     .map((p) => p.trim())
@@ -81,13 +86,13 @@ export function parsePeppers(text: string, source = 'KEYWARD_PEPPER'): Pepper[] 
     if (!m && parts.length > 1) {
       throw new KeywardError(
         'invalid_options',
-        `${source} lists several peppers: write each as v<N>:<secret>, e.g. "v2:…,v1:…"`,
+        `${source} lists several ${noun}s: write each as v<N>:<secret>, e.g. "v2:…,v1:…"`,
       )
     }
     const pepper = m ? { version: Number(m[1]), secret: m[2]! } : { version: 1, secret: part }
     // checked here too, so that the setting is named and a bad one is refused before any
     // database is opened or created
-    checkPepperSecret(pepper.secret, m ? `${source} v${pepper.version}` : source)
+    checkPepperSecret(pepper.secret, m ? `${source} v${pepper.version}` : source, noun)
     return pepper
   })
   return peppers

@@ -260,6 +260,30 @@ export interface FoundKey {
 }
 
 /**
+ * A key pair that signs keyward's JWTs (src/tokens). The store keeps it opaque: the public key
+ * as JWK text and the private key already encrypted by src/tokens.
+ *
+ * A key signs from `activatesAt` until `retiredAt` (null: until a newer key activates); its
+ * public key is published from `createdAt` until every token it signed has expired.
+ */
+export interface SigningKeyRecord {
+  /** The JWT `kid`, `sk_<16 base62>`. */
+  kid: string
+  /** The JWS algorithm, `EdDSA`. */
+  alg: string
+  /** The public key as JWK JSON text. */
+  publicJwk: string
+  /** The private key, encrypted (an envelope src/tokens writes and reads). */
+  encryptedPrivateKey: string
+  /** Epoch ms. */
+  createdAt: number
+  /** When it starts signing, epoch ms (after `createdAt` when its publication comes first). */
+  activatesAt: number
+  /** When it stops signing, epoch ms; null for the newest key. */
+  retiredAt: number | null
+}
+
+/**
  * The storage contract. Every method is async and throws `KeywardError('store_unavailable')`
  * when the backend cannot be reached; "not found" is `null`/`false`, never an exception.
  * The plaintext secret never crosses this boundary.
@@ -305,5 +329,19 @@ export interface Store {
   setMetaIfAbsent(name: string, value: string): Promise<string>
   /** Distinct pepper versions that hashed the stored secrets. */
   pepperVersions(): Promise<number[]>
+  /** Every token signing key, newest (`createdAt`, then `kid`) first. */
+  listSigningKeys(): Promise<SigningKeyRecord[]>
+  /**
+   * Stores `key` (its `retiredAt` must be null) only when no key with a null `retiredAt` is
+   * stored, atomically: when two nodes start together, one key wins. Returns the newest
+   * unretired key afterwards, the one given or the one that was there.
+   */
+  insertFirstSigningKey(key: SigningKeyRecord): Promise<SigningKeyRecord>
+  /**
+   * Rotation, in one transaction: every other key that would sign past `key.activatesAt` gets
+   * `retiredAt = key.activatesAt`, `key` (with a null `retiredAt`) is inserted, and keys retired
+   * before `deleteRetiredBefore` are deleted. `store_conflict` on a duplicate `kid`.
+   */
+  rotateSigningKey(key: SigningKeyRecord, deleteRetiredBefore: number): Promise<void>
   close(): Promise<void>
 }

@@ -22,3 +22,8 @@ export {
   readPepperFile,
 } from './peppers.js'
 export type { OpenChangesOptions } from './open-changes.js'
+export {
+  type SigningSecretSource,
+  signingSecretFromEnv,
+  signingSecrets,
+} from './signing-secrets.js'

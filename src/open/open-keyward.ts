@@ -3,12 +3,18 @@ import type { Store } from '../core/types.js'
 import { type DatabaseTarget, parseDatabaseUrl, resolveDatabaseUrl } from './database-url.js'
 import { type OpenChangesOptions, openChanges } from './open-changes.js'
 import { type OpenStoreOptions, openStore } from './open-store.js'
+import type { SigningSecrets } from '../tokens/key-encryption.js'
 import { devPeppers, noPostgresPepper, type PepperSource, peppersFromEnv } from './peppers.js'
+import {
+  type SigningSecretSource,
+  signingSecretFromEnv,
+  signingSecrets,
+} from './signing-secrets.js'
 
 export interface OpenKeywardOptions extends OpenStoreOptions {
   /** `sqlite:PATH`, `sqlite::memory:` or `postgres://…`; default from `env`, then `sqlite:./keyward.db`. */
   databaseUrl?: string
-  /** Environment to read `KEYWARD_DATABASE_URL`, `KEYWARD_PEPPER`, `KEYWARD_PEPPER_FILE`, `NODE_ENV` from. */
+  /** Environment to read `KEYWARD_DATABASE_URL`, `KEYWARD_PEPPER(_FILE)`, `KEYWARD_SIGNING_SECRET(_FILE)`, `NODE_ENV` from. */
   env?: Readonly<Record<string, string | undefined>>
   /** The directory a relative `sqlite:` path resolves against. Default: `process.cwd()`. */
   cwd?: string
@@ -30,6 +36,10 @@ export interface OpenedKeyward {
   store: Store
   target: DatabaseTarget
   pepperSource: PepperSource
+  /** What encrypts the token signing keys (`createTokenSigner({ secrets })`). */
+  signingSecrets: SigningSecrets
+  /** Where that secret comes from: `KEYWARD_SIGNING_SECRET(_FILE)`, or the pepper. */
+  signingSecretSource: SigningSecretSource
   /** Flushes usage, stops timers, stops listening for changes, closes the store and its connections. */
   close(): Promise<void>
 }
@@ -39,7 +49,7 @@ export interface OpenedKeyward {
  * migrated automatically; PostgreSQL needs `keyward migrate`), loads the pepper from
  * `KEYWARD_PEPPER` or `KEYWARD_PEPPER_FILE`, or, for a development SQLite file, from
  * `<db path>.pepper` (generated with mode 0600 and a warning when missing), and checks the
- * pepper against the store.
+ * pepper against the store. Also reads `KEYWARD_SIGNING_SECRET` / `_FILE` (token signing keys).
  *
  * @example
  * const { keyward, close } = await openKeyward({ databaseUrl: 'sqlite:./keyward.db', env: process.env })
@@ -53,6 +63,7 @@ export async function openKeyward(options: OpenKeywardOptions = {}): Promise<Ope
   const target = parseDatabaseUrl(url, options.cwd)
   // read the environment before touching the database: a bad setting must not create files
   const fromEnv = peppersFromEnv(env)
+  const signingSecret = signingSecretFromEnv(env)
   if (fromEnv === null && target.kind === 'postgres') throw noPostgresPepper(target.display)
   const storeOptions: OpenStoreOptions = {}
   if (options.mustExist !== undefined) storeOptions.mustExist = options.mustExist
@@ -75,6 +86,8 @@ export async function openKeyward(options: OpenKeywardOptions = {}): Promise<Ope
       store: opened.store,
       target,
       pepperSource: loaded.source,
+      signingSecrets: signingSecrets(signingSecret, loaded.peppers),
+      signingSecretSource: signingSecret?.source ?? 'pepper',
       async close() {
         try {
           await keyward.close()

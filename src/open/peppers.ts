@@ -25,7 +25,12 @@ export interface LoadedPeppers {
  *
  * @throws KeywardError `invalid_options` naming the file and the fix
  */
-export function readPepperFile(file: string, source = 'KEYWARD_PEPPER_FILE'): Pepper[] {
+export function readPepperFile(
+  file: string,
+  source = 'KEYWARD_PEPPER_FILE',
+  /** What the secret is called in messages. */
+  noun = 'pepper',
+): Pepper[] {
   let mode: number
   try {
     const st = statSync(file)
@@ -57,7 +62,7 @@ export function readPepperFile(file: string, source = 'KEYWARD_PEPPER_FILE'): Pe
       { cause: error },
     )
   }
-  return parsePeppers(text.trim(), `${source} ${file}`)
+  return parsePeppers(text.trim(), `${source} ${file}`, noun)
 }
 
 /** A fresh pepper: 48 random bytes, base64url (64 characters). */

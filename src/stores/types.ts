@@ -12,6 +12,7 @@ export type {
   QuotaRule,
   RateLimitRule,
   SecretRecord,
+  SigningKeyRecord,
   Store,
   UsageEntry,
 } from '../core/types.js'

@@ -3,7 +3,15 @@ import { KeywardError } from '../../src/core/errors.js'
 import { foundKey } from '../../src/stores/found-key.js'
 import { matchesListQuery } from '../../src/stores/list-query.js'
 import type { AuditEvent, KeyRecord, ListKeysQuery, Store } from '../../src/stores/types.js'
-import { base62, makeKey, makeSecret, newHash, newKeyId, T0 } from '../fixtures/records.js'
+import {
+  base62,
+  makeKey,
+  makeSecret,
+  makeSigningKey,
+  newHash,
+  newKeyId,
+  T0,
+} from '../fixtures/records.js'
 
 export { makeKey, makeSecret, newHash, newKeyId } from '../fixtures/records.js'
 
@@ -761,6 +769,121 @@ export function describeStore(name: string, makeStore: MakeStore): void {
       })
     })
 
+    describe('signing keys', () => {
+      const MIN = 60_000
+
+      it('stores the first key with every field, and lists none before', async () => {
+        await expect(store.listSigningKeys()).resolves.toEqual([])
+        const key = makeSigningKey({ createdAt: T0 + 1, activatesAt: T0 + 2 })
+        await expect(store.insertFirstSigningKey(key)).resolves.toEqual(key)
+        await expect(store.listSigningKeys()).resolves.toEqual([key])
+      })
+
+      it('keeps the first key: a later first-key insert returns it and stores nothing', async () => {
+        const first = makeSigningKey()
+        await store.insertFirstSigningKey(first)
+        await expect(
+          store.insertFirstSigningKey(makeSigningKey({ createdAt: T0 + 5 })),
+        ).resolves.toEqual(first)
+        await expect(store.listSigningKeys()).resolves.toEqual([first])
+      })
+
+      it('ends with one key when many first-key inserts race', async () => {
+        const candidates = Array.from({ length: 12 }, (_, i) =>
+          makeSigningKey({ createdAt: T0 + i }),
+        )
+        const results = await Promise.all(candidates.map((k) => store.insertFirstSigningKey(k)))
+        const listed = await store.listSigningKeys()
+        expect(listed).toHaveLength(1)
+        expect(new Set(results.map((r) => r.kid))).toEqual(new Set([listed[0]!.kid]))
+      })
+
+      it('rotates: retires the others at the new key’s activation, lists newest first', async () => {
+        const k0 = makeSigningKey({ createdAt: T0 })
+        await store.insertFirstSigningKey(k0)
+        const k1 = makeSigningKey({ createdAt: T0 + MIN, activatesAt: T0 + 2 * MIN })
+        await store.rotateSigningKey(k1, 0)
+        await expect(store.listSigningKeys()).resolves.toEqual([
+          k1,
+          { ...k0, retiredAt: T0 + 2 * MIN },
+        ])
+        // a rotation that activates sooner also brings forward the retirement already set
+        const k2 = makeSigningKey({ createdAt: T0 + MIN + 1, activatesAt: T0 + MIN + 1 })
+        await store.rotateSigningKey(k2, 0)
+        await expect(store.listSigningKeys()).resolves.toEqual([
+          k2,
+          { ...k1, retiredAt: T0 + MIN + 1 },
+          { ...k0, retiredAt: T0 + MIN + 1 },
+        ])
+        // the first key no longer counts as unretired
+        await expect(store.insertFirstSigningKey(makeSigningKey())).resolves.toEqual(k2)
+      })
+
+      it('keeps an earlier retirement when the new key activates later', async () => {
+        const k0 = makeSigningKey({ createdAt: T0, retiredAt: null })
+        await store.insertFirstSigningKey(k0)
+        const k1 = makeSigningKey({ createdAt: T0 + 1, activatesAt: T0 + 10 })
+        await store.rotateSigningKey(k1, 0)
+        const k2 = makeSigningKey({ createdAt: T0 + 2, activatesAt: T0 + 20 })
+        await store.rotateSigningKey(k2, 0)
+        const byKid = new Map((await store.listSigningKeys()).map((k) => [k.kid, k]))
+        expect(byKid.get(k0.kid)?.retiredAt).toBe(T0 + 10)
+        expect(byKid.get(k1.kid)?.retiredAt).toBe(T0 + 20)
+        expect(byKid.get(k2.kid)?.retiredAt).toBeNull()
+      })
+
+      it('deletes keys retired before the cutoff, and only those, on rotation', async () => {
+        const k0 = makeSigningKey({ createdAt: T0 })
+        await store.insertFirstSigningKey(k0)
+        const k1 = makeSigningKey({ createdAt: T0 + 1, activatesAt: T0 + 10 })
+        await store.rotateSigningKey(k1, 0)
+        const k2 = makeSigningKey({ createdAt: T0 + 2, activatesAt: T0 + 20 })
+        // k0 retired at T0 + 10: kept by a cutoff at T0 + 10, deleted by one after it
+        await store.rotateSigningKey(k2, T0 + 10)
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual([k2.kid, k1.kid, k0.kid])
+        const k3 = makeSigningKey({ createdAt: T0 + 3, activatesAt: T0 + 30 })
+        await store.rotateSigningKey(k3, T0 + 11)
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual([k3.kid, k2.kid, k1.kid])
+      })
+
+      it('rotates an empty store into one key', async () => {
+        const k = makeSigningKey()
+        await store.rotateSigningKey(k, T0)
+        await expect(store.listSigningKeys()).resolves.toEqual([k])
+      })
+
+      it('refuses a duplicate kid with store_conflict and changes nothing', async () => {
+        const k0 = makeSigningKey()
+        await store.insertFirstSigningKey(k0)
+        const e = await expectCode(
+          store.rotateSigningKey(makeSigningKey({ kid: k0.kid, activatesAt: T0 + 5 }), T0 + 100),
+          'store_conflict',
+        )
+        expect(e.message).toContain(k0.kid)
+        await expect(store.listSigningKeys()).resolves.toEqual([k0])
+      })
+
+      it('serialises concurrent rotations: one unretired key, none lost', async () => {
+        await store.insertFirstSigningKey(makeSigningKey())
+        const rotated = Array.from({ length: 8 }, (_, i) =>
+          makeSigningKey({ createdAt: T0 + 1 + i, activatesAt: T0 + 1 + i }),
+        )
+        await Promise.all(rotated.map((k) => store.rotateSigningKey(k, 0)))
+        const listed = await store.listSigningKeys()
+        expect(listed).toHaveLength(9)
+        expect(listed.filter((k) => k.retiredAt === null)).toHaveLength(1)
+      })
+
+      it('returns copies: changing a result does not change the store', async () => {
+        const k = makeSigningKey()
+        const inserted = await store.insertFirstSigningKey(k)
+        inserted.retiredAt = 1
+        const [listed] = await store.listSigningKeys()
+        listed!.publicJwk = 'changed'
+        await expect(store.listSigningKeys()).resolves.toEqual([k])
+      })
+    })
+
     describe('close', () => {
       it('makes every later call fail with store_unavailable', async () => {
         const key = await insert()
@@ -784,6 +907,9 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           ['getMeta', () => store.getMeta('m')],
           ['setMetaIfAbsent', () => store.setMetaIfAbsent('m', 'v')],
           ['pepperVersions', () => store.pepperVersions()],
+          ['listSigningKeys', () => store.listSigningKeys()],
+          ['insertFirstSigningKey', () => store.insertFirstSigningKey(makeSigningKey())],
+          ['rotateSigningKey', () => store.rotateSigningKey(makeSigningKey(), T0)],
         ]
         for (const [method, call] of calls) {
           const e = await expectCode(call(), 'store_unavailable').catch((err: unknown) => {

@@ -7,6 +7,7 @@ import type {
   KeyRecord,
   ListKeysQuery,
   SecretRecord,
+  SigningKeyRecord,
   Store,
   UsageEntry,
 } from '../types.js'
@@ -15,6 +16,9 @@ import { foundKey } from '../found-key.js'
 import { matchesListQuery } from '../list-query.js'
 
 const clone = <T>(v: T): T => structuredClone(v)
+
+const newestSigningKeyFirst = (a: SigningKeyRecord, b: SigningKeyRecord): number =>
+  b.createdAt - a.createdAt || (a.kid < b.kid ? 1 : a.kid > b.kid ? -1 : 0)
 
 /**
  * A store in process memory, for tests and single-process experiments. Nothing survives a
@@ -31,6 +35,7 @@ export function createMemoryStore(): Store {
   const auditIds = new Set<string>()
   const roles = new Map<string, string[]>()
   const meta = new Map<string, string>()
+  const signingKeys = new Map<string, SigningKeyRecord>()
   let closed = false
   const open = (): void => {
     if (closed) throw new KeywardError('store_unavailable', 'the memory store is closed')
@@ -183,6 +188,33 @@ export function createMemoryStore(): Store {
     async pepperVersions() {
       open()
       return [...new Set([...secrets.values()].map((s) => s.pepperVersion))].sort((a, b) => a - b)
+    },
+    async listSigningKeys() {
+      open()
+      return [...signingKeys.values()].sort(newestSigningKeyFirst).map(clone)
+    },
+    async insertFirstSigningKey(key) {
+      open()
+      // memory: one process, and nothing awaits between the check and the insert
+      const current = [...signingKeys.values()]
+        .filter((k) => k.retiredAt === null)
+        .sort(newestSigningKeyFirst)[0]
+      if (current !== undefined) return clone(current)
+      if (signingKeys.has(key.kid))
+        throw new KeywardError('store_conflict', `a signing key with kid ${key.kid} already exists`)
+      signingKeys.set(key.kid, clone(key))
+      return clone(key)
+    },
+    async rotateSigningKey(key, deleteRetiredBefore) {
+      open()
+      if (signingKeys.has(key.kid))
+        throw new KeywardError('store_conflict', `a signing key with kid ${key.kid} already exists`)
+      for (const [kid, k] of signingKeys) {
+        if (k.retiredAt !== null && k.retiredAt < deleteRetiredBefore) signingKeys.delete(kid)
+        else if (k.retiredAt === null || k.retiredAt > key.activatesAt)
+          k.retiredAt = key.activatesAt
+      }
+      signingKeys.set(key.kid, clone(key))
     },
     async close() {
       closed = true

@@ -15,6 +15,7 @@ import type {
 } from '../types.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
 import { POSTGRES_MIGRATIONS } from './schema.js'
+import { postgresSigningKeys } from './signing-keys.js'
 import { rejectUnknownOptions } from '../../core/options.js'
 
 /** Options of `createPostgresStore`. */
@@ -224,6 +225,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       client.release(broken)
     }
   }
+
+  const signingKeys = postgresSigningKeys(pool, s, schema, transaction)
 
   /** A unique violation, phrased per constraint; the driver's detail (it holds the hash) is dropped. */
   function conflict(e: unknown): KeywardError {
@@ -592,6 +595,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         )
         return rows.map((r) => Number(r.x))
       })
+    },
+    async listSigningKeys() {
+      return guard(() => signingKeys.list())
+    },
+    async insertFirstSigningKey(key) {
+      return guard(() => signingKeys.insertFirst(key))
+    },
+    async rotateSigningKey(key, deleteRetiredBefore) {
+      await guard(() => signingKeys.rotate(key, deleteRetiredBefore))
     },
     async close() {
       if (closed) return

@@ -83,4 +83,22 @@ CREATE INDEX keys_expires_idx ON ${s}.keys (expires_at) WHERE expires_at IS NOT 
 CREATE INDEX keys_scopes_idx ON ${s}.keys USING gin (scopes jsonb_path_ops);
 `,
   },
+  {
+    version: 3,
+    name: 'token signing keys',
+    // At most one key has a null retired_at (the unique partial index): two nodes creating
+    // the first key at once cannot both succeed.
+    sql: (s) => `
+CREATE TABLE ${s}.signing_keys (
+  kid text PRIMARY KEY,
+  alg text NOT NULL,
+  public_jwk text NOT NULL,
+  encrypted_private_key text NOT NULL,
+  created_at bigint NOT NULL,
+  activates_at bigint NOT NULL,
+  retired_at bigint
+);
+CREATE UNIQUE INDEX signing_keys_one_unretired_idx ON ${s}.signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
+`,
+  },
 ]

@@ -215,4 +215,22 @@ CREATE INDEX ${p}keys_prefix_created ON ${p}keys (prefix, created_at DESC, id DE
 CREATE INDEX ${p}keys_expires ON ${p}keys (expires_at) WHERE expires_at IS NOT NULL;
 `,
   },
+  {
+    version: 5,
+    name: 'token signing keys',
+    // At most one key has a null retired_at (the unique partial index): two nodes creating
+    // the first key at once cannot both succeed.
+    sql: (p) => `
+CREATE TABLE ${p}signing_keys (
+  kid TEXT PRIMARY KEY NOT NULL,
+  alg TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  encrypted_private_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  activates_at INTEGER NOT NULL,
+  retired_at INTEGER
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX ${p}signing_keys_one_unretired ON ${p}signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
+`,
+  },
 ]

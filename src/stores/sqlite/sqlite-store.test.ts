@@ -57,10 +57,11 @@ describe('createSqliteStore', () => {
       'kw2_migrations',
       'kw2_roles',
       'kw2_secrets',
+      'kw2_signing_keys',
       // SQLite's own, for the change table's AUTOINCREMENT
       'sqlite_sequence',
     ])
-    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2, 3, 4])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2, 3, 4, 5])
     await store.close()
     expect(db.open).toBe(true)
     db.close()

@@ -16,6 +16,7 @@ import type {
 } from '../types.js'
 import { toSqliteKeywardError } from './errors.js'
 import { hashSlot, SLOT_PROBES, SQLITE_MIGRATIONS } from './schema.js'
+import { sqliteSigningKeys } from './signing-keys.js'
 
 type Db = Database.Database
 type Stmt = Database.Statement<unknown[], unknown>
@@ -495,6 +496,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }
     }
   })
+  const signingKeys = sqliteSigningKeys(db, p)
+  const kidConflict = (kid: string) => `a signing key with kid ${kid} already exists`
   const setMetaTx = db.transaction((name: string, value: string): string => {
     const s = st()
     s.insertMeta.run(name, value)
@@ -704,6 +707,27 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async pepperVersions() {
       return guard(() => st().pepperVersions.all() as number[])
+    },
+    async listSigningKeys() {
+      return guard(() => signingKeys.list())
+    },
+    async insertFirstSigningKey(key) {
+      return guard(() => {
+        try {
+          return signingKeys.insertFirst(key)
+        } catch (e) {
+          throw fail(e, kidConflict(key.kid))
+        }
+      })
+    },
+    async rotateSigningKey(key, deleteRetiredBefore) {
+      guard(() => {
+        try {
+          signingKeys.rotate(key, deleteRetiredBefore)
+        } catch (e) {
+          throw fail(e, kidConflict(key.kid))
+        }
+      })
     },
     async close() {
       if (closed) return
