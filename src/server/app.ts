@@ -11,6 +11,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { Keyward } from '../core/keyward.js'
+import type { TokenSigner } from '../tokens/signer.js'
 import { keywardFastify } from '../http/fastify/index.js'
 import type { DeniedEvent, FailedAuthOptions } from '../http/options.js'
 import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
@@ -19,6 +20,7 @@ import { createServiceMetrics } from './metrics.js'
 import { logRequest, logRequestStart } from './request-log.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { jwksRoutes } from './routes/jwks.js'
 import { keyRoutes } from './routes/keys.js'
 import { roleRoutes } from './routes/roles.js'
 import { verifyRoutes } from './routes/verify.js'
@@ -72,6 +74,8 @@ export interface ServiceOptions {
   readiness?: readonly ReadinessCheck[]
   /** Called for every denied request (metrics, logs). */
   onDenied?: (event: DeniedEvent) => void
+  /** Signs keyward's JWTs; when given, `GET /.well-known/jwks.json` publishes its public keys. */
+  signer?: TokenSigner
   /** The version shown in /openapi.json and in the `keyward_build_info` metric. */
   version?: string
   /**
@@ -279,6 +283,7 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     metrics,
     ...(options.metricsScope === undefined ? {} : { scope: options.metricsScope }),
   })
+  if (options.signer) await app.register(jwksRoutes, { signer: options.signer })
   await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(verifyRoutes, { keyward: options.keyward })
   await app.register(roleRoutes, { keyward: options.keyward })

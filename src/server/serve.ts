@@ -12,6 +12,7 @@ import { bootstrapAdminKey, bootstrapMessage } from './bootstrap.js'
 import { openServiceLimiter, type ServiceLimiter } from './limiter.js'
 import type { ServeSettings } from './settings.js'
 import { loadTlsFiles } from './tls.js'
+import { createTokenSigner, type TokenSigner } from '../tokens/signer.js'
 
 /** Where `startService` writes and what it reads. */
 export interface StartServiceOptions {
@@ -123,6 +124,8 @@ export async function startService(
   let limits: ServiceLimiter
   let opened: OpenedKeyward
   let created: FastifyInstance | undefined
+  let signer: TokenSigner | undefined
+  let url = ''
   try {
     limits = await openServiceLimiter(settings, log)
     try {
@@ -142,8 +145,17 @@ export async function startService(
       throw error
     }
     try {
+      signer = await createTokenSigner({
+        store: opened.store,
+        secrets: opened.signingSecrets,
+        // the URL is known once listening (port 0 picks one)
+        issuer: () => settings.publicUrl ?? url,
+        onReloadError: (error) =>
+          log.error({ err: error }, 'reloading the token signing keys failed; keeping the loaded ones'),
+      })
       created = await createService({
         keyward: opened.keyward,
+        signer,
         logger: log,
         limits: settings.limits,
         ...(settings.tls ? { tls: { cert: settings.tls.cert, key: settings.tls.key } } : {}),
@@ -155,6 +167,7 @@ export async function startService(
       await created.listen({ port: settings.port, host: settings.host })
     } catch (error) {
       await created?.close().catch(() => {})
+      signer?.close()
       await opened.close().catch(() => {})
       await limits.close().catch(() => {})
       const code = (error as { code?: unknown } | null)?.code
@@ -168,7 +181,8 @@ export async function startService(
   }
 
   const app = created
-  const url = urlOf(app, settings.tls !== null, settings.host)
+  url = urlOf(app, settings.tls !== null, settings.host)
+  const tokens = signer!
 
   let resolveStopped!: () => void
   const stopped = new Promise<void>((resolve) => {
@@ -212,6 +226,7 @@ export async function startService(
     } finally {
       clearTimeout(timer)
     }
+    tokens.close()
     try {
       // flushes batched usage, then closes the store
       await opened.close()

@@ -118,6 +118,24 @@ export const databaseUrl: Kind<string> = {
   show: showUrl,
 }
 
+/** An absolute http(s) URL without a query or fragment, or null when unset. */
+export const httpUrlOrNone: Kind<string | null> = {
+  allowed: 'an absolute URL such as https://keys.example.com',
+  json: 'string',
+  parse(value) {
+    const t = text(value).trim()
+    let url: URL
+    try {
+      url = new URL(t)
+    } catch {
+      throw new Invalid()
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash)
+      throw new Invalid()
+    return t.replace(/\/+$/, '')
+  },
+}
+
 /** A scope (`resource:action`), or null when unset. */
 export const scopeOrNone: Kind<string | null> = {
   allowed: 'a scope such as metrics:read (lowercase segments separated by ":")',

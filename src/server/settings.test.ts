@@ -45,6 +45,7 @@ describe('resolveSettings', () => {
       trustedProxies: [],
       logLevel: 'info',
       metricsScope: null,
+      publicUrl: null,
       drainTimeout: 10_000,
     })
     expect(s.limits).toEqual(DEFAULT_SERVICE_LIMITS)
@@ -74,6 +75,16 @@ describe('resolveSettings', () => {
     expect(() => resolveWith({ flags: { metricsScope: 'Metrics Read' } })).toThrow(
       /metricsScope "Metrics Read" from --metrics-scope .*a scope such as metrics:read/,
     )
+  })
+
+  it('takes the public URL without a trailing slash and refuses one with a query or another scheme', () => {
+    expect(resolveWith({ flags: { publicUrl: 'https://keys.example.com/' } }).publicUrl).toBe(
+      'https://keys.example.com',
+    )
+    for (const bad of ['keys.example.com', 'ftp://keys.example.com', 'https://k.example.com/?a=1'])
+      expect(() => resolveWith({ env: { KEYWARD_PUBLIC_URL: bad } })).toThrow(
+        /publicUrl .* from KEYWARD_PUBLIC_URL .*an absolute URL such as https:\/\/keys.example.com/,
+      )
   })
 
   it('treats an empty environment variable as unset', () => {

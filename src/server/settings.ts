@@ -21,6 +21,7 @@ import {
   oneOf,
   proxyList,
   type Raw,
+  httpUrlOrNone,
   redisUrl,
   scopeOrNone,
 } from './setting-kinds.js'
@@ -132,6 +133,15 @@ export const SETTINGS = {
     default: Object.freeze([]),
     description:
       'proxies whose X-Forwarded-For names the client (IP allowlists, failed-auth limiter)',
+  }),
+  publicUrl: setting<string | null>({
+    flag: '--public-url <url>',
+    env: 'KEYWARD_PUBLIC_URL',
+    kind: httpUrlOrNone,
+    default: null,
+    defaultText: 'the URL it listens on',
+    description:
+      'the URL callers use to reach this service: the issuer (iss) of the tokens it signs; set it behind a proxy or load balancer, the same on every node',
   }),
   metricsScope: setting<string | null>({
     flag: '--metrics-scope <scope>',

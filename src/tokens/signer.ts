@@ -25,8 +25,11 @@ export interface TokenSignerOptions {
   store: Store
   /** What encrypts the private keys at rest (see `SigningSecrets`). */
   secrets: SigningSecrets
-  /** The server's URL: `iss` of every token, e.g. `https://keys.example.com`. */
-  issuer: string
+  /**
+   * The server's URL: `iss` of every token, e.g. `https://keys.example.com`; or a function
+   * returning it, asked at the first signature (a server listening on a port it learns late).
+   */
+  issuer: string | (() => string)
   /** Default lifetime of access tokens, 1-3600 s. Default 300. */
   accessTokenLifetimeSec?: number
   /** Lifetime of `X-Keyward-Token`s, 1-3600 s. Default 60. */
@@ -174,7 +177,9 @@ export async function createTokenSigner(options: TokenSignerOptions): Promise<To
   const { store } = options
   if (store === null || typeof store !== 'object' || typeof store.listSigningKeys !== 'function')
     throw new KeywardError('invalid_options', '"store" must be a keyward Store')
-  const issuer = checkUri(options.issuer, 'issuer', 'invalid_options')
+  const issuerOption = options.issuer
+  let issuer: string | null =
+    typeof issuerOption === 'function' ? null : checkUri(issuerOption, 'issuer', 'invalid_options')
   const accessLifetime = checkLifetime(
     options.accessTokenLifetimeSec ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SEC,
     'accessTokenLifetimeSec',
@@ -217,6 +222,7 @@ export async function createTokenSigner(options: TokenSignerOptions): Promise<To
     const iat = Math.floor(clock.now() / 1000)
     const exp = iat + lifetimeSec
     const jti = randomUUID()
+    issuer ??= checkUri((issuerOption as () => string)(), 'issuer', 'invalid_options')
     const token = await new SignJWT({ ...claims, iss: issuer, iat, exp, jti })
       .setProtectedHeader({ alg: SIGNING_ALG, typ, kid: key.kid })
       .sign(key.privateKey)

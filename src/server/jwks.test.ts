@@ -1,0 +1,53 @@
+import { createLocalJWKSet, jwtVerify } from 'jose'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryStore } from '../stores/memory/index.js'
+import { createTokenSigner, type TokenSigner } from '../tokens/signer.js'
+import { startService, type TestService, TEST_PEPPERS } from '../../test/helpers/service.js'
+
+const running: TestService[] = []
+const signers: TokenSigner[] = []
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.close()
+  for (const s of signers.splice(0)) s.close()
+})
+
+describe('GET /.well-known/jwks.json', () => {
+  it('publishes the public signing keys without a key, and they verify what the signer issues', async () => {
+    const store = createMemoryStore()
+    let url = ''
+    const signer = await createTokenSigner({
+      store,
+      secrets: { peppers: TEST_PEPPERS },
+      issuer: () => url,
+    })
+    signers.push(signer)
+    const svc = await startService({ store, service: { signer } })
+    running.push(svc)
+    url = svc.url
+    const res = await svc.call('GET', '/.well-known/jwks.json', { key: null })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60')
+    expect(res.body.keys).toHaveLength(1)
+    const [jwk] = res.body.keys
+    expect(jwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' })
+    expect(jwk).not.toHaveProperty('d') // never the private part
+    const { token } = await signer.issueAccessToken({
+      keyId: svc.adminId,
+      scopes: ['keys:read'],
+      audience: 'https://api.example.com',
+    })
+    const { payload } = await jwtVerify(token, createLocalJWKSet(res.body), {
+      algorithms: ['EdDSA'],
+      issuer: svc.url,
+      audience: 'https://api.example.com',
+    })
+    expect(payload.sub).toBe(svc.adminId)
+  })
+
+  it('is absent when the service signs nothing', async () => {
+    const svc = await startService()
+    running.push(svc)
+    expect((await svc.call('GET', '/.well-known/jwks.json', { key: null })).status).toBe(401)
+    expect((await svc.call('GET', '/.well-known/jwks.json')).status).toBe(404)
+  })
+})
