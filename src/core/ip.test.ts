@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import { assertValidIpEntry, compileIpAllowlist } from './ip.js'
+
+describe('assertValidIpEntry', () => {
+  it.each([
+    '10.1.2.3',
+    '10.0.0.0/8',
+    '0.0.0.0/0',
+    '10.1.2.3/32',
+    '2001:db8::1',
+    '2001:db8::/32',
+    '::/0',
+    '2001:db8::1/128',
+    '::ffff:10.1.2.3',
+  ])('accepts %s', (entry) => {
+    expect(() => assertValidIpEntry(entry)).not.toThrow()
+  })
+
+  it.each([
+    '',
+    'localhost',
+    '10.1.2',
+    '10.1.2.256',
+    '10.0.0.0/33',
+    '2001:db8::/129',
+    '10.0.0.0/',
+    '10.0.0.0/-1',
+    '10.0.0.0/8a',
+    '10.0.0.0/ 8',
+    '10.0.0.0/0008',
+    '10.0.0.0/8/8',
+    '/8',
+  ])('refuses %j, naming it and the accepted forms', (entry) => {
+    expect(() => assertValidIpEntry(entry)).toThrow(
+      expect.objectContaining({
+        name: 'KeywardError',
+        code: 'invalid_argument',
+        message: `IP allowlist entry ${JSON.stringify(entry)} is not valid: use an IPv4 or IPv6 address, optionally with a /prefix length (e.g. "10.0.0.0/8", "2001:db8::/32")`,
+      }),
+    )
+  })
+})
+
+describe('compileIpAllowlist', () => {
+  const list = compileIpAllowlist(['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', '::1'])
+
+  it.each([
+    '10.0.0.0',
+    '10.255.255.255',
+    '192.168.1.7',
+    '2001:db8::1',
+    '2001:db8:ffff::',
+    '::1',
+    '::ffff:10.1.2.3',
+    '::ffff:192.168.1.7',
+  ])('allows %s', (ip) => {
+    expect(list.allows(ip)).toBe(true)
+  })
+
+  it.each([
+    '11.0.0.1',
+    '9.255.255.255',
+    '192.168.1.8',
+    '2001:db9::1',
+    '::2',
+    '::ffff:11.0.0.1',
+    '::ffff:zz',
+    'not-an-ip',
+    '',
+  ])('refuses %j', (ip) => {
+    expect(list.allows(ip)).toBe(false)
+  })
+
+  it('refuses a request without a client address', () => {
+    expect(list.allows(undefined)).toBe(false)
+  })
+
+  it('matches IPv4 entries only against IPv4 addresses and IPv6 entries against IPv6', () => {
+    expect(compileIpAllowlist(['0.0.0.0/0']).allows('2001:db8::1')).toBe(false)
+    expect(compileIpAllowlist(['0.0.0.0/0']).allows('203.0.113.9')).toBe(true)
+    expect(compileIpAllowlist(['::/0']).allows('2001:db8::1')).toBe(true)
+  })
+
+  it('an address entry allows that address only, a /N entry its whole range', () => {
+    expect(compileIpAllowlist(['10.0.0.0']).allows('10.0.0.1')).toBe(false)
+    expect(compileIpAllowlist(['10.0.0.0/31']).allows('10.0.0.1')).toBe(true)
+    expect(compileIpAllowlist(['10.0.0.0/31']).allows('10.0.0.2')).toBe(false)
+  })
+
+  it('skips entries that are not valid and allows nothing when none is', () => {
+    const some = compileIpAllowlist(['bogus', '10.0.0.0/40', '10.0.0.1'])
+    expect(some.allows('10.0.0.1')).toBe(true)
+    expect(some.allows('10.0.0.2')).toBe(false)
+    expect(compileIpAllowlist([]).allows('10.0.0.1')).toBe(false)
+  })
+})
