@@ -8,7 +8,7 @@ import {
 } from './base62.js'
 
 /** The number a base62 text stands for, computed independently with BigInt. */
-const valueOf = (text: string) =>
+const numberOf = (text: string) =>
   [...text].reduce((n, c) => n * 62n + BigInt(BASE62.indexOf(c)), 0n)
 
 describe('base62', () => {
@@ -25,7 +25,7 @@ describe('base62', () => {
     const hex = BigInt(`0x${Buffer.from(bytes).toString('hex')}`)
     const text = encodeBase62Bytes(bytes, 20)
     expect(text).toHaveLength(20)
-    expect(valueOf(text)).toBe(hex)
+    expect(numberOf(text)).toBe(hex)
     expect(encodeBase62Bytes(new Uint8Array(32).fill(255), 43)).toMatch(/^[0-9A-Za-z]{43}$/)
   })
 
@@ -34,7 +34,7 @@ describe('base62', () => {
     expect(encodeBase62Int(61, 2)).toBe('0z')
     expect(encodeBase62Int(62, 2)).toBe('10')
     expect(encodeBase62Int(0xffffffff, 6)).toBe('4gfFC3')
-    expect(valueOf(encodeBase62Int(123_456_789, 6))).toBe(123_456_789n)
+    expect(numberOf(encodeBase62Int(123_456_789, 6))).toBe(123_456_789n)
   })
 
   it('decodes the range [start, end) of a text, every character of the alphabet included', () => {

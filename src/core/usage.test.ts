@@ -19,9 +19,8 @@ function usageStore() {
 const totals = (batches: UsageEntry[][]) => {
   const out: Record<string, { count: number; lastUsedAt: number }> = {}
   for (const e of batches.flat()) {
-    const t = (out[e.keyId] ??= { count: 0, lastUsedAt: 0 })
-    t.count += e.count
-    t.lastUsedAt = Math.max(t.lastUsedAt, e.lastUsedAt)
+    const t = out[e.keyId] ?? { count: 0, lastUsedAt: 0 }
+    out[e.keyId] = { count: t.count + e.count, lastUsedAt: Math.max(t.lastUsedAt, e.lastUsedAt) }
   }
   return out
 }
