@@ -78,7 +78,14 @@ describe('pepper settings', () => {
 
   it('takes a secret that only looks like a version as the secret', () => {
     expect(parsePeppers(`v1234567:${p1}`)).toEqual([{ version: 1, secret: `v1234567:${p1}` }])
-    expect(parsePeppers(`x1:${p1}`)).toEqual([{ version: 1, secret: `x1:${p1}` }])
+    expect(parsePeppers(`xv1:${p1}`)).toEqual([{ version: 1, secret: `xv1:${p1}` }])
+  })
+
+  it('never cuts a secret at a carriage return or a line separator inside it', () => {
+    for (const cut of ['\r', '\u2028']) {
+      const [pepper] = parsePeppers(`v1:${p1}${cut}${p2}`)
+      expect(pepper?.secret).toContain(p2)
+    }
   })
 
   it.each(['', ' ', ',', '\n,\n'])(

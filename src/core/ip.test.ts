@@ -71,6 +71,14 @@ describe('compileIpAllowlist', () => {
     expect(list.allows(ip)).toBe(false)
   })
 
+  it('reads only a leading ::ffff: as an IPv4-mapped address', () => {
+    expect(list.allows('abcdefg10.1.2.3')).toBe(false)
+    expect(list.allows('1:ffff:10.1.2.3')).toBe(false)
+    // an IPv6 address in ::ffff: form that is not IPv4-mapped is matched as IPv6
+    expect(compileIpAllowlist(['::ffff:1']).allows('::ffff:1')).toBe(true)
+    expect(compileIpAllowlist(['::ffff:1']).allows('::ffff:2')).toBe(false)
+  })
+
   it('refuses a request without a client address', () => {
     expect(list.allows(undefined)).toBe(false)
   })

@@ -117,6 +117,38 @@ describe('credential shapes at their edges', () => {
   const key = generateKey()
   const body = key.slice(8)
   const ascii = (length: number) => 'x'.repeat(length)
+  /** A key with any prefix and a correct checksum, computed here with zlib's CRC-32. */
+  const forge = (prefix: string) => {
+    const head = `${prefix}_${body.slice(0, 43)}`
+    let n = crc32(head)
+    let checksum = ''
+    for (let i = 0; i < 6; i++, n = Math.floor(n / 62)) checksum = BASE62[n % 62] + checksum
+    return head + checksum
+  }
+
+  it.each(['kw_live', 'a', `${'a'.repeat(16)}_${'b'.repeat(16)}`])(
+    'a forged key with the valid prefix %s is a key',
+    (prefix) => {
+      expect(classifyCredential(forge(prefix))).toBe('keyward')
+    },
+  )
+
+  it.each([
+    'a_b_c',
+    'a__b',
+    'kw_',
+    'kW_live',
+    'k-w',
+    'kw_li-ve',
+    `${'a'.repeat(17)}`,
+    `a_${'b'.repeat(17)}`,
+    '{w',
+    '`w',
+    '0w',
+    'kw_lïve',
+  ])('a key with a correct checksum but the malformed prefix %j is refused', (prefix) => {
+    expect(classifyCredential(forge(prefix))).toBe('invalid')
+  })
 
   it('a keyward key is recognised by its shape and checksum, whatever its valid prefix', () => {
     for (const prefix of ['z', 'zz_z9', 'a0', `a_${'9'.repeat(16)}`])
@@ -153,6 +185,7 @@ describe('credential shapes at their edges', () => {
     expect(classifyCredential(`a_b_c_${body}`)).toBe('invalid')
     expect(classifyCredential(`kw_live-${body}`)).toBe('opaque') // no "_" before the body
     expect(classifyCredential(`_${body}`)).toBe('opaque') // no prefix at all
+    expect(classifyCredential(`Acme_${'-'.repeat(49)}`)).toBe('opaque') // not a base62 body
   })
 
   it('imported secrets are visible ASCII of 16 to 256 characters', () => {
