@@ -12,6 +12,7 @@ export interface Report {
 
 interface Mutant {
   mutatorName: string
+  static?: boolean
   replacement?: string
   status: string
   location: { start: Position; end: Position }
@@ -23,7 +24,7 @@ interface Position {
 }
 
 /** Not caught by any test. Compile and runtime errors are not counted, as Stryker does not. */
-const undetected = new Set(['Survived', 'NoCoverage'])
+export const undetected: ReadonlySet<string> = new Set(['Survived', 'NoCoverage'])
 
 export function printSummary(report: Report): void {
   const folders = new Map<

@@ -154,6 +154,11 @@ describe('compileScopes', () => {
     })
   }
 
+  it('fails closed on an empty scope read from a store: it grants nothing', () => {
+    expect(compileScopes(['']).has('orders:read')).toBe(false)
+    expect(compileScopes(['', 'orders:read']).missing(['users:read'])).toEqual(['users:read'])
+  })
+
   it('grants nothing when empty, and keeps the scopes it was built from', () => {
     const set = compileScopes([])
     expect(set.has('orders:read')).toBe(false)
