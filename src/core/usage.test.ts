@@ -126,6 +126,23 @@ describe('UsageBuffer', () => {
     ])
   })
 
+  it('close waits for a write under way before it returns', async () => {
+    const { store, state } = usageStore()
+    const buffer = make(store)
+    const events: string[] = []
+    let release = () => {}
+    state.hold = new Promise((resolve) => {
+      release = resolve
+    })
+    buffer.record('key_a', 1000)
+    const writing = buffer.flush().then(() => events.push('written'))
+    const closing = buffer.close().then(() => events.push('closed'))
+    await new Promise(setImmediate) // every pending promise step has run
+    release()
+    await Promise.all([writing, closing])
+    expect(events).toEqual(['written', 'closed'])
+  })
+
   it('writes on its interval, reports a failed write, and retries it on the next tick', async () => {
     vi.useFakeTimers()
     const { store, batches, state } = usageStore()
