@@ -13,7 +13,15 @@ function usageStore() {
       batches.push(entries.map((e) => ({ ...e })))
     },
   } as unknown as Store
-  return { store, batches, state }
+  /** Holds every write until the returned function is called. */
+  const holdWrites = () => {
+    let release = () => {}
+    state.hold = new Promise((resolve) => {
+      release = resolve
+    })
+    return release
+  }
+  return { store, batches, state, holdWrites }
 }
 
 const totals = (batches: UsageEntry[][]) => {
@@ -84,12 +92,9 @@ describe('UsageBuffer', () => {
   })
 
   it('counts uses that arrive while a failing write is under way', async () => {
-    const { store, batches, state } = usageStore()
+    const { store, batches, state, holdWrites } = usageStore()
     const buffer = make(store)
-    let release = () => {}
-    state.hold = new Promise((resolve) => {
-      release = resolve
-    })
+    const release = holdWrites()
     state.fail = true
     buffer.record('key_a', 1000)
     const failing = buffer.flush()
@@ -107,12 +112,9 @@ describe('UsageBuffer', () => {
   })
 
   it('runs one write at a time, so no use is written twice', async () => {
-    const { store, batches, state } = usageStore()
+    const { store, batches, holdWrites } = usageStore()
     const buffer = make(store)
-    let release = () => {}
-    state.hold = new Promise((resolve) => {
-      release = resolve
-    })
+    const release = holdWrites()
     buffer.record('key_a', 1000)
     const first = buffer.flush()
     buffer.record('key_a', 2000)
@@ -127,13 +129,10 @@ describe('UsageBuffer', () => {
   })
 
   it('close waits for a write under way before it returns', async () => {
-    const { store, state } = usageStore()
+    const { store, holdWrites } = usageStore()
     const buffer = make(store)
     const events: string[] = []
-    let release = () => {}
-    state.hold = new Promise((resolve) => {
-      release = resolve
-    })
+    const release = holdWrites()
     buffer.record('key_a', 1000)
     const writing = buffer.flush().then(() => events.push('written'))
     const closing = buffer.close().then(() => events.push('closed'))
