@@ -1,7 +1,13 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { KeywardError } from './errors.js'
-import { checkPepperSecret, createHasher, Hmac256, parsePeppers } from './hash.js'
+import {
+  checkPepperSecret,
+  createHasher,
+  Hmac256,
+  MIN_PEPPER_LENGTH,
+  parsePeppers,
+} from './hash.js'
 
 const reference = (key: Buffer, message: string) =>
   createHmac('sha256', key).update(message).digest('base64url')
@@ -55,6 +61,111 @@ describe('createHasher', () => {
     expect(hasher.hash('kw_live_x')).toBe(reference(Buffer.from(v2), 'kw_live_x'))
     expect(hasher.hash('kw_live_x', 1)).toBe(reference(Buffer.from(v1), 'kw_live_x'))
     expect(() => hasher.hash('kw_live_x', 3)).toThrow(/pepper v3 is not configured/)
+  })
+})
+
+describe('pepper settings', () => {
+  // random peppers: whatever else a pepper must be, these are
+  const p1 = 'Zq3vR8xTn1Lw6YbK0dHs4PuE9mGc2JfA'
+  const p2 = 'hV7pN2tQk5Xz8RwB3yLs0GdM6cJe1UaF'
+
+  it('reads one secret as version 1, and a list of v<N>:<secret> entries', () => {
+    expect(parsePeppers(p1)).toEqual([{ version: 1, secret: p1 }])
+    expect(parsePeppers(` ${p1}\n`)).toEqual([{ version: 1, secret: p1 }])
+    expect(parsePeppers(`v2:${p2}`)).toEqual([{ version: 2, secret: p2 }])
+    const both = [
+      { version: 2, secret: p2 },
+      { version: 1, secret: p1 },
+    ]
+    expect(parsePeppers(`v2:${p2},v1:${p1}`)).toEqual(both)
+    expect(parsePeppers(`v2:${p2}\n v1:${p1} \n\n`)).toEqual(both)
+    expect(parsePeppers(`v2:${p2}, ,v1:${p1},`)).toEqual(both)
+    expect(parsePeppers(`v123456:${p1}`)).toEqual([{ version: 123456, secret: p1 }])
+  })
+
+  it('takes a secret that only looks like a version as the secret', () => {
+    expect(parsePeppers(`v1234567:${p1}`)).toEqual([{ version: 1, secret: `v1234567:${p1}` }])
+    expect(parsePeppers(`xv1:${p1}`)).toEqual([{ version: 1, secret: `xv1:${p1}` }])
+  })
+
+  it('never cuts a secret at a carriage return or a line separator inside it', () => {
+    for (const cut of ['\r', '\u2028']) {
+      const [pepper] = parsePeppers(`v1:${p1}${cut}${p2}`)
+      expect(pepper?.secret).toContain(p2)
+    }
+  })
+
+  it.each(['', ' ', ',', '\n,\n'])(
+    'refuses an empty setting %j, naming where it came from',
+    (text) => {
+      expect(() => parsePeppers(text, 'KEYWARD_PEPPER_FILE /run/pepper')).toThrow(
+        expect.objectContaining({
+          name: 'KeywardError',
+          code: 'invalid_options',
+          message: `KEYWARD_PEPPER_FILE /run/pepper is empty: set it to a random secret of at least ${MIN_PEPPER_LENGTH} characters (e.g. openssl rand -base64 48)`,
+        }),
+      )
+    },
+  )
+
+  it('refuses a list with an entry that has no version, without showing any secret', () => {
+    for (const text of [`${p2},v1:${p1}`, `v2:${p2},${p1}`]) {
+      const attempt = () => parsePeppers(text)
+      expect(attempt).toThrow(
+        expect.objectContaining({
+          code: 'invalid_options',
+          message:
+            'KEYWARD_PEPPER lists several peppers: write each as v<N>:<secret>, e.g. "v2:…,v1:…"',
+        }),
+      )
+    }
+  })
+
+  it('builds a hasher whose current version is the highest, listing versions newest first', () => {
+    const hasher = createHasher([
+      { version: 2, secret: p2 },
+      { version: 10, secret: p1 },
+      { version: 1, secret: `${p1}x` },
+    ])
+    expect(hasher.currentVersion).toBe(10)
+    expect(hasher.versions).toEqual([10, 2, 1])
+    expect(hasher.hash('kw_live_x')).toBe(reference(Buffer.from(p1), 'kw_live_x'))
+  })
+
+  it('has a check value per version that tells peppers apart', () => {
+    const hasher = createHasher([
+      { version: 1, secret: p1 },
+      { version: 2, secret: p2 },
+    ])
+    expect(hasher.checkValue(1)).toBe(reference(Buffer.from(p1), 'keyward pepper check v1'))
+    expect(hasher.checkValue(2)).toBe(reference(Buffer.from(p2), 'keyward pepper check v1'))
+    expect(() => hasher.checkValue(3)).toThrow(/pepper v3 is not configured/)
+  })
+
+  it.each([
+    [[], 'no pepper given: set KEYWARD_PEPPER or KEYWARD_PEPPER_FILE'],
+    [[{ version: 0, secret: p1 }], 'pepper version must be a positive integer, got 0'],
+    [[{ version: 1.5, secret: p1 }], 'pepper version must be a positive integer, got 1.5'],
+    [
+      [{ version: 3, secret: p1.slice(0, MIN_PEPPER_LENGTH - 1) }],
+      `pepper v3 is ${MIN_PEPPER_LENGTH - 1} characters long: use at least ${MIN_PEPPER_LENGTH} random characters (e.g. openssl rand -base64 48)`,
+    ],
+    [
+      [
+        { version: 1, secret: p1 },
+        { version: 1, secret: p2 },
+      ],
+      'pepper v1 is given twice: each version must appear once',
+    ],
+  ])('refuses %j: %s', (peppers, message) => {
+    expect(() => createHasher(peppers)).toThrow(
+      expect.objectContaining({ name: 'KeywardError', code: 'invalid_options', message }),
+    )
+  })
+
+  it(`accepts a pepper of exactly ${MIN_PEPPER_LENGTH} characters`, () => {
+    expect(p1).toHaveLength(MIN_PEPPER_LENGTH)
+    expect(createHasher([{ version: 1, secret: p1 }]).currentVersion).toBe(1)
   })
 })
 

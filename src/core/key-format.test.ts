@@ -3,13 +3,18 @@ import { describe, expect, it } from 'vitest'
 import { BASE62 } from './base62.js'
 import { crc32Ascii } from './crc32.js'
 import {
+  assertValidPrefix,
   classifyCredential,
+  classifyShape,
   generateKey,
   generateKeyId,
   generateUuidKey,
+  hasValidChecksum,
   hideKeys,
+  isKeyId,
   isValidPrefix,
   keyHint,
+  prefixOf,
 } from './key-format.js'
 
 describe('generateKey', () => {
@@ -107,6 +112,136 @@ describe('prefix grammar on keys', () => {
       expect(classifyCredential(make(prefix))).toBe('invalid')
     },
   )
+})
+
+describe('credential shapes at their edges', () => {
+  const key = generateKey()
+  const body = key.slice(8)
+  const ascii = (length: number) => 'x'.repeat(length)
+  /** A key with any prefix and a correct checksum, computed here with zlib's CRC-32. */
+  const forge = (prefix: string) => {
+    const head = `${prefix}_${body.slice(0, 43)}`
+    let n = crc32(head)
+    let checksum = ''
+    for (let i = 0; i < 6; i++, n = Math.floor(n / 62)) checksum = BASE62[n % 62] + checksum
+    return head + checksum
+  }
+
+  it.each(['kw_live', 'a', `${'a'.repeat(16)}_${'b'.repeat(16)}`])(
+    'a forged key with the valid prefix %s is a key',
+    (prefix) => {
+      expect(classifyCredential(forge(prefix))).toBe('keyward')
+    },
+  )
+
+  it.each([
+    'a_b_c',
+    'a__b',
+    'kw_',
+    'kW_live',
+    'k-w',
+    'kw_li-ve',
+    `${'a'.repeat(17)}`,
+    `a_${'b'.repeat(17)}`,
+    '{w',
+    '`w',
+    '0w',
+    'kw_lïve',
+  ])('a key with a correct checksum but the malformed prefix %j is refused', (prefix) => {
+    expect(classifyCredential(forge(prefix))).toBe('invalid')
+  })
+
+  it('a keyward key is recognised by its shape and checksum, whatever its valid prefix', () => {
+    for (const prefix of ['z', 'zz_z9', 'a0', `a_${'9'.repeat(16)}`])
+      expect(classifyCredential(generateKey({ prefix })), prefix).toBe('keyward')
+    expect(classifyShape(key)).toBe('keyward')
+  })
+
+  it('checks the shape without the checksum in classifyShape, and the checksum apart', () => {
+    const wrong = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0')
+    expect(classifyShape(wrong)).toBe('keyward')
+    expect(hasValidChecksum(wrong)).toBe(false)
+    expect(hasValidChecksum(key)).toBe(true)
+    expect(classifyCredential(wrong)).toBe('invalid')
+  })
+
+  it.each([
+    ['a prefix starting with "`"', `\`w_live_${body}`],
+    ['a prefix starting with "{"', `{w_live_${body}`],
+    ['a prefix starting with "_"', `_w_live_${body}`],
+    ['an empty second prefix part', `kw__${body}`],
+    ['a non-ASCII second part', `kw_lïve_${body}`],
+    ['a body with "_"', `kw_live_${body.slice(0, 20)}_${body.slice(21)}`],
+    ['a body with "-"', `kw_live_${body.slice(0, 20)}-${body.slice(21)}`],
+    ['a body with "é"', `kw_live_${body.slice(0, 20)}é${body.slice(21)}`],
+    ['a body with "{"', `kw_live_${body.slice(0, 20)}{${body.slice(21)}`],
+    ['an empty prefix', `_${body}`],
+  ])('%s is not a keyward key', (_name, credential) => {
+    expect(classifyShape(credential)).not.toBe('keyward')
+    expect(classifyCredential(credential)).not.toBe('keyward')
+  })
+
+  it('a keyward-shaped credential with a malformed prefix is a broken key, not a secret', () => {
+    expect(classifyCredential(`Acme_${body}`)).toBe('invalid')
+    expect(classifyCredential(`a_b_c_${body}`)).toBe('invalid')
+    expect(classifyCredential(`kw_live-${body}`)).toBe('opaque') // no "_" before the body
+    expect(classifyCredential(`_${body}`)).toBe('opaque') // no prefix at all
+    expect(classifyCredential(`Acme_${'-'.repeat(49)}`)).toBe('opaque') // not a base62 body
+  })
+
+  it('imported secrets are visible ASCII of 16 to 256 characters', () => {
+    expect(classifyCredential(ascii(15))).toBe('invalid')
+    expect(classifyCredential(ascii(16))).toBe('opaque')
+    expect(classifyCredential(ascii(256))).toBe('opaque')
+    expect(classifyCredential(ascii(257))).toBe('invalid')
+    expect(classifyCredential(`!${ascii(14)}~`)).toBe('opaque')
+    expect(classifyCredential(`${ascii(15)}\u007f`)).toBe('invalid')
+    expect(classifyCredential(`${ascii(15)} `)).toBe('invalid')
+    expect(classifyCredential(`${ascii(15)}\u0080`)).toBe('invalid')
+  })
+
+  it('the prefix of a key, and none for other credentials', () => {
+    expect(prefixOf(key)).toBe('kw_live')
+    expect(prefixOf(generateKey({ prefix: 'acme' }))).toBe('acme')
+    expect(prefixOf(generateUuidKey())).toBeNull()
+    expect(prefixOf(`_${body}`)).toBeNull()
+    expect(prefixOf(`kw_live_${body}x`)).toBeNull()
+  })
+
+  it('hints show the prefix, 4 and 4 characters of any credential', () => {
+    const acme = generateKey({ prefix: 'acme' })
+    expect(keyHint(acme)).toBe(`acme_${acme.slice(5, 9)}…${acme.slice(-4)}`)
+    const uuid = generateUuidKey()
+    expect(keyHint(uuid)).toBe(`${uuid.slice(0, 4)}…${uuid.slice(-4)}`)
+  })
+
+  it('key ids are key_ and 16 base62 characters', () => {
+    const id = generateKeyId()
+    expect(id).toMatch(/^key_[0-9A-Za-z]{16}$/)
+    expect(isKeyId(id)).toBe(true)
+    for (const bad of [
+      `x${id}`,
+      `${id}x`,
+      id.slice(0, -1),
+      `kex_${id.slice(4)}`,
+      `key_${'-'.repeat(16)}`,
+    ])
+      expect(isKeyId(bad), bad).toBe(false)
+  })
+
+  it('prefixes are checked with a clear message, and kw_live is the default', () => {
+    expect(generateKey()).toMatch(/^kw_live_/)
+    expect(() => assertValidPrefix('kw-live')).toThrow(
+      expect.objectContaining({
+        name: 'KeywardError',
+        code: 'invalid_argument',
+        message:
+          'prefix "kw-live" is not valid: use 1-16 lowercase letters or digits starting with a letter, optionally followed by _ and 1-16 more (e.g. "kw_live", "acme_test")',
+      }),
+    )
+    expect(() => assertValidPrefix('kw_live')).not.toThrow()
+    for (const bad of ['xkw_live!', ' kw', 'kw ']) expect(isValidPrefix(bad), bad).toBe(false)
+  })
 })
 
 describe('hideKeys', () => {

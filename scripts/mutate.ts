@@ -1,0 +1,113 @@
+// `npm run mutate [-- PATH...] [--force] [--concurrency N]`: mutation testing with Stryker,
+// narrowed to the folders or files given (default: src/core, src/http and src/limits), then the
+// summary of scripts/mutation-summary.ts. Not part of `npm test` or CI; see README "Testing".
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { Stryker } from '@stryker-mutator/core'
+import { printSummary, type Report, undetected } from './mutation-summary.js'
+
+const folders = ['src/core', 'src/http', 'src/limits']
+/** Files that hold only types or re-exports: nothing in them can change behaviour. */
+const typeOnly = [
+  'src/core/types.ts',
+  'src/limits/types.ts',
+  'src/limits/index.ts',
+  'src/http/public.ts',
+]
+const excluded = ['!src/**/*.test.ts', ...typeOnly.map((f) => `!${f}`)]
+const reports = 'reports/mutation'
+const incrementalFile = `${reports}/incremental.json`
+const jsonReport = `${reports}/mutation.json`
+
+const usage =
+  'usage: npm run mutate [-- src/core | src/core/scopes.ts ...] [--force] [--concurrency N]'
+const paths: string[] = []
+let force = false
+let concurrency = 2
+const args = process.argv.slice(2)
+for (let i = 0; i < args.length; i++) {
+  const arg = args[i]!
+  if (arg === '--force') force = true
+  else if (arg === '--concurrency') {
+    concurrency = Number(args[++i])
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      fail('--concurrency needs a whole number >= 1')
+  } else if (arg.startsWith('-')) fail(`unknown option "${arg}"`)
+  else paths.push(arg.replace(/\/+$/, ''))
+}
+const scope = (paths.length > 0 ? paths : folders).map((p) => {
+  if (!existsSync(p)) fail(`"${p}" does not exist: give a folder or a .ts file under src`)
+  return statSync(p).isDirectory() ? `${p}/**/*.ts` : p
+})
+
+// The tests that need PostgreSQL and Redis run for real, against the services .ci/run uses.
+// CI makes such a test fail instead of skipping when its service is missing, so that no mutant
+// survives only because the tests that reach it were skipped.
+process.env.KEYWARD_TEST_POSTGRES_URL ||= 'postgres://postgres@127.0.0.1:5432/test'
+process.env.KEYWARD_TEST_REDIS_URL ||= 'redis://127.0.0.1:6379'
+process.env.CI ||= 'true'
+
+const options: ConstructorParameters<typeof Stryker>[0] = {
+  mutate: [...scope, ...excluded],
+  testRunner: 'vitest',
+  // Only the test files that import a mutated file run in the dry run, and then each mutant
+  // runs only the tests that reached it (perTest): what makes a run feasible on 2 cores.
+  vitest: { configFile: 'vitest.config.ts', related: true },
+  coverageAnalysis: 'perTest',
+  // Mutants that do not compile are dropped before any test runs.
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.json',
+  concurrency,
+  // The runner forces vitest into one thread, so the dry run takes longer than `npm test`.
+  dryRunTimeoutMinutes: 20,
+  timeoutMS: 10_000,
+  ignorePatterns: ['dist', 'reports', 'coverage', '.bench-tmp', '.ci', '*.db', '*.pepper'],
+  tempDirName: '.stryker-tmp',
+  // Reruns test only the mutants whose code or covering tests changed (--force: all of them).
+  incremental: true,
+  incrementalFile,
+  force,
+  reporters: ['progress', 'json', 'html'],
+  jsonReporter: { fileName: jsonReport },
+  htmlReporter: { fileName: `${reports}/mutation.html` },
+  thresholds: { high: 90, low: 85, break: null },
+}
+
+// Stryker rewrites its incremental file with the files of this run only; keep the other files'
+// results, so that running one folder does not throw away what a run of another one learned.
+const previous = existsSync(incrementalFile) ? readReport(incrementalFile) : undefined
+if (previous) {
+  // Stryker reuses the result of a surviving static mutant even when new tests were added (it
+  // cannot tell which tests reach it): forget those results so that they are tested again.
+  const kept = structuredClone(previous)
+  for (const file of Object.values(kept.files))
+    file.mutants = file.mutants.filter((m) => !(m.static && undetected.has(m.status)))
+  writeFileSync(incrementalFile, JSON.stringify(kept))
+}
+
+const started = Date.now()
+try {
+  await new Stryker(options).runMutationTest()
+} catch {
+  // Stryker has logged what went wrong; a summary of a stale report would mislead.
+  process.exit(1)
+}
+const minutes = ((Date.now() - started) / 60_000).toFixed(1)
+
+if (previous && existsSync(incrementalFile)) {
+  const latest = readReport(incrementalFile)
+  latest.files = { ...previous.files, ...latest.files }
+  latest.testFiles = { ...previous.testFiles, ...latest.testFiles }
+  writeFileSync(incrementalFile, JSON.stringify(latest))
+}
+
+console.log(`\nmutation run of ${(paths.length > 0 ? paths : folders).join(', ')}: ${minutes} min`)
+printSummary(readReport(jsonReport))
+
+function readReport(file: string): Report {
+  return JSON.parse(readFileSync(file, 'utf8')) as Report
+}
+
+function fail(message: string): never {
+  console.error(`mutate: ${message}\n${usage}`)
+  process.exit(2)
+}
