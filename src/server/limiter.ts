@@ -5,6 +5,7 @@ import { KeywardError } from '../core/errors.js'
 import { createMemoryLimiter } from '../limits/memory.js'
 import { createRedisLimiter, type RedisFailurePolicy } from '../limits/redis.js'
 import type { Limiter } from '../limits/types.js'
+import type { RedisChangeClient } from '../stores/redis/index.js'
 import { redactDatabaseUrl } from '../open/database-url.js'
 import type { ReadinessCheck } from './routes/health.js'
 
@@ -19,6 +20,8 @@ export interface ServiceLimiter {
   description: string
   /** False when Redis is configured and did not answer at start. */
   reachable: boolean
+  /** The Redis client, when the limits are on Redis: the change feed shares it. */
+  redis: RedisChangeClient | null
   close(): Promise<void>
 }
 
@@ -46,6 +49,7 @@ export async function openServiceLimiter(
       readiness: [],
       description: 'in memory',
       reachable: true,
+      redis: null,
       close: () => limiter.close(),
     }
   }
@@ -101,6 +105,7 @@ export async function openServiceLimiter(
       ? `on Redis at ${shown}`
       : `on Redis at ${shown}, which is unreachable${lastError === '' ? '' : ` (${lastError})`}`,
     reachable,
+    redis: client as unknown as RedisChangeClient,
     async close() {
       await limiter.close()
       client.disconnect()

@@ -134,6 +134,12 @@ export async function startService(
         env: options.env,
         cwd: options.cwd,
         warn: (message) => stderr.write(`${message}\n`),
+        // changes travel over the database, and over the limiter's Redis when there is one
+        // (set by --redis as well as KEYWARD_REDIS_URL; one client for both)
+        changes:
+          limits.redis === null
+            ? {}
+            : { redis: limits.redis, redisKeyPrefix: settings.redisPrefix },
         keyward: {
           impliedScopes: SERVICE_IMPLIED_SCOPES,
           limits: { limiter: limits.limiter },
