@@ -24,6 +24,10 @@ import { jwksRoutes } from './routes/jwks.js'
 import { keyRoutes } from './routes/keys.js'
 import { roleRoutes } from './routes/roles.js'
 import { verifyRoutes } from './routes/verify.js'
+import type { ProxyConfig } from './proxy/config.js'
+import { proxyCost, proxyRoutes } from './proxy/routes.js'
+import { KeywardError } from '../core/errors.js'
+import { trustProxies } from '../limits/client-ip.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -83,6 +87,11 @@ export interface ServiceOptions {
    * /healthz. `admin` does not imply it: give the scraper a key of its own.
    */
   metricsScope?: string
+  /**
+   * Forward every path the service does not serve itself to these upstreams, authenticated
+   * (see docs/proxy.md). Needs `signer`: each request carries a signed X-Keyward-Token.
+   */
+  proxy?: ProxyConfig
 }
 
 const KIB = 1024
@@ -104,9 +113,7 @@ class MethodTable {
   add(url: string, methods: readonly string[]): void {
     const source = url
       .split('/')
-      .map((part) =>
-        part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-      )
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/')
     const existing = this.routes.find((r) => r.re.source === `^${source}$`)
     if (existing) for (const m of methods) existing.methods.add(m)
@@ -129,6 +136,12 @@ class MethodTable {
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
 export async function createService(options: ServiceOptions): Promise<FastifyInstance> {
+  const proxy = options.proxy
+  if (proxy !== undefined && options.signer === undefined)
+    throw new KeywardError(
+      'invalid_options',
+      '"proxy" needs "signer": every forwarded request carries a signed X-Keyward-Token',
+    )
   const limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits }
   const headersCount = limits.headersCount
   const httpOptions: ServerOptions = {
@@ -225,7 +238,9 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
 
   if (tls) {
     app.addHook('onSend', (_request, reply, payload, done) => {
-      reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
+      // an upstream behind the proxy may set its own
+      if (!reply.hasHeader('strict-transport-security'))
+        reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
       done(null, payload)
     })
   }
@@ -274,6 +289,8 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     failedAuth: options.failedAuth ?? { limit: 20, windowMs: 60_000 },
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.onDenied ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) } : {}),
+    // a route rule's cost; other requests cost 1, as without the option
+    ...(proxy?.rules?.some((rule) => rule.cost !== 1) ? { cost: proxyCost } : {}),
   })
   await app.register(healthRoutes, {
     keyward: options.keyward,
@@ -287,5 +304,18 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(verifyRoutes, { keyward: options.keyward })
   await app.register(roleRoutes, { keyward: options.keyward })
+  // last: the service's own paths are known by now and stay its own
+  if (proxy !== undefined) {
+    await app.register(proxyRoutes, {
+      config: proxy,
+      signer: options.signer!,
+      ownMethods: (path) => methods.allowed(path),
+      trustedProxies:
+        options.trustedProxies === undefined || options.trustedProxies.length === 0
+          ? null
+          : trustProxies(options.trustedProxies),
+      https: tls !== undefined,
+    })
+  }
   return app
 }

@@ -20,6 +20,10 @@ export type ServiceProblemCode =
   | 'service_unavailable'
   | 'request_timeout'
   | 'internal_error'
+  | 'route_not_allowed'
+  | 'upstream_failed'
+  | 'upstream_timeout'
+  | 'websocket_not_supported'
 
 interface ProblemSpec {
   readonly status: number
@@ -36,9 +40,13 @@ const SPECS: Readonly<Record<ServiceProblemCode, ProblemSpec>> = {
   body_too_large: { status: 413, title: 'Request body too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   headers_too_large: { status: 431, title: 'Request headers too large' },
+  route_not_allowed: { status: 403, title: 'Route not allowed' },
   internal_error: { status: 500, title: 'Internal error' },
+  websocket_not_supported: { status: 501, title: 'WebSocket not supported' },
+  upstream_failed: { status: 502, title: 'Bad gateway' },
   store_unavailable: { status: 503, title: 'Key store unavailable' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
+  upstream_timeout: { status: 504, title: 'Gateway timeout' },
 }
 
 /** A problem ready to send. */
@@ -80,13 +88,15 @@ export function problem(
 
 /** Sends a problem on a Fastify reply. */
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
-  return reply
-    .code(p.status)
-    .headers(p.headers)
-    .type('application/problem+json')
-    // a Buffer keeps the content type exactly as set (fastify appends a charset to strings),
-    // the same as the authentication denials
-    .send(Buffer.from(JSON.stringify(p.body)))
+  return (
+    reply
+      .code(p.status)
+      .headers(p.headers)
+      .type('application/problem+json')
+      // a Buffer keeps the content type exactly as set (fastify appends a charset to strings),
+      // the same as the authentication denials
+      .send(Buffer.from(JSON.stringify(p.body)))
+  )
 }
 
 /** The problem as raw HTTP/1.1 bytes, for sockets Fastify never saw (parser errors). */

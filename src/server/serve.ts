@@ -157,7 +157,10 @@ export async function startService(
         // the URL is known once listening (port 0 picks one)
         issuer: () => settings.publicUrl ?? url,
         onReloadError: (error) =>
-          log.error({ err: error }, 'reloading the token signing keys failed; keeping the loaded ones'),
+          log.error(
+            { err: error },
+            'reloading the token signing keys failed; keeping the loaded ones',
+          ),
       })
       created = await createService({
         keyward: opened.keyward,
@@ -169,6 +172,7 @@ export async function startService(
         ...(settings.metricsScope === null ? {} : { metricsScope: settings.metricsScope }),
         readiness: limits.readiness,
         version: options.version,
+        ...(settings.proxy === null ? {} : { proxy: settings.proxy }),
       })
       await created.listen({ port: settings.port, host: settings.host })
     } catch (error) {
@@ -257,7 +261,11 @@ export async function startService(
   }
 
   const database = `${opened.target.kind} ${opened.target.display}`
-  log.info({ url, database, rateLimits: limits.description }, 'listening')
+  const upstreams = settings.proxy?.upstreams.map((u) => `${u.prefix} -> ${u.url}`)
+  log.info(
+    { url, database, rateLimits: limits.description, ...(upstreams ? { upstreams } : {}) },
+    'listening',
+  )
   if (!limits.reachable) {
     say(
       settings.redisFailurePolicy === 'degrade'
@@ -287,6 +295,12 @@ export async function startService(
     say(`could not check for an admin key (${describeError(error)}); the next start tries again`)
   }
   // the last line of start-up: whoever waits for it finds the service ready
+  if (settings.proxy !== null) {
+    const rules = settings.proxy.rules
+    say(
+      `forwarding ${upstreams!.join(', ')}; ${rules === null ? 'no route rules: any valid key may call any path' : `${rules.length} route rule${rules.length === 1 ? '' : 's'}, other paths refused`}`,
+    )
+  }
   say(`listening on ${url} (keys in ${database}, rate limits ${limits.description})`)
   if (pendingStop !== null) void stop(pendingStop)
   return { url, app, stopped, stop: (reason) => stop(reason), reloadTls: () => reloadTls() }

@@ -6,6 +6,7 @@ import { parseDuration } from '../core/duration.js'
 import { trustProxies } from '../limits/client-ip.js'
 import { parseDatabaseUrl, redactDatabaseUrl } from '../open/database-url.js'
 import { isValidScope } from '../core/scopes.js'
+import { upstreamOrigin } from './proxy/config.js'
 
 /** A value as a source holds it: text (flag, environment), or JSON (config file). */
 export type Raw = string | number | boolean | readonly unknown[] | Record<string, unknown> | null
@@ -133,6 +134,17 @@ export const httpUrlOrNone: Kind<string | null> = {
     if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash)
       throw new Invalid()
     return t.replace(/\/+$/, '')
+  },
+}
+
+/** The origin of an upstream (`http://127.0.0.1:3000`), or null when unset. */
+export const upstreamUrlOrNone: Kind<string | null> = {
+  allowed: 'an http(s) URL with no path, e.g. http://127.0.0.1:3000 (requests keep their own path)',
+  json: 'string',
+  parse(value) {
+    const origin = upstreamOrigin(text(value))
+    if (origin === null) throw new Invalid()
+    return origin
   },
 }
 

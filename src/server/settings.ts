@@ -24,7 +24,9 @@ import {
   httpUrlOrNone,
   redisUrl,
   scopeOrNone,
+  upstreamUrlOrNone,
 } from './setting-kinds.js'
+import { type ProxyConfig, ProxyConfigError, resolveProxyConfig } from './proxy/config.js'
 import { loadTlsFiles, TlsFileError, type TlsFiles } from './tls.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -151,6 +153,30 @@ export const SETTINGS = {
     defaultText: 'none (/metrics is open, like /healthz)',
     description: 'the scope a key needs to read /metrics (admin does not imply it)',
   }),
+  upstream: setting<string | null>({
+    flag: '--upstream <url>',
+    env: 'KEYWARD_UPSTREAM',
+    kind: upstreamUrlOrNone,
+    default: null,
+    defaultText: 'none (no proxy)',
+    description:
+      'forward every path the service does not serve itself to this URL, authenticated, with the caller\'s identity (more upstreams and route rules: "upstreams" and "routes" in the config file)',
+  }),
+  upstreamTimeout: setting({
+    flag: '--upstream-timeout <duration>',
+    env: 'KEYWARD_UPSTREAM_TIMEOUT',
+    kind: duration,
+    default: 30_000,
+    description:
+      'how long an upstream may take to send its response headers, or pause within its body (then 504)',
+  }),
+  upstreamConnectTimeout: setting({
+    flag: '--upstream-connect-timeout <duration>',
+    env: 'KEYWARD_UPSTREAM_CONNECT_TIMEOUT',
+    kind: duration,
+    default: 5_000,
+    description: 'how long opening a connection to an upstream may take (then 504)',
+  }),
   logLevel: setting<LogLevel>({
     flag: '--log-level <level>',
     env: 'KEYWARD_LOG_LEVEL',
@@ -220,11 +246,16 @@ export const CONFIG_SETTING = {
   description: 'JSON file of settings, e.g. {"port": 8080}; flags and environment win over it',
 } as const
 
+/** Keys of the config file that have no flag or variable: structured proxy configuration. */
+export const FILE_ONLY_SETTINGS = Object.freeze(['upstreams', 'routes'] as const)
+
 /** Where a setting's value came from, as error lines name it. */
 export type SettingOrigin = string
 
 /** The resolved settings of `keyward serve`. */
 export type ServeSettings = { readonly [N in SettingName]: ValueOf<N> } & {
+  /** The proxy (`upstream`, and `upstreams` and `routes` of the config file); null when off. */
+  readonly proxy: ProxyConfig | null
   /** The certificate and key read from `tlsCert` / `tlsKey`, when HTTPS is on. */
   readonly tls: TlsFiles | null
   /** `ServiceLimits` for `createService`. */
@@ -288,9 +319,9 @@ function readConfigFile(path: string, origin: string, cwd: string): Record<strin
       `config file ${path} (from ${origin}) holds a JSON ${jsonType(parsed)}: it must be an object of settings, e.g. {"port": 8080}`,
     )
   }
-  const known = Object.keys(SETTINGS)
+  const known = [...Object.keys(SETTINGS), ...FILE_ONLY_SETTINGS]
   for (const key of Object.keys(parsed)) {
-    if (!Object.hasOwn(SETTINGS, key)) {
+    if (!known.includes(key)) {
       fail(`unknown setting "${key}" in config file ${path}: use one of ${known.join(', ')}`)
     }
   }
@@ -394,8 +425,24 @@ export function resolveSettings(input: SettingsInput): ServeSettings {
       `${named('headersTimeout')} is longer than ${named('requestTimeout')}: make the request timeout at least the headers timeout`,
     )
   }
+  let proxy: ProxyConfig | null
+  try {
+    proxy = resolveProxyConfig({
+      upstream: v.upstream,
+      upstreamOrigin: origins.upstream!,
+      upstreams: file.upstreams,
+      routes: file.routes,
+      file: configPath ?? 'the config file',
+      timeoutMs: v.upstreamTimeout,
+      connectTimeoutMs: v.upstreamConnectTimeout,
+    })
+  } catch (error) {
+    if (!(error instanceof ProxyConfigError)) throw error
+    fail(error.message)
+  }
   return Object.freeze({
     ...v,
+    proxy,
     tls,
     limits: Object.freeze({
       bodyBytes: v.maxBodyBytes,
