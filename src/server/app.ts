@@ -113,7 +113,9 @@ class MethodTable {
   add(url: string, methods: readonly string[]): void {
     const source = url
       .split('/')
-      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .map((part) =>
+        part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
       .join('/')
     const existing = this.routes.find((r) => r.re.source === `^${source}$`)
     if (existing) for (const m of methods) existing.methods.add(m)

@@ -65,10 +65,7 @@ describe('POST /v1/keys', () => {
       [{}, /missing the required field "name"/],
       [{ name: 'x', scopes: ['Orders'] }, /scope "Orders" is not valid/],
       [{ name: 'x', expiresIn: 'soon' }, /expiresIn/],
-      [
-        { name: 'x', expiresIn: '1d', expiresAt: '2099-01-01T00:00:00Z' },
-        /either expiresIn or expiresAt/,
-      ],
+      [{ name: 'x', expiresIn: '1d', expiresAt: '2099-01-01T00:00:00Z' }, /either expiresIn or expiresAt/],
       [{ name: 'x', roles: ['nobody'] }, /role "nobody" is not defined/],
       [{ name: 'x', prefix: 'Bad-Prefix' }, /prefix "Bad-Prefix" is not valid/],
     ]

@@ -40,8 +40,12 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
     staticCSP: true,
     uiConfig: { url: '/openapi.json', validatorUrl: null } as Record<string, unknown>,
   })
-  app.get('/openapi.json', { config: OPEN, schema: { hide: true } }, async (_request, reply) => {
-    reply.header('cache-control', 'no-cache')
-    return app.swagger()
-  })
+  app.get(
+    '/openapi.json',
+    { config: OPEN, schema: { hide: true } },
+    async (_request, reply) => {
+      reply.header('cache-control', 'no-cache')
+      return app.swagger()
+    },
+  )
 }

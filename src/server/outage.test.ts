@@ -151,9 +151,8 @@ describeWithService('postgres', 'PostgreSQL behind a proxy that the test cuts', 
       listed.body.items.map((k: { id: string }) => k.id),
     )
     expect((await svc.call('GET', '/v1/roles', { key: cold.key })).status).toBe(200)
-    expect(
-      (await svc.call('POST', '/v1/keys/verify', { key: svc.verifyKey, body: { key } })).body,
-    ).toMatchObject({ valid: true, keyId: id })
+    expect((await svc.call('POST', '/v1/keys/verify', { key: svc.verifyKey, body: { key } })).body)
+      .toMatchObject({ valid: true, keyId: id })
     const created = await svc.call('POST', '/v1/keys', { body: { name: 'after' } })
     expect(created.status).toBe(201)
   })
@@ -183,9 +182,7 @@ describeWithService('postgres', 'PostgreSQL behind a proxy that the test cuts', 
     const listed = await svc.call('GET', '/v1/keys?owner=svc:half')
     expect(listed.body.items).toEqual([])
     // and the same create goes through on the next try
-    const retried = await svc.call('POST', '/v1/keys', {
-      body: { name: 'half', owner: 'svc:half' },
-    })
+    const retried = await svc.call('POST', '/v1/keys', { body: { name: 'half', owner: 'svc:half' } })
     expect(retried.status).toBe(201)
     expect({ keys: await count('keys'), secrets: await count('secrets') }).toEqual({
       keys: before.keys + 1,

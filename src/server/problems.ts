@@ -88,15 +88,13 @@ export function problem(
 
 /** Sends a problem on a Fastify reply. */
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
-  return (
-    reply
-      .code(p.status)
-      .headers(p.headers)
-      .type('application/problem+json')
-      // a Buffer keeps the content type exactly as set (fastify appends a charset to strings),
-      // the same as the authentication denials
-      .send(Buffer.from(JSON.stringify(p.body)))
-  )
+  return reply
+    .code(p.status)
+    .headers(p.headers)
+    .type('application/problem+json')
+    // a Buffer keeps the content type exactly as set (fastify appends a charset to strings),
+    // the same as the authentication denials
+    .send(Buffer.from(JSON.stringify(p.body)))
 }
 
 /** The problem as raw HTTP/1.1 bytes, for sockets Fastify never saw (parser errors). */

@@ -102,11 +102,9 @@ describe('every registered route', () => {
       if (OPEN.test(path) || method === 'HEAD') continue
       for (const [key, code] of cases) {
         const res = await svc.raw(`${method} ${concrete(path)} HTTP/1.1`, [`X-API-Key: ${key}`])
-        expect({
-          route: `${method} ${path}`,
-          status: res.status,
-          code: json(res.body).code,
-        }).toEqual({ route: `${method} ${path}`, status: 401, code })
+        expect({ route: `${method} ${path}`, status: res.status, code: json(res.body).code }).toEqual(
+          { route: `${method} ${path}`, status: 401, code },
+        )
       }
     }
   })
@@ -286,11 +284,7 @@ describe('bodies', () => {
     const chunk = Buffer.from(big).subarray(0, 1024 * 1024)
     const chunked = await svc.raw(
       'POST /v1/keys HTTP/1.1',
-      [
-        `X-API-Key: ${svc.adminKey}`,
-        'Content-Type: application/json',
-        'Transfer-Encoding: chunked',
-      ],
+      [`X-API-Key: ${svc.adminKey}`, 'Content-Type: application/json', 'Transfer-Encoding: chunked'],
       Array.from({ length: 10 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join('') +
         '0\r\n\r\n',
     )

@@ -143,10 +143,7 @@ describe('POST /v1/keys/verify: answers', () => {
       name: 'quota',
       quota: { limit: 5, periodMs: 86_400_000 },
     })
-    expect((await verify({ key, cost: 0 })).body.ratelimit).toMatchObject({
-      limit: 5,
-      remaining: 5,
-    })
+    expect((await verify({ key, cost: 0 })).body.ratelimit).toMatchObject({ limit: 5, remaining: 5 })
     expect((await verify({ key, cost: 3 })).body.ratelimit).toMatchObject({ remaining: 2 })
     // refused requests charge nothing
     const over = await verify({ key, cost: 3 })
@@ -166,9 +163,7 @@ describe('POST /v1/keys/verify: the same rules as the middleware', () => {
     // an application protected by the Fastify adapter, on the same keyward (same limiter)
     app = Fastify()
     await app.register(keywardFastify, { keyward: svc.keyward })
-    app.post('/orders', { config: { keyward: { scopes: ['orders:write'] } } }, async () => ({
-      ok: 1,
-    }))
+    app.post('/orders', { config: { keyward: { scopes: ['orders:write'] } } }, async () => ({ ok: 1 }))
     await app.listen({ port: 0, host: '127.0.0.1' })
     port = (app.server.address() as AddressInfo).port
   })
@@ -235,14 +230,7 @@ describe('POST /v1/keys/verify: described', () => {
     expect(body.required).toEqual(['key'])
     const answer = op.responses['200'].content['application/json'].schema
     expect(Object.keys(answer.properties)).toEqual(
-      expect.arrayContaining([
-        'valid',
-        'code',
-        'keyId',
-        'ratelimit',
-        'missingScopes',
-        'retryAfter',
-      ]),
+      expect.arrayContaining(['valid', 'code', 'keyId', 'ratelimit', 'missingScopes', 'retryAfter']),
     )
   })
 })
@@ -262,14 +250,8 @@ describe('POST /v1/keys/verify: bad input', () => {
       [{ key, ip: 'localhost' }, /ip "localhost" is not an IP address/],
       [{ key, ip: key }, /ip "kw_live_\w{4}…\w{4}" is not an IP address/],
       [{ key, scopes: ['a:b', key] }, /scope "kw_live_\w{4}…\w{4}" is not valid/],
-      [
-        { key, idempotencyKey: 'a' },
-        /idempotencyKey needs operation: .*"operation": "POST \/orders"/,
-      ],
-      [
-        { key, idempotencyKey: 'has space', operation: 'POST /x' },
-        /body\/idempotencyKey must match pattern/,
-      ],
+      [{ key, idempotencyKey: 'a' }, /idempotencyKey needs operation: .*"operation": "POST \/orders"/],
+      [{ key, idempotencyKey: 'has space', operation: 'POST /x' }, /body\/idempotencyKey must match pattern/],
       [{ key: 'k'.repeat(1025) }, /body\/key must NOT have more than 1024 characters/],
       [[key], /body must be object/],
     ]
