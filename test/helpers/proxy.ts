@@ -1,6 +1,7 @@
 // A keyward service with the proxy on, in front of a real upstream (test/fixtures/upstream.ts):
 // createService on a memory store, a real token signer, the proxy configured as the config
 // file would configure it.
+import { createMemoryLimiter } from '../../src/limits/memory.js'
 import { createMemoryStore } from '../../src/stores/memory/index.js'
 import { createTokenSigner, type TokenSigner } from '../../src/tokens/signer.js'
 import { resolveProxyConfig } from '../../src/server/proxy/config.js'
@@ -16,6 +17,8 @@ export interface ProxyFile {
   routes?: unknown
   timeoutMs?: number
   connectTimeoutMs?: number
+  /** The token signer's clock (default the system's). */
+  clock?: { now(): number }
 }
 
 export interface ProxiedService extends TestService {
@@ -48,6 +51,8 @@ export async function startProxy(
   if (proxy === null) throw new Error('no upstream configured')
   const svc = await startService({
     ...options,
+    // limits counted in this process, as `keyward serve` without Redis
+    keyward: { limits: { limiter: createMemoryLimiter() }, ...options.keyward },
     store,
     service: { ...options.service, signer, proxy },
   })
