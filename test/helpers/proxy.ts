@@ -38,6 +38,7 @@ export async function startProxy(
     store,
     secrets: { peppers: TEST_PEPPERS },
     issuer: ISSUER,
+    ...(file.clock === undefined ? {} : { clock: file.clock }),
   })
   const proxy = resolveProxyConfig({
     upstream: file.upstream === undefined ? upstream.url : file.upstream,

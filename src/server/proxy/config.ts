@@ -133,6 +133,7 @@ function resolveUpstreams(input: ProxyConfigInput): ProxyUpstream[] {
     )
   for (const [i, entry] of list.entries()) {
     const where = `upstreams[${i}] in ${input.file}`
+    const at = (field: string) => `upstreams[${i}].${field} in ${input.file}`
     if (!isObject(entry))
       fail(
         `${where} must be an object, e.g. {"prefix": "/billing", "url": "http://127.0.0.1:4000"}`,
@@ -145,50 +146,50 @@ function resolveUpstreams(input: ProxyConfigInput): ProxyUpstream[] {
     try {
       pattern = compilePattern(prefix)
     } catch (error) {
-      fail(`${where}.prefix ${JSON.stringify(prefix)} ${(error as Error).message}`)
+      fail(`${at('prefix')} ${JSON.stringify(prefix)} ${(error as Error).message}`)
     }
     if (pattern.parts.some((p) => p.kind !== 'literal') || (prefix !== '/' && prefix.endsWith('/')))
       fail(
-        `${where}.prefix ${JSON.stringify(prefix)} must be a plain path without "*" or a final "/", e.g. "/billing"`,
+        `${at('prefix')} ${JSON.stringify(prefix)} must be a plain path without "*" or a final "/", e.g. "/billing"`,
       )
     const url = typeof entry.url === 'string' ? upstreamOrigin(entry.url) : null
     if (url === null)
-      fail(`${where}.url ${JSON.stringify(entry.url)} is not valid: use ${URL_HELP}`)
+      fail(`${at('url')} ${JSON.stringify(entry.url)} is not valid: use ${URL_HELP}`)
     let timeoutMs = input.timeoutMs
     if (entry.timeout !== undefined) {
       try {
         timeoutMs = parseDuration(entry.timeout as string)
       } catch {
         fail(
-          `${where}.timeout ${JSON.stringify(entry.timeout)} is not valid: use a duration such as "30s" or "500ms"`,
+          `${at('timeout')} ${JSON.stringify(entry.timeout)} is not valid: use a duration such as "30s" or "500ms"`,
         )
       }
     }
     const taken = out.find((u) => u.prefix === prefix)
     if (taken !== undefined)
       fail(
-        `${where}.prefix "${prefix}" is given twice${prefix === '/' && input.upstream !== null ? ` (also by ${input.upstreamOrigin})` : ''}: each prefix has one upstream`,
+        `${at('prefix')} "${prefix}" is given twice${prefix === '/' && input.upstream !== null ? ` (also by ${input.upstreamOrigin})` : ''}: each prefix has one upstream`,
       )
     out.push({
       prefix,
       url,
       timeoutMs,
-      maxBodyBytes: byteLimit(entry.maxBodyBytes, `${where}.maxBodyBytes`),
+      maxBodyBytes: byteLimit(entry.maxBodyBytes, `${at('maxBodyBytes')}`),
     })
   }
   // the longest prefix wins
   return out.sort((a, b) => b.prefix.length - a.prefix.length)
 }
 
-function resolveMethods(value: unknown, where: string): ReadonlySet<string> | null {
+function resolveMethods(value: unknown, at: (field: string) => string): ReadonlySet<string> | null {
   const list = typeof value === 'string' ? [value] : value
   const help = `a method such as "GET", a list of them, or "*" for all (${PROXY_METHODS.join(', ')})`
-  if (!Array.isArray(list) || list.length === 0) fail(`${where}.method must be ${help}`)
+  if (!Array.isArray(list) || list.length === 0) fail(`${at('method')} must be ${help}`)
   if (list.length === 1 && list[0] === '*') return null
   const methods = new Set<string>()
   for (const m of list) {
     if (typeof m !== 'string' || !(PROXY_METHODS as readonly string[]).includes(m))
-      fail(`${where}.method ${JSON.stringify(m)} is not one of ${help}`)
+      fail(`${at('method')} ${JSON.stringify(m)} is not one of ${help}`)
     methods.add(m)
   }
   // HEAD asks for what GET would answer, without the body
@@ -198,22 +199,23 @@ function resolveMethods(value: unknown, where: string): ReadonlySet<string> | nu
 
 function resolveRule(entry: unknown, i: number, file: string): ProxyRule {
   const where = `routes[${i}] in ${file}`
+  const at = (field: string) => `routes[${i}].${field} in ${file}`
   if (!isObject(entry))
     fail(
       `${where} must be an object, e.g. {"method": "GET", "path": "/orders/**", "scopes": ["orders:read"]}`,
     )
   checkKeys(entry, ['method', 'path', 'scopes', 'cost', 'public', 'maxBodyBytes'], where)
-  const methods = resolveMethods(entry.method, where)
+  const methods = resolveMethods(entry.method, at)
   if (typeof entry.path !== 'string')
     fail(`${where} needs "path": a pattern such as "/orders/*" or "/orders/**"`)
   let pattern: PathPattern
   try {
     pattern = compilePattern(entry.path)
   } catch (error) {
-    fail(`${where}.path ${JSON.stringify(entry.path)} ${(error as Error).message}`)
+    fail(`${at('path')} ${JSON.stringify(entry.path)} ${(error as Error).message}`)
   }
   const isPublic = entry.public ?? false
-  if (typeof isPublic !== 'boolean') fail(`${where}.public must be true or false`)
+  if (typeof isPublic !== 'boolean') fail(`${at('public')} must be true or false`)
   let scopes: readonly string[] = []
   let cost = 1
   if (isPublic) {
@@ -231,13 +233,13 @@ function resolveRule(entry: unknown, i: number, file: string): ProxyRule {
       !entry.scopes.every((s) => typeof s === 'string' && isValidScope(s))
     )
       fail(
-        `${where}.scopes must be a list of scopes such as ["orders:read"], got ${JSON.stringify(entry.scopes)}`,
+        `${at('scopes')} must be a list of scopes such as ["orders:read"], got ${JSON.stringify(entry.scopes)}`,
       )
     scopes = Object.freeze([...new Set(entry.scopes as string[])])
     if (entry.cost !== undefined) {
       const c = entry.cost
       if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0 || c > MAX_COST)
-        fail(`${where}.cost must be a whole number from 0 to ${MAX_COST}, got ${JSON.stringify(c)}`)
+        fail(`${at('cost')} must be a whole number from 0 to ${MAX_COST}, got ${JSON.stringify(c)}`)
       cost = c
     }
   }
@@ -252,7 +254,7 @@ function resolveRule(entry: unknown, i: number, file: string): ProxyRule {
     public: isPublic,
     scopes,
     cost,
-    maxBodyBytes: byteLimit(entry.maxBodyBytes, `${where}.maxBodyBytes`),
+    maxBodyBytes: byteLimit(entry.maxBodyBytes, `${at('maxBodyBytes')}`),
   })
 }
 
