@@ -13,6 +13,7 @@ declare module 'autocannon' {
     pipelining?: number
     duration?: number
     amount?: number
+    headers?: Record<string, string>
     requests?: AutocannonRequest[]
   }
   export interface Histogram {

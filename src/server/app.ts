@@ -109,8 +109,10 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Required<ServiceLimits>> = Object.
 /** Methods of routes by path pattern, to answer 405 with `Allow` instead of 404. */
 class MethodTable {
   private readonly routes: { re: RegExp; methods: Set<string> }[] = []
+  private all: RegExp | null = null
 
   add(url: string, methods: readonly string[]): void {
+    this.all = null
     const source = url
       .split('/')
       .map((part) =>
@@ -120,6 +122,12 @@ class MethodTable {
     const existing = this.routes.find((r) => r.re.source === `^${source}$`)
     if (existing) for (const m of methods) existing.methods.add(m)
     else this.routes.push({ re: new RegExp(`^${source}$`), methods: new Set(methods) })
+  }
+
+  /** Whether any route serves `path` (one regular expression, rebuilt after a route is added). */
+  serves(path: string): boolean {
+    this.all ??= new RegExp(this.routes.map((r) => `(?:${r.re.source})`).join('|'))
+    return this.routes.length > 0 && this.all.test(path)
   }
 
   allowed(path: string): string[] {
@@ -312,6 +320,7 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
       config: proxy,
       signer: options.signer!,
       ownMethods: (path) => methods.allowed(path),
+      isOwn: (path) => methods.serves(path),
       trustedProxies:
         options.trustedProxies === undefined || options.trustedProxies.length === 0
           ? null

@@ -29,7 +29,10 @@ export interface KeywardIdentity {
   keyId: string
   scopes: string[]
   ownerId: string | null
-  /** The token's `jti`: unique per request, for logs or replay checks. */
+  /**
+   * The token's `jti`: it names the token, not the request (the proxy sends one token again
+   * for the same key and upstream for up to 30 s), for logs.
+   */
   tokenId: string
   /** Epoch ms. */
   expiresAt: number

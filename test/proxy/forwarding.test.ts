@@ -80,6 +80,27 @@ describe('with no route rules', () => {
     })
   })
 
+  it('sends the same token again for a while, and a new one once the key changed', async () => {
+    const token = () => svc.upstream.last().headers['x-keyward-token'] as string
+    await svc.call('GET', '/first', { key })
+    const first = token()
+    await svc.call('GET', '/second', { key })
+    expect(token()).toBe(first)
+    const { key: other } = await svc.createKey({ name: 'another caller' })
+    await svc.call('GET', '/third', { key: other })
+    expect(token()).not.toBe(first)
+    const patched = await svc.call('PATCH', `/v1/keys/${id}`, { body: { scopes: ['orders:read'] } })
+    expect(patched.status).toBe(200)
+    await svc.call('GET', '/fourth', { key })
+    expect(token()).not.toBe(first)
+    expect(svc.upstream.last().headers['x-keyward-scopes']).toBe('orders:read')
+    const claims = JSON.parse(Buffer.from(token().split('.')[1]!, 'base64url').toString())
+    expect(claims.scope).toBe('orders:read')
+    await svc.call('PATCH', `/v1/keys/${id}`, {
+      body: { scopes: ['orders:read', 'invoices:write'] },
+    })
+  })
+
   it('refuses a missing or wrong key before the upstream hears of the request', async () => {
     const before = svc.upstream.received.length
     expect((await svc.call('GET', '/orders', { key: null })).status).toBe(401)

@@ -48,7 +48,8 @@ export function headerText(text: string): string {
 
 /** Names listed in a `Connection` header (hop-by-hop by declaration). */
 function connectionListed(value: unknown): string[] {
-  if (typeof value !== 'string') return []
+  // the usual values name no header
+  if (typeof value !== 'string' || value === 'keep-alive' || value === 'close') return []
   return value
     .split(',')
     .map((s) => s.trim().toLowerCase())
@@ -57,7 +58,8 @@ function connectionListed(value: unknown): string[] {
 
 /**
  * Rewrites the headers reply-from is about to send upstream (a copy of the client's, `host`
- * already the upstream's), in place.
+ * already the upstream's, the headers the client's `Connection` named already removed), in
+ * place.
  */
 export function upstreamHeaders(
   headers: OutgoingHeaders,
@@ -66,7 +68,6 @@ export function upstreamHeaders(
   trustedProxies: TrustedProxies | null,
   https: boolean,
 ): OutgoingHeaders {
-  for (const name of connectionListed(raw.headers.connection)) delete headers[name]
   for (const name of Object.keys(headers)) {
     if (HOP_BY_HOP.has(name) || name === 'expect' || name.startsWith('x-keyward-'))
       delete headers[name]

@@ -10,11 +10,13 @@ import { Transform, type TransformCallback } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
+import { type Clock, systemClock } from '../../core/clock.js'
 import type { TrustedProxies } from '../../limits/client-ip.js'
 import type { TokenSigner } from '../../tokens/signer.js'
 import { problem, sendProblem } from '../problems.js'
 import { PROXY_METHODS, type ProxyConfig } from './config.js'
 import { clientHeaders, type Identity, upstreamHeaders } from './headers.js'
+import { identityTokens } from './identity-tokens.js'
 import { createProxyTable, type ProxyMatch } from './table.js'
 
 export interface ProxyRoutesOptions {
@@ -23,9 +25,13 @@ export interface ProxyRoutesOptions {
   signer: TokenSigner
   /** Methods the service itself serves on a path (its own paths are never forwarded). */
   ownMethods: (path: string) => readonly string[]
+  /** Whether the service itself serves a path (asked on every request: the fast form). */
+  isOwn: (path: string) => boolean
   trustedProxies: TrustedProxies | null
   /** The service listens on HTTPS (X-Forwarded-Proto). */
   https: boolean
+  /** When a reused X-Keyward-Token is renewed. Default the system clock. */
+  clock?: Clock
 }
 
 /** The router constraint that picks the route of the rule a request matches. */
@@ -110,7 +116,8 @@ type Handler = Parameters<
  */
 export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, options) => {
   const { config, signer, trustedProxies, https } = options
-  const table = createProxyTable(config, options.ownMethods)
+  const table = createProxyTable(config, options.isOwn)
+  const tokens = identityTokens(signer, options.clock ?? systemClock)
 
   app.addConstraintStrategy({
     name: CONSTRAINT,
@@ -216,12 +223,7 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
     const key = request.apiKey
     let identity: Identity | null = null
     if (key !== null) {
-      const token = await signer.issueIdentityToken({
-        keyId: key.id,
-        scopes: key.scopes,
-        audience: m.upstream.url,
-        ownerId: key.ownerId,
-      })
+      const token = await tokens.tokenFor(key, m.upstream.url)
       identity = { keyId: key.id, ownerId: key.ownerId, scopes: key.scopes, token }
     } else if (m.rule?.public !== true) {
       // the adapter lets CORS preflights through without a key; they go no further

@@ -55,12 +55,12 @@ function covers(upstream: ProxyUpstream, path: string): boolean {
 }
 
 /**
- * @param ownMethods the methods the service itself serves on a path (empty when none): its own
- * paths are never forwarded, in whatever form they are written
+ * @param isOwn whether the service itself serves a path: its own paths are never forwarded, in
+ * whatever form they are written
  */
 export function createProxyTable(
   config: ProxyConfig,
-  ownMethods: (path: string) => readonly string[],
+  isOwn: (path: string) => boolean,
 ): ProxyTable {
   const rules = config.rules
   const ruleRoutes =
@@ -80,8 +80,7 @@ export function createProxyTable(
     const normal = normalizePath(rawPath)
     if (!normal.ok) return { kind: 'bad', route: ROUTE_BAD, reason: normal.reason }
     const path = normal.path
-    if (ownMethods(path).length > 0)
-      return { kind: 'own', route: ROUTE_OWN, path, changed: path !== rawPath }
+    if (isOwn(path)) return { kind: 'own', route: ROUTE_OWN, path, changed: path !== rawPath }
     let upstream: ProxyUpstream | undefined
     for (const u of upstreams) {
       if (covers(u, path)) {
