@@ -262,15 +262,14 @@ try {
     0.85,
     ['keyward', 'reply-from'],
   )
-  const [before, max, after] = await rssDuringUpload(
-    `${keyward.base}/upload`,
-    key,
-    keyward.child.pid!,
-    100 * MB,
-  )
-  console.log(
-    `keyward proxy RSS during a 100 MB streamed upload: ${(before / MB).toFixed(0)} MiB before, ${(max / MB).toFixed(0)} MiB at most, ${(after / MB).toFixed(0)} MiB after`,
-  )
+  const rssLine = async (label: string, base: string, pid: number) => {
+    const [before, max, after] = await rssDuringUpload(`${base}/upload`, key, pid, 100 * MB)
+    console.log(
+      `${label} RSS during a 100 MB streamed upload: ${(before / MB).toFixed(0)} MiB before, ${(max / MB).toFixed(0)} MiB at most, ${(after / MB).toFixed(0)} MiB after`,
+    )
+  }
+  await rssLine('keyward proxy', keyward.base, keyward.child.pid!)
+  await rssLine('reply-from without authentication', reference.base, reference.child.pid!)
   for (const child of started.splice(0)) await stopServer(child)
 
   console.log(

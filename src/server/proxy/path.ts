@@ -196,7 +196,11 @@ export function compilePattern(source: string): PathPattern {
     } else {
       const normal = normalizePath(`/${s}`)
       if (!normal.ok) throw new Error(`has a segment that cannot be matched: ${normal.reason}`)
-      if (s === '.' || s === '..' || normal.path !== `/${s}`)
+      if (s === '.' || s === '..')
+        throw new Error(
+          'must be written in normal form: without "." or ".." segments (write the path they lead to)',
+        )
+      if (normal.path !== `/${s}`)
         throw new Error(
           `must be written in normal form: "${s}" is "${normal.path.slice(1)}" once normalised`,
         )
