@@ -6,8 +6,11 @@ import {
   spawn,
   spawnSync,
 } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import type { Server } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
+import autocannon, { type AutocannonOptions } from 'autocannon'
 
 /** Runs `fn` `n` times (awaiting when it returns a promise) and returns operations per second. */
 export async function opsPerSecond(n: number, fn: (i: number) => unknown): Promise<number> {
@@ -139,4 +142,69 @@ export function fillSqlite(path: string, total: number, sample: number): Promise
       resolve(keys)
     })
   })
+}
+
+/** One load run as the HTTP benches report it. */
+export interface Load {
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  /** CPU time the server spent per request (all its threads), when Linux tells it. */
+  cpuUs: number | undefined
+}
+
+/**
+ * CPU time (ns) a process has used, all threads, from /proc/PID/task/TID/schedstat (Linux);
+ * undefined elsewhere. Per request it is a capacity measure that other processes on a shared
+ * core barely move, unlike requests per second.
+ */
+export function cpuNs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    let total = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    return total
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * One autocannon run against the server of process `pid`: throughput, p50/p99 from every
+ * response's time (autocannon's own percentiles are whole milliseconds; these responses take
+ * less) and the server's CPU time per request. Throws on any failed or non-2xx response.
+ */
+export async function runLoad(
+  options: AutocannonOptions,
+  pid: number | undefined,
+  label: string,
+): Promise<Load> {
+  const cpuBefore = cpuNs(pid)
+  const run = autocannon(options)
+  const times: number[] = []
+  run.on('response', (_client, _status, _bytes, ms) => times.push(ms))
+  const result = await run
+  const cpuAfter = cpuNs(pid)
+  const bad = result.non2xx + result.errors + result.timeouts
+  if (bad > 0) throw new Error(`${label}: ${bad} failed or non-2xx responses`)
+  times.sort((a, b) => a - b)
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0
+  return {
+    rps: result.requests.average,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    cpuUs:
+      cpuBefore === undefined || cpuAfter === undefined
+        ? undefined
+        : (cpuAfter - cpuBefore) / 1000 / times.length,
+  }
+}
+
+/** Prints the line `startServer` waits for: `listening on http://127.0.0.1:PORT`. */
+export function printListening(server: Server): void {
+  const address = server.address()
+  console.log(
+    `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+  )
 }

@@ -12,12 +12,11 @@
 // from KEYWARD_TEST_POSTGRES_URL / KEYWARD_TEST_REDIS_URL (their set-ups are skipped without).
 // BENCH_CPU_PROF=DIR writes a --cpu-prof profile of the keyward proxy into DIR.
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
-import autocannon from 'autocannon'
 import pg from 'pg'
 import { runCli } from '../src/cli/testing.js'
 import {
@@ -28,7 +27,16 @@ import {
   spawnServe,
   stopServe,
 } from '../test/fixtures/serve-process.js'
-import { canPin, fmt, median, pinLoadGenerator, startServer, stopServer } from './lib.js'
+import {
+  canPin,
+  fmt,
+  type Load,
+  median,
+  pinLoadGenerator,
+  runLoad,
+  startServer,
+  stopServer,
+} from './lib.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
@@ -43,56 +51,23 @@ const MB = 1024 * 1024
 pinLoadGenerator()
 requireBuild()
 
-interface Load {
-  rps: number
-  p50Ms: number
-  p99Ms: number
-  cpuUs: number | undefined
-}
-
-function cpuNs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    let total = 0
-    for (const tid of readdirSync(`/proc/${pid}/task`))
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    return total
-  } catch {
-    return undefined
-  }
-}
-
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
 }
 
 /** One autocannon run of GET /orders/1 (with the key when given); throws on any failure. */
-async function load(base: string, key: string | null, pid: number | undefined, seconds: number) {
-  const cpuBefore = cpuNs(pid)
-  const run = autocannon({
-    url: `${base}/orders/1`,
-    connections: CONNECTIONS,
-    duration: seconds,
-    headers: key === null ? {} : { 'x-api-key': key },
-  })
-  const times: number[] = []
-  run.on('response', (_client, _status, _bytes, ms) => times.push(ms))
-  const result = await run
-  const cpuAfter = cpuNs(pid)
-  const bad = result.non2xx + result.errors + result.timeouts
-  if (bad > 0) throw new Error(`${base}: ${bad} failed or non-2xx responses`)
-  times.sort((a, b) => a - b)
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0
-  return {
-    rps: result.requests.average,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    cpuUs:
-      cpuBefore === undefined || cpuAfter === undefined
-        ? undefined
-        : (cpuAfter - cpuBefore) / 1000 / times.length,
-  } satisfies Load
+function load(base: string, key: string | null, pid: number | undefined, seconds: number) {
+  return runLoad(
+    {
+      url: `${base}/orders/1`,
+      connections: CONNECTIONS,
+      duration: seconds,
+      headers: key === null ? {} : { 'x-api-key': key },
+    },
+    pid,
+    base,
+  )
 }
 
 const lat = (runs: Load[]) =>

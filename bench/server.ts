@@ -21,14 +21,12 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import autocannon from 'autocannon'
 import Database from 'better-sqlite3'
 import { isoTime } from '../src/core/key-json.js'
 import { createKeyward } from '../src/core/keyward.js'
@@ -38,8 +36,10 @@ import {
   canPin,
   fillSqlite,
   fmt,
+  type Load,
   median,
   pinLoadGenerator,
+  runLoad,
   startServer,
   stopServer,
 } from './lib.js'
@@ -69,35 +69,11 @@ if (COLD_KEYS > 0 && COLD_KEYS < KEYS) {
 
 pinLoadGenerator()
 
-interface Load {
-  rps: number
-  p50Ms: number
-  p99Ms: number
-  /** CPU time the server spent per request (all its threads), when Linux tells it. */
-  cpuUs: number | undefined
-}
-
 interface Target {
   base: string
   pid: number
   /** The verify caller's key (keys:verify). */
   caller: string
-}
-
-/**
- * CPU time (ns) a process has used, all threads, from /proc/PID/task/TID/schedstat (Linux);
- * undefined elsewhere. Per request it is a capacity measure that other processes on a shared
- * core barely move, unlike requests per second.
- */
-function cpuNs(pid: number): number | undefined {
-  try {
-    let total = 0
-    for (const tid of readdirSync(`/proc/${pid}/task`))
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    return total
-  } catch {
-    return undefined
-  }
 }
 
 /** One autocannon run; throws on any failed or non-2xx response. */
@@ -108,44 +84,29 @@ async function load(
   opts: { duration?: number; amount?: number },
 ): Promise<Load> {
   let i = 0
-  const cpuBefore = cpuNs(target.pid)
-  const run = autocannon({
-    url: target.base,
-    connections: CONNECTIONS,
-    pipelining: 1,
-    ...opts,
-    requests: [
-      route === 'healthz'
-        ? { method: 'GET', path: '/healthz' }
-        : {
-            method: 'POST',
-            path: '/v1/keys/verify',
-            headers: { 'content-type': 'application/json', 'x-api-key': target.caller },
-            setupRequest: (req) => {
-              req.body = bodies[i++ % bodies.length]!
-              return req
+  return runLoad(
+    {
+      url: target.base,
+      connections: CONNECTIONS,
+      pipelining: 1,
+      ...opts,
+      requests: [
+        route === 'healthz'
+          ? { method: 'GET', path: '/healthz' }
+          : {
+              method: 'POST',
+              path: '/v1/keys/verify',
+              headers: { 'content-type': 'application/json', 'x-api-key': target.caller },
+              setupRequest: (req) => {
+                req.body = bodies[i++ % bodies.length]!
+                return req
+              },
             },
-          },
-    ],
-  })
-  // autocannon's own percentiles are whole milliseconds; these responses take less
-  const times: number[] = []
-  run.on('response', (_client, _status, _bytes, ms) => times.push(ms))
-  const result = await run
-  const cpuAfter = cpuNs(target.pid)
-  const bad = result.non2xx + result.errors + result.timeouts
-  if (bad > 0) throw new Error(`${target.base} ${route}: ${bad} failed or non-2xx responses`)
-  times.sort((a, b) => a - b)
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0
-  return {
-    rps: result.requests.average,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    cpuUs:
-      cpuBefore === undefined || cpuAfter === undefined
-        ? undefined
-        : (cpuAfter - cpuBefore) / 1000 / times.length,
-  }
+      ],
+    },
+    target.pid,
+    `${target.base} ${route}`,
+  )
 }
 
 /** Resident memory of a process, from ps (kilobytes). */

@@ -7,7 +7,7 @@ import { createKeyward } from '../src/core/keyward.js'
 import { createMemoryLimiter } from '../src/limits/memory.js'
 import { createService, SERVICE_IMPLIED_SCOPES } from '../src/server/app.js'
 import { createSqliteStore } from '../src/stores/sqlite/index.js'
-import { BENCH_PEPPERS } from './lib.js'
+import { BENCH_PEPPERS, printListening } from './lib.js'
 
 const db = new Database(process.env.BENCH_DB!)
 const store = createSqliteStore({ db })
@@ -20,10 +20,7 @@ const keyward = await createKeyward({
 })
 const app = await createService({ keyward, version: 'bench' })
 await app.listen({ port: 0, host: '127.0.0.1' })
-const address = app.server.address()
-console.log(
-  `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-)
+printListening(app.server)
 process.on('SIGTERM', async () => {
   await app.close()
   await keyward.close()

@@ -4,6 +4,7 @@
 import replyFrom from '@fastify/reply-from'
 import Fastify from 'fastify'
 import { Agent } from 'undici'
+import { printListening } from '../lib.js'
 
 const upstream = process.env.BENCH_UPSTREAM!
 const app = Fastify()
@@ -16,10 +17,7 @@ app.route({
   handler: (request, reply) => reply.from(upstream + request.url),
 })
 await app.listen({ port: 0, host: '127.0.0.1' })
-const address = app.server.address()
-console.log(
-  `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-)
+printListening(app.server)
 process.on('SIGTERM', async () => {
   await app.close()
   process.exit(0)

@@ -9,7 +9,7 @@ import { createService, SERVICE_IMPLIED_SCOPES } from '../../src/server/app.js'
 import { resolveProxyConfig } from '../../src/server/proxy/config.js'
 import { createMemoryStore } from '../../src/stores/memory/index.js'
 import { createTokenSigner } from '../../src/tokens/signer.js'
-import { BENCH_PEPPERS } from '../lib.js'
+import { BENCH_PEPPERS, printListening } from '../lib.js'
 
 const store = createMemoryStore()
 await store.migrate()
@@ -44,10 +44,7 @@ const app = await createService({
 const { key } = await keyward.createKey({ name: 'bench caller', scopes: ['orders:read'] })
 writeFileSync(process.env.BENCH_KEY_FILE!, key, { mode: 0o600 })
 await app.listen({ port: 0, host: '127.0.0.1' })
-const address = app.server.address()
-console.log(
-  `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-)
+printListening(app.server)
 process.on('SIGTERM', async () => {
   await app.close()
   signer.close()

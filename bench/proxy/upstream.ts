@@ -1,6 +1,7 @@
 // bench/proxy's upstream: the smallest useful service (node:http), reading any body and
 // answering a short JSON. Prints `listening on URL`.
 import { createServer } from 'node:http'
+import { printListening } from '../lib.js'
 
 const body = Buffer.from('{"ok":true}')
 const server = createServer((req, res) => {
@@ -11,10 +12,5 @@ const server = createServer((req, res) => {
   })
 })
 server.keepAliveTimeout = 60_000
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address()
-  console.log(
-    `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-  )
-})
+server.listen(0, '127.0.0.1', () => printListening(server))
 process.on('SIGTERM', () => server.close(() => process.exit(0)))

@@ -284,6 +284,8 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
       method: [...PROXY_METHODS],
       url: '/*',
       constraints: { [CONSTRAINT]: route.name },
+      // the upstream's API, not keyward's: not in /openapi.json
+      schema: { hide: true },
       // a public rule and a path with no normal form are answered without a key
       config: {
         keyward:
