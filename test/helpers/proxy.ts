@@ -13,6 +13,7 @@ export const ISSUER = 'http://keyward.test'
 export interface ProxyFile {
   /** Default: the test upstream at "/". Null: none at "/". */
   upstream?: string | null
+  /** The config file's "upstreams", or a function of the test upstream's URL returning them. */
   upstreams?: unknown
   routes?: unknown
   timeoutMs?: number
@@ -43,7 +44,7 @@ export async function startProxy(
   const proxy = resolveProxyConfig({
     upstream: file.upstream === undefined ? upstream.url : file.upstream,
     upstreamOrigin: '--upstream',
-    upstreams: file.upstreams,
+    upstreams: typeof file.upstreams === 'function' ? file.upstreams(upstream.url) : file.upstreams,
     routes: file.routes,
     file: 'keyward.json',
     timeoutMs: file.timeoutMs ?? 30_000,

@@ -3,9 +3,15 @@
 // upstream's answer unchanged but for hop-by-hop headers, route rules applied to the path in
 // normal form, and keyward's own paths kept its own. Every check reads what a real upstream
 // received; no API key may ever reach it.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import type { IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyKeywardToken } from '../../src/tokens/upstream.js'
 import type { Received } from '../fixtures/upstream.js'
+import { makeCertificate } from '../fixtures/tls.js'
 import { rawRequest } from '../http/apps.js'
 import { ISSUER, type ProxiedService, startProxy } from '../helpers/proxy.js'
 
@@ -149,6 +155,24 @@ describe('with no route rules', () => {
     expect(got['x-forwarded-for']).toBe('127.0.0.1')
     expect(got['x-forwarded-proto']).toBe('http')
     expect(got['x-forwarded-host']).toBe(`127.0.0.1:${svc.port}`)
+  })
+
+  it('does not forward hop-by-hop headers, Proxy-Authorization or Expect', async () => {
+    const res = await send(svc, '/hops', [
+      `X-API-Key: ${key}`,
+      'Connection: keep-alive, X-Drop',
+      'X-Drop: 1',
+      'Keep-Alive: timeout=5',
+      'Proxy-Authorization: Basic cHJveHk6cHJveHk=',
+      'TE: trailers',
+      'Expect: 100-continue',
+      'X-Kept: yes',
+    ])
+    expect(res.status).toBe(200)
+    const got = svc.upstream.last().headers
+    for (const name of ['x-drop', 'keep-alive', 'proxy-authorization', 'te', 'expect'])
+      expect(got[name], name).toBeUndefined()
+    expect(got['x-kept']).toBe('yes')
   })
 
   it("returns the upstream's status and headers, less hop-by-hop ones", async () => {
@@ -321,5 +345,73 @@ describe('with route rules', () => {
       const got = since(svc, before).map((r) => r.url)
       expect(got, target).toEqual(forwarded === null ? [] : [forwarded])
     }
+  })
+})
+
+describe('behind a trusted proxy, over HTTPS', () => {
+  it("appends the peer to what the trusted proxy said, and keeps the upstream's HSTS", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-proxy-tls-'))
+    const files = makeCertificate(dir, 'keyward')
+    const tls = { cert: readFileSync(files.cert), key: readFileSync(files.key) }
+    const svc = await startProxy({}, { service: { tls, trustedProxies: ['127.0.0.1'] } })
+    proxies.push(svc)
+    const { key } = await svc.createKey({ name: 'behind a balancer' })
+    const get = (path: string) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: svc.port,
+            path,
+            ca: tls.cert,
+            headers: { 'x-api-key': key, 'x-forwarded-for': '203.0.113.9' },
+          },
+          (res) => {
+            res.resume()
+            res.on('end', () => resolve(res))
+          },
+        )
+        req.on('error', reject)
+        req.end()
+      })
+    const proxied = await get('/status/200')
+    expect(proxied.statusCode).toBe(200)
+    expect(proxied.headers['strict-transport-security']).toBe('max-age=5')
+    const got = svc.upstream.last().headers
+    expect(got['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1')
+    expect(got['x-forwarded-proto']).toBe('https')
+    const own = await get('/healthz')
+    expect(own.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains')
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
+describe('with upstreams by prefix only', () => {
+  it('answers 404 where no upstream serves the path, and applies an upstream body limit', async () => {
+    const svc = await proxy({
+      upstream: null,
+      upstreams: (url: string) => [{ prefix: '/small', url, maxBodyBytes: 10 }],
+    })
+    const { key } = await svc.createKey({ name: 'caller' })
+    const before = svc.upstream.received.length
+    const elsewhere = await svc.call('GET', '/other', { key })
+    expect(elsewhere.status).toBe(404)
+    expect(elsewhere.body.detail).toContain('No upstream serves this path')
+    expect((await svc.call('GET', '/other', { key: null })).status).toBe(401)
+    expect((await svc.call('GET', '/smaller', { key })).status).toBe(404)
+    const big = await svc.call('POST', '/small/x', {
+      key,
+      body: '12345678901',
+      headers: { 'content-type': 'text/plain' },
+    })
+    expect(big.status).toBe(413)
+    expect(svc.upstream.received.length).toBe(before)
+    const fits = await svc.call('POST', '/small/x', {
+      key,
+      body: '1234567890',
+      headers: { 'content-type': 'text/plain' },
+    })
+    expect(fits.status).toBe(200)
+    expect(svc.upstream.last()).toMatchObject({ url: '/small/x', bytes: 10 })
   })
 })
