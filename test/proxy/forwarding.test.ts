@@ -295,9 +295,13 @@ describe('with route rules', () => {
   })
 
   it('lets public routes through without a key and without identity, key or not', async () => {
-    await svc.call('GET', '/public/a', { key: null })
+    await svc.call('GET', '/public/a', {
+      key: null,
+      headers: { 'x-keyward-key-id': 'key_0000000000000000', 'x-keyward-scopes': 'admin' },
+    })
     expect(svc.upstream.last().url).toBe('/public/a')
     expect(svc.upstream.last().headers['x-keyward-key-id']).toBeUndefined()
+    expect(svc.upstream.last().headers['x-keyward-scopes']).toBeUndefined()
     await svc.call('GET', '/public/b', { key: reader })
     expect(svc.upstream.last().headers['x-api-key']).toBeUndefined()
     expect(svc.upstream.last().headers['x-keyward-token']).toBeUndefined()
