@@ -37,7 +37,11 @@ describe('verifyEstablished', () => {
     const ok = await keyward.verifier.verifyEstablished(established, { scopes: ['keys:write'] })
     expect(ok.ok && ok.key.id).toBe(established.keyId)
     const no = await keyward.verifier.verifyEstablished(established, { scopes: ['audit:read'] })
-    expect(no).toMatchObject({ ok: false, code: 'insufficient_scope', missingScopes: ['audit:read'] })
+    expect(no).toMatchObject({
+      ok: false,
+      code: 'insufficient_scope',
+      missingScopes: ['audit:read'],
+    })
   })
 
   it('refuses a revoked key on the next call, though verify() may still answer from its cache', async () => {
@@ -77,17 +81,27 @@ describe('verifyEstablished', () => {
 
   it('answers key_invalid for a key or secret that does not exist', async () => {
     const { keyward, established } = await setup()
-    const r1 = await keyward.verifier.verifyEstablished({ ...established, keyId: 'key_0000000000000000' })
+    const r1 = await keyward.verifier.verifyEstablished({
+      ...established,
+      keyId: 'key_0000000000000000',
+    })
     expect(r1).toEqual({ ok: false, code: 'key_invalid' })
-    const r2 = await keyward.verifier.verifyEstablished({ ...established, hint: 'kw_live_AAAA…ZZZZ' })
+    const r2 = await keyward.verifier.verifyEstablished({
+      ...established,
+      hint: 'kw_live_AAAA…ZZZZ',
+    })
     expect(r2).toEqual({ ok: false, code: 'key_invalid' })
   })
 
   it('applies the IP allowlist to the address of the call', async () => {
     const { keyward, established, record } = await setup()
     await keyward.updateKey(record.id, { ipAllowlist: ['10.0.0.0/8'] })
-    expect((await keyward.verifier.verifyEstablished(established, { ip: '10.1.2.3' })).ok).toBe(true)
-    expect(await keyward.verifier.verifyEstablished(established, { ip: '192.0.2.1' })).toMatchObject({
+    expect((await keyward.verifier.verifyEstablished(established, { ip: '10.1.2.3' })).ok).toBe(
+      true,
+    )
+    expect(
+      await keyward.verifier.verifyEstablished(established, { ip: '192.0.2.1' }),
+    ).toMatchObject({
       code: 'ip_not_allowed',
     })
   })
@@ -99,6 +113,10 @@ describe('verifyEstablished', () => {
       throw new Error('connection refused')
     }
     const r = await keyward.verifier.verifyEstablished(established)
-    expect(r).toMatchObject({ ok: false, code: 'store_unavailable', retryAfterSeconds: expect.any(Number) })
+    expect(r).toMatchObject({
+      ok: false,
+      code: 'store_unavailable',
+      retryAfterSeconds: expect.any(Number),
+    })
   })
 })

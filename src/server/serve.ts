@@ -169,6 +169,15 @@ export async function startService(
         ...(settings.metricsScope === null ? {} : { metricsScope: settings.metricsScope }),
         readiness: limits.readiness,
         version: options.version,
+        dashboard: {
+          // the browser reaches it over HTTPS: here, through the proxy, or at the public URL
+          secureCookies:
+            settings.tls !== null ||
+            settings.behindTlsProxy ||
+            settings.publicUrl?.startsWith('https:') === true,
+          sessionIdleMs: settings.dashboardSessionIdle,
+          sessionMaxMs: settings.dashboardSessionMax,
+        },
       })
       await created.listen({ port: settings.port, host: settings.host })
     } catch (error) {

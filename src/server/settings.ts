@@ -151,6 +151,20 @@ export const SETTINGS = {
     defaultText: 'none (/metrics is open, like /healthz)',
     description: 'the scope a key needs to read /metrics (admin does not imply it)',
   }),
+  dashboardSessionIdle: setting({
+    flag: '--dashboard-session-idle <duration>',
+    env: 'KEYWARD_DASHBOARD_SESSION_IDLE',
+    kind: duration,
+    default: 30 * 60_000,
+    description: 'a dashboard session unused this long ends (sign in again)',
+  }),
+  dashboardSessionMax: setting({
+    flag: '--dashboard-session-max <duration>',
+    env: 'KEYWARD_DASHBOARD_SESSION_MAX',
+    kind: duration,
+    default: 8 * 3_600_000,
+    description: 'a dashboard session ends this long after sign-in, used or not',
+  }),
   logLevel: setting<LogLevel>({
     flag: '--log-level <level>',
     env: 'KEYWARD_LOG_LEVEL',
