@@ -190,8 +190,10 @@ export function KeysScreen(props: { canWrite: boolean }) {
             {rows.map((k) => (
               <tr key={k.id}>
                 <td data-label="Name">
-                  <Link to={`keys/${k.id}`}>{k.name}</Link>
-                  <div class="muted small">{k.id}</div>
+                  <div>
+                    <Link to={`keys/${k.id}`}>{k.name}</Link>
+                    <div class="muted small">{k.id}</div>
+                  </div>
                 </td>
                 <td data-label="Owner">{k.owner ?? <span class="muted">—</span>}</td>
                 <td data-label="Hint">
