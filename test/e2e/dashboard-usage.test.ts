@@ -109,6 +109,9 @@ describeWithBrowser('dashboard charts, audit trail and session expiry in Chromiu
     await expect.poll(types).toContain('key.revoked')
     await page.getByLabel('Event', { exact: true }).selectOption('key.revoked')
     await expect.poll(types).toEqual(['key.revoked'])
+    // events of the last hour: all of them here; a filter the server applies
+    await page.getByLabel('Since').selectOption('1h')
+    await expect.poll(types).toEqual(['key.revoked'])
     await page.getByLabel('Event', { exact: true }).selectOption('')
     await page.getByLabel('Key id').fill(billing.id)
     await page.getByLabel('Key id').press('Tab')

@@ -17,12 +17,12 @@ const TYPES = [
   'policy.changed',
 ]
 
-const SINCE: [string, string][] = [
-  ['', 'any time'],
-  ['1h', 'last hour'],
-  ['24h', 'last 24 hours'],
-  ['7d', 'last 7 days'],
-  ['30d', 'last 30 days'],
+const SINCE: [string, string, number][] = [
+  ['', 'any time', 0],
+  ['1h', 'last hour', 3_600_000],
+  ['24h', 'last 24 hours', 86_400_000],
+  ['7d', 'last 7 days', 7 * 86_400_000],
+  ['30d', 'last 30 days', 30 * 86_400_000],
 ]
 
 export function AuditScreen() {
@@ -39,7 +39,12 @@ export function AuditScreen() {
   async function load(cursor: string | null) {
     setLoading(true)
     try {
-      const page = await call<AuditPage>('GET', `/v1/audit${query({ ...filters, limit: 50, cursor })}`)
+      const ms = SINCE.find(([v]) => v === since)?.[2] ?? 0
+      const from = ms === 0 ? undefined : new Date(Date.now() - ms).toISOString()
+      const page = await call<AuditPage>(
+        'GET',
+        `/v1/audit${query({ keyId: filters.keyId, actor: filters.actor, type, since: from, limit: 50, cursor })}`,
+      )
       setItems(cursor === null ? page.items : [...items, ...page.items])
       setNext(page.nextCursor)
       setError(null)
