@@ -288,6 +288,12 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
       expect(background).toBe('rgb(17, 20, 24)')
       await expectAccessible(p, 'keys on a phone, dark')
       await screenshot(p, 'phone-keys-dark')
+      // the theme chosen in the header wins over the system's
+      await p.getByLabel('Theme').selectOption('light')
+      await expect
+        .poll(() => p.evaluate(() => getComputedStyle(document.documentElement).backgroundColor))
+        .toBe('rgb(255, 255, 255)')
+      await p.getByLabel('Theme').selectOption('system')
     } finally {
       await phone.close()
     }

@@ -72,9 +72,6 @@ function ordered(codes: Iterable<string>): string[] {
   })
 }
 
-function cssVar(name: string, fallback: string): string {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback
-}
 
 export function UsageChart(props: { series: Series; label: string; totals: Record<string, number> }) {
   const box = useRef<HTMLDivElement>(null)
@@ -84,8 +81,9 @@ export function UsageChart(props: { series: Series; label: string; totals: Recor
   useEffect(() => {
     const el = box.current
     if (el === null) return
-    const axis = cssVar('--muted', '#666')
-    const grid = cssVar('--grid', 'rgba(128,128,128,0.2)')
+    // the colours are light-dark() pairs: read the one resolved for the current scheme
+    const axis = getComputedStyle(el).color
+    const grid = 'rgba(128, 128, 128, 0.2)'
     const data: uPlot.AlignedData = [series.times, ...codes.map((c) => series.counts.get(c)!)]
     const width = () => Math.max(280, el.clientWidth)
     const plot = new uPlot(

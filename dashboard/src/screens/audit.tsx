@@ -1,5 +1,5 @@
 // The audit trail, newest first, with filters; "Load more" follows the API's cursor.
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { type AuditItem, type AuditPage, call, query } from '../api'
 import { AuditTable } from '../components/audit-table'
 import { ErrorNote, messageOf } from '../load'
@@ -36,7 +36,11 @@ export function AuditScreen() {
   const [loading, setLoading] = useState(false)
   const filters = { keyId: keyId.trim(), actor: actor.trim(), type, since }
 
+  // filters change faster than answers come: only the answer to the latest request is shown
+  const latest = useRef(0)
+
   async function load(cursor: string | null) {
+    const ticket = ++latest.current
     setLoading(true)
     try {
       const ms = SINCE.find(([v]) => v === since)?.[2] ?? 0
@@ -45,13 +49,14 @@ export function AuditScreen() {
         'GET',
         `/v1/audit${query({ keyId: filters.keyId, actor: filters.actor, type, since: from, limit: 50, cursor })}`,
       )
+      if (ticket !== latest.current) return
       setItems(cursor === null ? page.items : [...items, ...page.items])
       setNext(page.nextCursor)
       setError(null)
     } catch (e) {
-      setError(messageOf(e))
+      if (ticket === latest.current) setError(messageOf(e))
     } finally {
-      setLoading(false)
+      if (ticket === latest.current) setLoading(false)
     }
   }
 
