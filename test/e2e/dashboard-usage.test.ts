@@ -122,6 +122,25 @@ describeWithBrowser('dashboard charts, audit trail and session expiry in Chromiu
     await screenshot(page, 'audit')
   })
 
+  it('a key that may only read sees no create, rotate, revoke or audit', async () => {
+    const reader = await svc.createKey({ name: 'auditor', scopes: ['keys:read'] })
+    const context = await browser.newContext()
+    try {
+      const p = await context.newPage()
+      await signIn(p, svc.url, reader.key)
+      await p.getByRole('link', { name: 'Keys', exact: true }).click()
+      await p.locator('table.keys tbody tr').first().waitFor()
+      expect(await p.getByRole('link', { name: 'New key' }).count()).toBe(0)
+      expect(await p.getByRole('link', { name: 'Audit', exact: true }).count()).toBe(0)
+      await p.goto(`${svc.url}/dashboard/keys/${billing.id}`)
+      await p.getByRole('heading', { name: 'Details' }).waitFor()
+      expect(await p.getByRole('button', { name: /Rotate|Revoke/ }).count()).toBe(0)
+      expect(await p.getByRole('heading', { name: 'Audit events' }).count()).toBe(0)
+    } finally {
+      await context.close()
+    }
+  })
+
   it('an expired session sends the user back to sign-in, saying why', async () => {
     await page.getByRole('link', { name: 'Keys', exact: true }).click()
     await page.locator('table.keys tbody tr').first().waitFor()

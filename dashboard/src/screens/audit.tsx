@@ -67,14 +67,16 @@ export function AuditScreen() {
   return (
     <main id="main" tabIndex={-1}>
       <h1>Audit trail</h1>
+      {/* text filters apply on change (Enter or leaving the field); uncontrolled, so a
+          re-render while typing never resets them */}
       <form class="filters" aria-label="Filter events" onSubmit={(e) => e.preventDefault()}>
         <div class="field">
           <label for="a-key">Key id</label>
-          <input id="a-key" value={keyId} placeholder="key_…" onChange={(e) => setKeyId(e.currentTarget.value)} />
+          <input id="a-key" defaultValue="" placeholder="key_…" onChange={(e) => setKeyId(e.currentTarget.value)} />
         </div>
         <div class="field">
           <label for="a-actor">Actor</label>
-          <input id="a-actor" value={actor} placeholder="key_…" onChange={(e) => setActor(e.currentTarget.value)} />
+          <input id="a-actor" defaultValue="" placeholder="key_…" onChange={(e) => setActor(e.currentTarget.value)} />
         </div>
         <div class="field">
           <label for="a-type">Event</label>

@@ -112,7 +112,7 @@ export function KeysScreen(props: { canWrite: boolean }) {
         </div>
         <div class="field">
           <label for="f-owner">Owner</label>
-          <input id="f-owner" value={owner} onChange={(e) => refilter(() => setOwner(e.currentTarget.value))} />
+          <input id="f-owner" defaultValue="" onChange={(e) => refilter(() => setOwner(e.currentTarget.value))} />
         </div>
         <div class="field">
           <label for="f-status">State</label>
@@ -128,7 +128,7 @@ export function KeysScreen(props: { canWrite: boolean }) {
           <label for="f-scope">Scope</label>
           <input
             id="f-scope"
-            value={scope}
+            defaultValue=""
             placeholder="orders:read"
             onChange={(e) => refilter(() => setScope(e.currentTarget.value))}
           />
