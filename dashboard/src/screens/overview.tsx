@@ -20,6 +20,31 @@ function KeyList(props: { keys: ApiKey[]; empty: string; label: (k: ApiKey) => s
   )
 }
 
+function TopKeys(props: {
+  id: string
+  title: string
+  empty: string
+  rows: { keyId: string; name: string; count: string }[] | undefined
+}) {
+  return (
+    <section aria-labelledby={`${props.id}-title`}>
+      <h2 id={`${props.id}-title`}>{props.title}</h2>
+      {props.rows !== undefined &&
+        (props.rows.length === 0 ? (
+          <p class="muted">{props.empty}</p>
+        ) : (
+          <ol class="key-list">
+            {props.rows.map((t) => (
+              <li key={t.keyId}>
+                <Link to={`keys/${t.keyId}`}>{t.name}</Link> <span class="muted">{t.count}</span>
+              </li>
+            ))}
+          </ol>
+        ))}
+    </section>
+  )
+}
+
 export function OverviewScreen() {
   const usage = useLoad(() => call<Overview>('GET', `/v1/usage${query({ since: '24h', step: '1m', top: 10 })}`), [])
   const expiring = useLoad(
@@ -50,36 +75,18 @@ export function OverviewScreen() {
         )}
       </section>
       <div class="columns">
-        <section aria-labelledby="top-traffic-title">
-          <h2 id="top-traffic-title">Most traffic</h2>
-          {usage.data !== null &&
-            (usage.data.topByTraffic.length === 0 ? (
-              <p class="muted">No traffic in the last 24 hours.</p>
-            ) : (
-              <ol class="key-list">
-                {usage.data.topByTraffic.map((t) => (
-                  <li key={t.keyId}>
-                    <Link to={`keys/${t.keyId}`}>{t.name}</Link> <span class="muted">{formatNumber(t.total)} calls</span>
-                  </li>
-                ))}
-              </ol>
-            ))}
-        </section>
-        <section aria-labelledby="top-denied-title">
-          <h2 id="top-denied-title">Most refused</h2>
-          {usage.data !== null &&
-            (usage.data.topByDenials.length === 0 ? (
-              <p class="muted">No refusals in the last 24 hours.</p>
-            ) : (
-              <ol class="key-list">
-                {usage.data.topByDenials.map((t) => (
-                  <li key={t.keyId}>
-                    <Link to={`keys/${t.keyId}`}>{t.name}</Link> <span class="muted">{formatNumber(t.denied)} refused</span>
-                  </li>
-                ))}
-              </ol>
-            ))}
-        </section>
+        <TopKeys
+          id="top-traffic"
+          title="Most traffic"
+          empty="No traffic in the last 24 hours."
+          rows={usage.data?.topByTraffic.map((t) => ({ ...t, count: `${formatNumber(t.total)} calls` }))}
+        />
+        <TopKeys
+          id="top-denied"
+          title="Most refused"
+          empty="No refusals in the last 24 hours."
+          rows={usage.data?.topByDenials.map((t) => ({ ...t, count: `${formatNumber(t.denied)} refused` }))}
+        />
         <section aria-labelledby="expiring-title">
           <h2 id="expiring-title">Expiring within 14 days</h2>
           <ErrorNote error={expiring.error} />
