@@ -5,7 +5,7 @@ export default defineConfig({
   // and tsx; without this they would load a possibly stale dist/
   resolve: { tsconfigPaths: true },
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'dashboard/src/**/*.test.ts'],
     // every test file runs in an empty working directory with a decoy ./keyward.db
     setupFiles: ['test/setup/working-directory.ts'],
     testTimeout: 30_000,

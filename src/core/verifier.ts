@@ -194,6 +194,47 @@ export class Verifier {
     return result
   }
 
+  /**
+   * Steps 4-7 for a key whose secret was verified earlier (a dashboard session signed in with
+   * it): the key and that secret (found by `hint` among the key's secrets) are read from the
+   * store now, without the cache, so that a revocation, a finished grace period or a removed
+   * scope applies to the very next call, on every node. A key or secret that is gone answers
+   * `key_invalid`. Never pass an id taken from a request: the caller must hold the proof that
+   * the secret was verified.
+   */
+  async verifyEstablished(
+    established: { keyId: string; hint: string },
+    options?: VerifyOptions,
+  ): Promise<VerifyResult> {
+    const now = this.clock.now()
+    let entry: CacheEntry | null
+    try {
+      const [key, secrets] = await Promise.all([
+        this.store.getKey(established.keyId),
+        this.store.listSecrets(established.keyId),
+      ])
+      const secret = secrets.find((s) => s.hint === established.hint)
+      entry =
+        key === null || secret === undefined
+          ? null
+          : await this.entryFor({ key, secret }, established.hint, now)
+    } catch (error) {
+      this.counts.storeLookupErrors++
+      this.counts.storeUnavailable++
+      return {
+        ok: false,
+        code: 'store_unavailable',
+        retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+        cause: error,
+      }
+    }
+    if (entry === null) {
+      this.counts.keyInvalid++
+      return INVALID
+    }
+    return this.decide(entry, options, now) ?? this.limit(entry, entry.limitRequest!, options)
+  }
+
   /** The stored key a secret belongs to, under every configured pepper, or null. No cache. */
   async findSecret(secret: string): Promise<FoundKey | null> {
     for (const version of this.hasher.versions) {
@@ -427,6 +468,13 @@ export class Verifier {
       this.cache?.setNotFound(cacheKey, now, epoch)
       return null
     }
+    const entry = await this.entryFor(row, keyHint(credential), now)
+    this.cache?.set(cacheKey, row.key.id, entry, now, epoch)
+    return entry
+  }
+
+  /** What verification needs of a found key: effective scopes, IP allowlist, limits. */
+  private async entryFor(row: FoundKey, hint: string, now: number): Promise<CacheEntry> {
     const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
     const own = roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
     const scopes = this.impliedScopes === null ? own : expandImplied(own, this.impliedScopes)
@@ -435,7 +483,7 @@ export class Verifier {
       name: row.key.name,
       ownerId: row.key.ownerId,
       prefix: row.key.prefix,
-      hint: keyHint(credential),
+      hint,
       scopes,
       roles: row.key.roles,
       metadata: row.key.metadata,
@@ -443,7 +491,7 @@ export class Verifier {
       rateLimits: row.key.rateLimits,
       quota: row.key.quota,
     })
-    const entry: CacheEntry = {
+    return {
       key: row.key,
       secret: row.secret,
       scopes: compileScopes(scopes),
@@ -451,8 +499,6 @@ export class Verifier {
       success: Object.freeze({ ok: true, key: verified }),
       limitRequest: this.limits === null ? null : keyLimitRequest(this.limits, row.key),
     }
-    this.cache?.set(cacheKey, row.key.id, entry, now, epoch)
-    return entry
   }
 
   private async roleDefinitions(now: number): Promise<Map<string, string[]>> {

@@ -261,10 +261,22 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       admit(extractCredential(options, view), view, req, scopes, done, fail)
       return
     }
-    Promise.resolve()
-      .then(() => getCredential(req))
-      .then((custom) => {
-        const credential = custom ?? extractCredential(options, view)
+    let custom: ReturnType<typeof getCredential>
+    try {
+      custom = getCredential(req)
+    } catch (error) {
+      fail(error)
+      return
+    }
+    // a synchronous getter costs no promise: the service's session lookup is one on every call
+    if (typeof (custom as PromiseLike<unknown> | null | undefined)?.then !== 'function') {
+      const credential = (custom as string | null | undefined) ?? extractCredential(options, view)
+      admit(credential, view, req, scopes, done, fail)
+      return
+    }
+    Promise.resolve(custom)
+      .then((found) => {
+        const credential = found ?? extractCredential(options, view)
         admit(credential, view, req, scopes, done, fail)
       })
       .catch(fail)

@@ -28,6 +28,11 @@ import type { ProxyConfig } from './proxy/config.js'
 import { proxyCost, proxyRoutes } from './proxy/routes.js'
 import { KeywardError } from '../core/errors.js'
 import { trustProxies } from '../limits/client-ip.js'
+import { DEFAULT_DASHBOARD_DIR, dashboardRoutes } from './routes/dashboard.js'
+import { sessionRoutes } from './routes/session.js'
+import { sessionAuthentication, sessionCookieName } from './session-auth.js'
+import { SessionStore } from './sessions.js'
+import { type Clock, systemClock } from '../core/clock.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -62,6 +67,23 @@ export interface ServiceLimits {
   keepAliveTimeoutMs?: number
 }
 
+/** The web dashboard at /dashboard and its sessions. */
+export interface DashboardOptions {
+  /**
+   * Mark the session cookie `Secure` (and name it `__Host-…`). Default: on with `tls`; set it
+   * behind a TLS-terminating proxy.
+   */
+  secureCookies?: boolean
+  /** A session unused this long ends. Default 30 minutes. */
+  sessionIdleMs?: number
+  /** A session ends this long after sign-in. Default 8 hours. */
+  sessionMaxMs?: number
+  /** The built files. Default: dist/dashboard of this package. */
+  dir?: string
+  /** Where sessions read the time (tests). */
+  clock?: Clock
+}
+
 export interface ServiceOptions {
   /** The service's keyward, created with `impliedScopes: SERVICE_IMPLIED_SCOPES`. */
   keyward: Keyward
@@ -92,6 +114,8 @@ export interface ServiceOptions {
    * (see docs/proxy.md). Needs `signer`: each request carries a signed X-Keyward-Token.
    */
   proxy?: ProxyConfig
+  /** The dashboard's settings, or `false`: no /dashboard and no sessions. Default on. */
+  dashboard?: DashboardOptions | false
 }
 
 const KIB = 1024
@@ -294,8 +318,26 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   })
   metrics.attach(app)
   await registerOpenApi(app, options.version ?? '0.0.0')
+  const dashboard = options.dashboard === false ? null : (options.dashboard ?? {})
+  const secureCookies = dashboard?.secureCookies ?? tls !== undefined
+  const cookieName = sessionCookieName(secureCookies)
+  const sessions =
+    dashboard === null
+      ? null
+      : new SessionStore({
+          idleMs: dashboard.sessionIdleMs ?? 30 * 60_000,
+          maxMs: dashboard.sessionMaxMs ?? 8 * 3_600_000,
+          clock: dashboard.clock ?? systemClock,
+        })
+  // a session authenticates through the adapter too: see session-auth.ts
+  const sessionAuth = sessions === null ? null : sessionAuthentication(options.keyward, sessions, cookieName)
+  if (sessionAuth !== null) {
+    app.decorateRequest('dashboardSession', null)
+    app.addHook('onRequest', sessionAuth.onRequest)
+  }
   await app.register(keywardFastify, {
-    keyward: options.keyward,
+    keyward: sessionAuth?.verifier ?? options.keyward,
+    ...(sessionAuth === null ? {} : { getCredential: sessionAuth.getCredential }),
     failedAuth: options.failedAuth ?? { limit: 20, windowMs: 60_000 },
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.onDenied ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) } : {}),
@@ -314,6 +356,10 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(verifyRoutes, { keyward: options.keyward })
   await app.register(roleRoutes, { keyward: options.keyward })
+  if (dashboard !== null && sessions !== null) {
+    await app.register(sessionRoutes, { sessions, cookieName, secureCookies })
+    await app.register(dashboardRoutes, { dir: dashboard.dir ?? DEFAULT_DASHBOARD_DIR })
+  }
   // last: the service's own paths are known by now and stay its own
   if (proxy !== undefined) {
     await app.register(proxyRoutes, {

@@ -17,7 +17,8 @@ import { startTcpProxy, type TcpProxy } from '../../test/fixtures/tcp-proxy.js'
 import { describeWithService, uniqueName } from '../../test/helpers/services.js'
 import { registeredRoutes, startService, type TestService } from '../../test/helpers/service.js'
 
-const OPEN = /^\/(docs(\/.*)?|openapi\.json|healthz|readyz|metrics)$/
+// open routes, and the dashboard's session routes, which read no store once the key is verified
+const OPEN = /^\/(docs(\/.*)?|openapi\.json|healthz|readyz|metrics|dashboard(\/.*)?)$/
 
 /** A request for every route that needs the store, with a body its schema accepts. */
 function storeRoutes(svc: TestService, keyId: string): [string, string, unknown][] {

@@ -12,6 +12,7 @@ export type ServiceProblemCode =
   | 'invalid_json'
   | 'not_found'
   | 'method_not_allowed'
+  | 'csrf_rejected'
   | 'body_too_large'
   | 'unsupported_media_type'
   | 'headers_too_large'
@@ -33,6 +34,7 @@ interface ProblemSpec {
 const SPECS: Readonly<Record<ServiceProblemCode, ProblemSpec>> = {
   invalid_request: { status: 400, title: 'Invalid request' },
   invalid_json: { status: 400, title: 'Malformed JSON body' },
+  csrf_rejected: { status: 403, title: 'Cross-site request refused' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   request_timeout: { status: 408, title: 'Request timeout' },

@@ -14,8 +14,8 @@ beforeAll(async () => {
 afterEach(() => svc.expectNoSecretLeaked())
 afterAll(() => svc.close())
 
-/** Routes anyone may call: the API description and the health checks. */
-const OPEN = /^\/(docs(\/.*)?|openapi\.json|healthz|readyz|metrics)$/
+/** Routes anyone may call: the API description, the health checks, the dashboard's files. */
+const OPEN = /^\/(docs(\/.*)?|openapi\.json|healthz|readyz|metrics|dashboard|dashboard\/\*)$/
 
 function json(body: string): Record<string, unknown> {
   return JSON.parse(body) as Record<string, unknown>

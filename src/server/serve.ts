@@ -173,6 +173,15 @@ export async function startService(
         readiness: limits.readiness,
         version: options.version,
         ...(settings.proxy === null ? {} : { proxy: settings.proxy }),
+        dashboard: {
+          // the browser reaches it over HTTPS: here, through the proxy, or at the public URL
+          secureCookies:
+            settings.tls !== null ||
+            settings.behindTlsProxy ||
+            settings.publicUrl?.startsWith('https:') === true,
+          sessionIdleMs: settings.dashboardSessionIdle,
+          sessionMaxMs: settings.dashboardSessionMax,
+        },
       })
       await created.listen({ port: settings.port, host: settings.host })
     } catch (error) {

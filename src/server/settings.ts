@@ -177,6 +177,20 @@ export const SETTINGS = {
     default: 5_000,
     description: 'how long opening a connection to an upstream may take (then 504)',
   }),
+  dashboardSessionIdle: setting({
+    flag: '--dashboard-session-idle <duration>',
+    env: 'KEYWARD_DASHBOARD_SESSION_IDLE',
+    kind: duration,
+    default: 30 * 60_000,
+    description: 'a dashboard session unused this long ends (sign in again)',
+  }),
+  dashboardSessionMax: setting({
+    flag: '--dashboard-session-max <duration>',
+    env: 'KEYWARD_DASHBOARD_SESSION_MAX',
+    kind: duration,
+    default: 8 * 3_600_000,
+    description: 'a dashboard session ends this long after sign-in, used or not',
+  }),
   logLevel: setting<LogLevel>({
     flag: '--log-level <level>',
     env: 'KEYWARD_LOG_LEVEL',

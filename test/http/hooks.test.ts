@@ -50,6 +50,17 @@ describe.each(ADAPTERS)('%s adapter hooks', (adapter) => {
     expect(JSON.parse(bad.body).code).toBe('key_invalid')
   })
 
+  it('getCredential may answer with a promise, and its rejection fails closed', async () => {
+    const app = await start(adapter, { keyward, getCredential: async (req) => customHeader(req) })
+    expect((await rawRequest(app.port, { headers: [['X-Custom-Key', key]] })).status).toBe(200)
+    expect((await rawRequest(app.port, { headers: [['X-API-Key', key]] })).status).toBe(200)
+    const failing = await start(adapter, {
+      keyward,
+      getCredential: () => Promise.reject(new Error('credential lookup failed')),
+    })
+    expect((await rawRequest(failing.port, { headers: [['X-API-Key', key]] })).status).toBe(500)
+  })
+
   it('getCredential alone with sources: []', async () => {
     const app = await start(adapter, { keyward, getCredential: customHeader, sources: [] })
     const res = await rawRequest(app.port, { headers: [['X-API-Key', key]] })
