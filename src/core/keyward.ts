@@ -38,6 +38,7 @@ export { Verifier } from './verifier.js'
 export type { VerifierStats, VerifyOutcomeCounts } from './verify-stats.js'
 export type {
   VerifiedKey,
+  VerifiedTokenClaims,
   VerifyDenial,
   VerifyOptions,
   VerifyResult,
