@@ -23,7 +23,11 @@ import { metricsRoutes } from './routes/metrics.js'
 import { jwksRoutes } from './routes/jwks.js'
 import { keyRoutes } from './routes/keys.js'
 import { roleRoutes } from './routes/roles.js'
+import { tokenRoutes } from './routes/token.js'
 import { verifyRoutes } from './routes/verify.js'
+import { acceptTokens, type CredentialVerifier } from '../tokens/accept.js'
+import { DEFAULT_ACCESS_TOKEN_LIFETIME_SEC } from '../tokens/limits.js'
+import { createRevocationList } from '../tokens/revocations.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -74,8 +78,14 @@ export interface ServiceOptions {
   readiness?: readonly ReadinessCheck[]
   /** Called for every denied request (metrics, logs). */
   onDenied?: (event: DeniedEvent) => void
-  /** Signs keyward's JWTs; when given, `GET /.well-known/jwks.json` publishes its public keys. */
+  /**
+   * Signs keyward's JWTs. When given, `GET /.well-known/jwks.json` publishes its public keys,
+   * `POST /oauth/token` trades API keys for access tokens, and every authenticated route
+   * accepts those tokens (audience: the signer's issuer) as well as keys.
+   */
   signer?: TokenSigner
+  /** The token endpoint's settings (with `signer`). */
+  tokens?: ServiceTokenOptions
   /** The version shown in /openapi.json and in the `keyward_build_info` metric. */
   version?: string
   /**
@@ -83,6 +93,17 @@ export interface ServiceOptions {
    * /healthz. `admin` does not imply it: give the scraper a key of its own.
    */
   metricsScope?: string
+}
+
+/** How the service issues access tokens. */
+export interface ServiceTokenOptions {
+  /**
+   * Audiences (`aud`) a token may be asked for (`audience=` / `resource=`); the first is given
+   * when none is asked. Default: the signer's issuer (this service's URL) alone.
+   */
+  audiences?: readonly string[]
+  /** Access token lifetime, 1-3600 s (shortened to the key's own expiry). Default 300. */
+  lifetimeSec?: number
 }
 
 const KIB = 1024
@@ -104,9 +125,7 @@ class MethodTable {
   add(url: string, methods: readonly string[]): void {
     const source = url
       .split('/')
-      .map((part) =>
-        part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-      )
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/')
     const existing = this.routes.find((r) => r.re.source === `^${source}$`)
     if (existing) for (const m of methods) existing.methods.add(m)
@@ -269,11 +288,32 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   })
   metrics.attach(app)
   await registerOpenApi(app, options.version ?? '0.0.0')
+  // one object: the token endpoint's bad secrets count with every other route's bad keys
+  const failedAuth = options.failedAuth ?? { limit: 20, windowMs: 60_000 }
+  const signer = options.signer
+  let verifier: CredentialVerifier = options.keyward
+  if (signer !== undefined) {
+    // tokens issued here, for here: checked against the signer's own keys, no fetch
+    const revocations = createRevocationList({ changes: options.keyward })
+    app.addHook('onClose', async () => revocations.close())
+    verifier = acceptTokens({
+      keyward: options.keyward,
+      jwks: () => signer.jwks(),
+      issuer: () => signer.issuer(),
+      audience: () => signer.issuer(),
+      impliedScopes: SERVICE_IMPLIED_SCOPES,
+      revocations,
+    })
+  }
+  const onDenied = options.onDenied
+    ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) }
+    : {}
+  const trustedProxies = options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}
   await app.register(keywardFastify, {
-    keyward: options.keyward,
-    failedAuth: options.failedAuth ?? { limit: 20, windowMs: 60_000 },
-    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
-    ...(options.onDenied ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) } : {}),
+    keyward: verifier,
+    failedAuth,
+    ...trustedProxies,
+    ...onDenied,
   })
   await app.register(healthRoutes, {
     keyward: options.keyward,
@@ -283,7 +323,19 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     metrics,
     ...(options.metricsScope === undefined ? {} : { scope: options.metricsScope }),
   })
-  if (options.signer) await app.register(jwksRoutes, { signer: options.signer })
+  if (signer !== undefined) {
+    await app.register(jwksRoutes, { signer })
+    const audiences = options.tokens?.audiences
+    await app.register(tokenRoutes, {
+      keyward: options.keyward,
+      signer,
+      audiences: audiences === undefined ? () => [signer.issuer()] : () => audiences,
+      lifetimeSec: options.tokens?.lifetimeSec ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SEC,
+      failedAuth,
+      ...trustedProxies,
+      ...onDenied,
+    })
+  }
   await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(verifyRoutes, { keyward: options.keyward })
   await app.register(roleRoutes, { keyward: options.keyward })
