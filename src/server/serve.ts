@@ -157,7 +157,10 @@ export async function startService(
         // the URL is known once listening (port 0 picks one)
         issuer: () => settings.publicUrl ?? url,
         onReloadError: (error) =>
-          log.error({ err: error }, 'reloading the token signing keys failed; keeping the loaded ones'),
+          log.error(
+            { err: error },
+            'reloading the token signing keys failed; keeping the loaded ones',
+          ),
       })
       created = await createService({
         keyward: opened.keyward,
@@ -167,6 +170,10 @@ export async function startService(
         ...(settings.tls ? { tls: { cert: settings.tls.cert, key: settings.tls.key } } : {}),
         trustedProxies: settings.trustedProxies,
         ...(settings.metricsScope === null ? {} : { metricsScope: settings.metricsScope }),
+        tokens: {
+          lifetimeSec: settings.tokenLifetime,
+          ...(settings.tokenAudiences.length === 0 ? {} : { audiences: settings.tokenAudiences }),
+        },
         readiness: limits.readiness,
         version: options.version,
       })
