@@ -175,19 +175,21 @@ export const filePath: Kind<string | null> = {
   },
 }
 
+/** A list setting's entries: comma-separated text (flag, environment) or a JSON array. */
+function listEntries(value: Raw): readonly unknown[] {
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+  return Array.isArray(value) ? value : [value]
+}
+
 export const proxyList: Kind<readonly string[]> = {
   allowed: 'IP addresses or CIDR ranges, e.g. 10.0.0.0/8 (comma-separated in the environment)',
   json: 'array',
   parse(value) {
-    const entries =
-      typeof value === 'string'
-        ? value
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== '')
-        : Array.isArray(value)
-          ? value
-          : [value]
+    const entries = listEntries(value)
     for (const entry of entries) {
       if (typeof entry !== 'string') throw new Invalid()
       try {
@@ -226,15 +228,7 @@ export const audienceList: Kind<readonly string[]> = {
     'URIs or names without spaces, e.g. https://orders.internal (comma-separated in the environment)',
   json: 'array',
   parse(value) {
-    const entries =
-      typeof value === 'string'
-        ? value
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== '')
-        : Array.isArray(value)
-          ? value
-          : [value]
+    const entries = listEntries(value)
     for (const entry of entries)
       if (typeof entry !== 'string' || !/^[\x21-\x7e]{1,2048}$/.test(entry)) throw new Invalid()
     return Object.freeze([...new Set(entries as string[])])

@@ -2,44 +2,25 @@
 // and the tokens it issues accepted by the service's own routes.
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  type Answer,
-  startService,
-  TEST_PEPPERS,
-  type TestService,
-} from '../../test/helpers/service.js'
+import { type Answer, startSigningService, type TestService } from '../../test/helpers/service.js'
 import { createMemoryLimiter } from '../limits/memory.js'
-import { createMemoryStore } from '../stores/memory/index.js'
-import { createTokenSigner, type TokenSigner } from '../tokens/signer.js'
 import type { ServiceOptions } from './app.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 const running: TestService[] = []
-const signers: TokenSigner[] = []
 afterEach(async () => {
   for (const s of running.splice(0)) {
     s.expectNoSecretLeaked()
     await s.close()
   }
-  for (const s of signers.splice(0)) s.close()
 })
 
 async function start(service: Partial<ServiceOptions> = {}) {
-  const store = createMemoryStore()
-  let url = ''
-  const signer = await createTokenSigner({
-    store,
-    secrets: { peppers: TEST_PEPPERS },
-    issuer: () => url,
-  })
-  signers.push(signer)
-  const svc = await startService({
-    store,
+  const svc = await startSigningService({
     keyward: { limits: { limiter: createMemoryLimiter() } },
-    service: { signer, ...service },
+    service,
   })
   running.push(svc)
-  url = svc.url
   return svc
 }
 

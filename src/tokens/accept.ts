@@ -94,18 +94,6 @@ const OPTION_NAMES = new Set([
   'jwksTimeoutMs',
   'clock',
 ])
-/** Options passed on to `createTokenVerifier` as they are. */
-const PASSED_ON = [
-  'jwks',
-  'jwksUrl',
-  'clockToleranceSec',
-  'maxTokenBytes',
-  'jwksCooldownMs',
-  'jwksCacheMaxAgeMs',
-  'jwksTimeoutMs',
-  'clock',
-] as const
-
 /** A verified token, kept for its later requests. */
 interface Entry {
   readonly keyId: string
@@ -187,9 +175,16 @@ export function acceptTokens(options: AcceptTokensOptions): CredentialVerifier {
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES
   const clock = options.clock ?? systemClock
   const toleranceMs = (options.clockToleranceSec ?? 5) * 1000
-  const passed: Record<string, unknown> = {}
-  for (const name of PASSED_ON) if (options[name] !== undefined) passed[name] = options[name]
-  const { issuer, audience } = options
+  // the rest are createTokenVerifier's own options, passed on as they are
+  const {
+    keyward: _keys,
+    revocations: _revocations,
+    impliedScopes: _implied,
+    cacheMaxEntries: _cacheMax,
+    issuer,
+    audience,
+    ...passed
+  } = options
   const build = (): TokenVerifier =>
     createTokenVerifier({
       ...passed,

@@ -14,7 +14,8 @@ import {
 import type { AddressInfo } from 'node:net'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RetryEvent } from '../../src/client/options.js'
+import { createClient, type KeywardClient } from '../../src/client/client.js'
+import type { ClientOptions, RetryEvent } from '../../src/client/options.js'
 import { createKeyward } from '../../src/core/keyward.js'
 import { requireApiKey } from '../../src/http/node/index.js'
 import { createMemoryLimiter } from '../../src/limits/memory.js'
@@ -251,6 +252,18 @@ export async function startTarget(options: { tokenLifetimeS?: number } = {}): Pr
  * Collects what a test's client exposed (onRetry events, errors) and checks, after each test,
  * that no secret appears in them nor in any URL the servers saw.
  */
+/**
+ * A client factory for tests: `defaults` plus each call's options, every retry recorded in
+ * `events` (which the leak check reads).
+ */
+export function recordingClient(
+  events: RetryEvent[],
+  defaults: ClientOptions,
+): (options?: Partial<ClientOptions>) => KeywardClient {
+  return (options = {}) =>
+    createClient({ onRetry: (event) => events.push(event), ...defaults, ...options })
+}
+
 /** What the leak check reads of a target: every URL seen, and the logs it clears. */
 type Watched = Pick<Target, 'key' | 'urlsSeen'> & {
   api: { seen: SeenRequest[] }

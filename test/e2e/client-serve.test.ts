@@ -2,9 +2,14 @@
 // an upstream protected by keyward's middleware, which accepts keys and keyward serve's tokens
 // (test/client/servers.ts, startKeywardTarget).
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type ClientOptions, createClient, type RetryEvent } from '../../src/client/index.js'
+import type { ClientOptions, RetryEvent } from '../../src/client/index.js'
 import { KeywardError } from '../../src/core/errors.js'
-import { type KeywardTarget, startKeywardTarget, watchForLeaks } from '../client/servers.js'
+import {
+  type KeywardTarget,
+  recordingClient,
+  startKeywardTarget,
+  watchForLeaks,
+} from '../client/servers.js'
 
 // Date is faked in the token refresh test (the client's sense of time); the upstream checks
 // tokens against this real clock, as keyward serve does
@@ -28,15 +33,12 @@ afterEach(() => {
   watch.checkAndReset()
 })
 
-function client(options: Partial<ClientOptions> = {}) {
-  return createClient({
+const client = (options: Partial<ClientOptions> = {}) =>
+  recordingClient(events, {
     apiKey: target.key,
     baseUrl: target.api.baseUrl,
     retry: { baseDelayMs: 1, maxDelayMs: 5_000 },
-    onRetry: (event) => events.push(event),
-    ...options,
-  })
-}
+  })(options)
 
 const tokenClient = (options: Partial<ClientOptions> = {}) =>
   client({ token: { url: target.tokenUrl, scope: ['orders:read', 'orders:write'] }, ...options })
