@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   AUDIENCE,
-  accessClaims,
+  accessTokensBy,
   type CountingServer,
   countingServer,
-  ed25519,
   fakeClock,
-  forgeJwt,
   ISSUER,
   KEY_ID,
   NOW_SEC,
@@ -22,9 +20,7 @@ import { TokenError } from './errors.js'
 import { createRevocationList } from './revocations.js'
 
 const key = testKey()
-const header = { alg: 'EdDSA', typ: 'at+jwt', kid: key.kid }
-const sign = ed25519(key.privateKey)
-const token = (claims: Record<string, unknown> = {}) => forgeJwt(header, accessClaims(claims), sign)
+const token = accessTokensBy(key)
 
 /** A local key set that counts how often a signature was checked against it. */
 function countedJwks() {
@@ -144,7 +140,7 @@ describe('acceptTokens', () => {
 
   it('refuses a forged or oversized token with the code and the reason for logs', async () => {
     const { v } = verifier()
-    const forged = forgeJwt(header, accessClaims(), ed25519(testKey().privateKey))
+    const forged = accessTokensBy(testKey(key.kid))()
     const refused = await v.verify(forged)
     expect(refused).toMatchObject({ ok: false, code: 'token_invalid' })
     expect((refused as { cause: TokenError }).cause.message).toBe(

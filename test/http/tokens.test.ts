@@ -11,12 +11,10 @@ import { createRevocationList, type RevocationList } from '../../src/tokens/revo
 import { hostileTokens } from '../fixtures/hostile-tokens.js'
 import {
   AUDIENCE,
-  accessClaims,
+  accessTokensBy,
   type CountingServer,
   countingServer,
-  ed25519,
   fakeClock,
-  forgeJwt,
   ISSUER,
   KEY_ID,
   NOW_SEC,
@@ -26,9 +24,7 @@ import {
 import { ADAPTERS, type AppOptions, rawRequest, type RunningApp, startApp } from './apps.js'
 
 const key = testKey()
-const header = { alg: 'EdDSA', typ: 'at+jwt', kid: key.kid }
-const sign = ed25519(key.privateKey)
-const jwt = (claims: Record<string, unknown> = {}) => forgeJwt(header, accessClaims(claims), sign)
+const jwt = accessTokensBy(key)
 const clock = fakeClock()
 const base = { jwks: { keys: [key.jwk] }, issuer: ISSUER, audience: AUDIENCE, clock }
 
