@@ -26,7 +26,7 @@ import { Redis } from 'ioredis'
 import { createKeyward } from '../src/core/keyward.js'
 import { openSqliteStore } from '../src/stores/sqlite/index.js'
 import { createTokenSigner } from '../src/tokens/signer.js'
-import { canPin, pinLoadGenerator, startServer, stopServer } from './lib.js'
+import { canPin, cpuNs, pinLoadGenerator, startServer, stopServer } from './lib.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const FRAMEWORKS = (
@@ -130,6 +130,10 @@ interface LoadResult {
   rps: number
   p99Ms: number
   bad: number
+  /** Requests completed. */
+  requests: number
+  /** The server's CPU time per request (µs), when Linux tells it (set by benchFramework). */
+  cpuUs?: number
 }
 
 /**
@@ -172,6 +176,7 @@ async function load(
     rps: result.requests.average,
     p99Ms: result.latency.p99,
     bad: result.non2xx + result.errors + result.timeouts,
+    requests: result.requests.total,
   }
 }
 
@@ -205,7 +210,8 @@ async function wrk(url: string, header: string, keys: readonly string[], seconds
   const bad = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   const errorCount = errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0
-  return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * scale, bad: bad + errorCount }
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0)
+  return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * scale, bad: bad + errorCount, requests }
 }
 
 function check(result: LoadResult, what: string): void {
@@ -225,6 +231,14 @@ async function benchFramework(
   const { child, base } = await startExample(framework, env)
   // keys go in X-API-Key; the jwt case's values are whole `Bearer <token>` lines
   const headerOf = (c: Case) => (c === 'jwt' ? 'authorization' : 'x-api-key')
+  /** A timed run, with the server's CPU time per request. */
+  const measured = async (...args: Parameters<typeof load>): Promise<LoadResult> => {
+    const before = cpuNs(child.pid)
+    const result = await load(...args)
+    const after = cpuNs(child.pid)
+    if (before === undefined || after === undefined || result.requests === 0) return result
+    return { ...result, cpuUs: (after - before) / 1000 / result.requests }
+  }
   try {
     // warm-up: JIT on both routes, every key once through the store into the cache, every
     // token's signature checked once into the verified-token cache
@@ -242,7 +256,7 @@ async function benchFramework(
       check(o, '/health')
       open.push(o)
       for (const [i, c] of cases.entries()) {
-        const p = await load(base, '/orders', headerOf(c.name), c.keys, { duration: SECONDS })
+        const p = await measured(base, '/orders', headerOf(c.name), c.keys, { duration: SECONDS })
         check(p, `/orders (${c.name})`)
         protectedRuns[i]!.push(p)
       }
@@ -260,10 +274,19 @@ async function benchFramework(
         c.name === 'jwt' && plainAt >= 0
           ? median(runs.map((p, r) => p.rps / protectedRuns[plainAt]![r]!.rps))
           : undefined
+      const cpu = (at: number) => {
+        const values = protectedRuns[at]!.map((p) => p.cpuUs)
+        return values.every((v) => v !== undefined) ? median(values as number[]) : undefined
+      }
+      const [cpuJwt, cpuPlain] = versusPlain === undefined ? [] : [cpu(i), cpu(plainAt)]
+      const cpuText =
+        cpuJwt === undefined || cpuPlain === undefined
+          ? ''
+          : `; CPU per request ${cpuJwt.toFixed(1)} vs ${cpuPlain.toFixed(1)} µs (ratio ${(cpuPlain / cpuJwt).toFixed(2)})`
       const target =
         versusPlain === undefined
           ? ''
-          : `   jwt/plain ${versusPlain.toFixed(2)} (target >= 0.9${versusPlain < 0.9 ? ', MISSED' : ''})`
+          : `   jwt/plain ${versusPlain.toFixed(2)} (target >= 0.9${versusPlain < 0.9 ? ', MISSED' : ''})${cpuText}`
       console.log(
         `${(framework === 'reference' ? (c.name === 'plain' ? 'hand-written fastify hook' : 'hand-written hook + @fastify/rate-limit') : framework).padEnd(8)} ${c.name.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)${target}`,
       )

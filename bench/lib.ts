@@ -6,6 +6,7 @@ import {
   spawn,
   spawnSync,
 } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 
@@ -100,6 +101,23 @@ export async function startServer(
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code}`)))
   })
   return { child, base }
+}
+
+/**
+ * CPU time (ns) a process has used, all threads, from /proc/PID/task/TID/schedstat (Linux);
+ * undefined elsewhere. Per request it is a capacity measure that other processes on a shared
+ * core barely move, unlike requests per second.
+ */
+export function cpuNs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    let total = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    return total
+  } catch {
+    return undefined
+  }
 }
 
 /** Stops a server started by `startServer` and waits for it to exit. */

@@ -19,15 +19,7 @@
 // BENCH_CPU_PROF=DIR writes --cpu-prof profiles of the keyward service processes into DIR.
 import { type ChildProcess, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
@@ -38,6 +30,7 @@ import { createSqliteStore } from '../src/stores/sqlite/index.js'
 import {
   BENCH_PEPPERS,
   canPin,
+  cpuNs,
   fillSqlite,
   fmt,
   median,
@@ -84,22 +77,6 @@ interface Target {
   pid: number
   /** The verify caller's key (keys:verify). */
   caller: string
-}
-
-/**
- * CPU time (ns) a process has used, all threads, from /proc/PID/task/TID/schedstat (Linux);
- * undefined elsewhere. Per request it is a capacity measure that other processes on a shared
- * core barely move, unlike requests per second.
- */
-function cpuNs(pid: number): number | undefined {
-  try {
-    let total = 0
-    for (const tid of readdirSync(`/proc/${pid}/task`))
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    return total
-  } catch {
-    return undefined
-  }
 }
 
 /** One autocannon run; throws on any failed or non-2xx response. */
