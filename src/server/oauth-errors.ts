@@ -4,6 +4,7 @@
 // client's key.
 import type { FastifyReply } from 'fastify'
 import type { DenyCode } from '../core/errors.js'
+import { hideKeys } from '../core/key-format.js'
 
 /** `error` values: RFC 6749 §5.2, plus what HTTP itself says (429, 503, 431). */
 export type OAuthErrorCode =
@@ -108,7 +109,7 @@ export function sendOAuthError(
   reply.header('pragma', 'no-cache')
   if (e.status === 401) reply.header('www-authenticate', CLIENT_CHALLENGE)
   else reply.removeHeader('www-authenticate')
-  return reply.send(
-    Buffer.from(JSON.stringify({ error: e.error, error_description: e.description })),
-  )
+  // descriptions quote what was asked (a scope, an audience): a key sent there must not come back
+  const body = { error: e.error, error_description: hideKeys(e.description) }
+  return reply.send(Buffer.from(JSON.stringify(body)))
 }

@@ -267,6 +267,18 @@ describe('POST /oauth/token', () => {
     )
   })
 
+  it('never echoes a key sent as a scope or an audience', async () => {
+    const svc = await start()
+    const scope = await tokenRequest(svc, { ...GRANT, scope: svc.adminKey })
+    expectOAuthError(scope, 400, 'invalid_scope')
+    const audience = await tokenRequest(svc, { ...GRANT, audience: svc.verifyKey })
+    expectOAuthError(audience, 400, 'invalid_target')
+    for (const res of [scope, audience]) {
+      expect(res.text).not.toContain(svc.adminKey.slice(8, -8))
+      expect(res.text).not.toContain(svc.verifyKey.slice(8, -8))
+    }
+  })
+
   it('lifetime: the setting, shortened to the key`s own expiry', async () => {
     const svc = await start({ tokens: { lifetimeSec: 60 } })
     expect((await tokenRequest(svc, GRANT)).body.expires_in).toBe(60)
