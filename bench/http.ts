@@ -4,23 +4,29 @@
 // load generator are pinned to different cores when taskset is available. Prints ratios and
 // p99 latencies only: absolute rates on shared machines mean little.
 //
-// Three cases per framework (BENCH_CASES, default all): `plain` keys without limits; `memory`
-// and `redis` keys that each have a rate limit high enough never to refuse during the run, on
-// the example's memory limiter or on Redis (KEYWARD_REDIS_URL, else KEYWARD_TEST_REDIS_URL;
-// skipped without one), so the ratio shows what limiting costs. With Fastify, the hand-written
-// hook of bench/reference-fastify.ts runs each case too (with @fastify/rate-limit per key id
-// for `memory` and `redis`), for scale.
+// Four cases per framework (BENCH_CASES, default all): `plain` keys without limits; `jwt`, the
+// same route called with `Authorization: Bearer <access token>` (1,000 tokens signed by keyward
+// for those keys, the example accepting them with its key set fetched once from a JWKS URL this
+// process serves, so verified tokens come from its cache), printed also as a ratio to `plain`
+// (target >= 0.9); `memory` and `redis` keys that each have a rate limit high enough never to
+// refuse during the run, on the example's memory limiter or on Redis (KEYWARD_REDIS_URL, else
+// KEYWARD_TEST_REDIS_URL; skipped without one), so the ratio shows what limiting costs. With
+// Fastify, the hand-written hook of bench/reference-fastify.ts runs the key cases too (with
+// @fastify/rate-limit per key id for `memory` and `redis`), for scale.
 // `npm run bench:http -- fastify` runs one framework.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon, { type AutocannonResult } from 'autocannon'
 import { Redis } from 'ioredis'
 import { createKeyward } from '../src/core/keyward.js'
 import { openSqliteStore } from '../src/stores/sqlite/index.js'
-import { canPin, pinLoadGenerator, startServer, stopServer } from './lib.js'
+import { createTokenSigner } from '../src/tokens/signer.js'
+import { canPin, cpuNs, pinLoadGenerator, startServer, stopServer } from './lib.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const FRAMEWORKS = (
@@ -30,13 +36,15 @@ const KEYS = 1_000
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
-const CASES = (process.env.BENCH_CASES ?? 'plain,memory,redis').split(',') as Case[]
+const CASES = (process.env.BENCH_CASES ?? 'plain,jwt,memory,redis').split(',') as Case[]
 const REDIS_URL = process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || undefined
 const REDIS_PREFIX = `kw_bench_http_${process.pid}`
 /** Far above what one key gets in a run (about 1,000 requests), so nothing is refused. */
 const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 
-type Case = 'plain' | 'memory' | 'redis'
+type Case = 'plain' | 'jwt' | 'memory' | 'redis'
+/** The audience of the bench's tokens: the example, as keyward serve would know it. */
+const TOKEN_AUDIENCE = 'http://orders.bench.example'
 
 pinLoadGenerator()
 
@@ -46,18 +54,34 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
-/** 1,000 keys without limits and 1,000 with `BENCH_LIMIT`, in one SQLite file. */
+/**
+ * 1,000 keys without limits, an hour-long access token for each (signed by keyward's signer
+ * on the same file, `iss` = `issuer`), and 1,000 keys with `BENCH_LIMIT`, in one SQLite file.
+ */
 async function createKeys(
   file: string,
   pepper: string,
-): Promise<{ plain: string[]; limited: string[] }> {
+  jwks: { issuer: string; serve(set: unknown): void },
+): Promise<{ plain: string[]; tokens: string[]; limited: string[] }> {
   const store = openSqliteStore(file)
   await store.migrate()
-  const keyward = await createKeyward({ store, peppers: [{ version: 1, secret: pepper }] })
+  const peppers = [{ version: 1, secret: pepper }]
+  const keyward = await createKeyward({ store, peppers })
+  const signer = await createTokenSigner({ store, secrets: { peppers }, issuer: jwks.issuer })
+  jwks.serve(signer.jwks())
   const plain: string[] = []
+  const tokens: string[] = []
   const limited: string[] = []
   for (let i = 0; i < KEYS; i++) {
-    plain.push((await keyward.createKey({ name: `bench-${i}`, scopes: ['orders:read'] })).key)
+    const own = await keyward.createKey({ name: `bench-${i}`, scopes: ['orders:read'] })
+    plain.push(own.key)
+    const issued = await signer.issueAccessToken({
+      keyId: own.record.id,
+      scopes: ['orders:read'],
+      audience: TOKEN_AUDIENCE,
+      lifetimeSec: 3600,
+    })
+    tokens.push(`Bearer ${issued.token}`)
     const created = await keyward.createKey({
       name: `bench-limited-${i}`,
       scopes: ['orders:read'],
@@ -65,9 +89,35 @@ async function createKeys(
     })
     limited.push(created.key)
   }
+  signer.close()
   await keyward.close()
   await store.close()
-  return { plain, limited }
+  return { plain, tokens, limited }
+}
+
+/** Serves a key set at /.well-known/jwks.json, as keyward serve does; counts the fetches. */
+async function jwksServer(): Promise<{
+  server: Server
+  issuer: string
+  fetches: () => number
+  serve(set: unknown): void
+}> {
+  let body = '{"keys":[]}'
+  let fetches = 0
+  const server = createServer((_req, res) => {
+    fetches++
+    res.setHeader('content-type', 'application/json')
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    server,
+    issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    fetches: () => fetches,
+    serve(set) {
+      body = JSON.stringify(set)
+    },
+  }
 }
 
 function startExample(framework: string, env: NodeJS.ProcessEnv) {
@@ -80,6 +130,10 @@ interface LoadResult {
   rps: number
   p99Ms: number
   bad: number
+  /** Requests completed. */
+  requests: number
+  /** The server's CPU time per request (µs), when Linux tells it (set by benchFramework). */
+  cpuUs?: number
 }
 
 /**
@@ -122,6 +176,7 @@ async function load(
     rps: result.requests.average,
     p99Ms: result.latency.p99,
     bad: result.non2xx + result.errors + result.timeouts,
+    requests: result.requests.total,
   }
 }
 
@@ -155,7 +210,8 @@ async function wrk(url: string, header: string, keys: readonly string[], seconds
   const bad = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   const errorCount = errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0
-  return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * scale, bad: bad + errorCount }
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0)
+  return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * scale, bad: bad + errorCount, requests }
 }
 
 function check(result: LoadResult, what: string): void {
@@ -173,14 +229,26 @@ async function benchFramework(
   cases: readonly { name: Case; keys: string[] }[],
 ) {
   const { child, base } = await startExample(framework, env)
+  // keys go in X-API-Key; the jwt case's values are whole `Bearer <token>` lines
+  const headerOf = (c: Case) => (c === 'jwt' ? 'authorization' : 'x-api-key')
+  /** A timed run, with the server's CPU time per request. */
+  const measured = async (...args: Parameters<typeof load>): Promise<LoadResult> => {
+    const before = cpuNs(child.pid)
+    const result = await load(...args)
+    const after = cpuNs(child.pid)
+    if (before === undefined || after === undefined || result.requests === 0) return result
+    return { ...result, cpuUs: (after - before) / 1000 / result.requests }
+  }
   try {
-    // warm-up: JIT on both routes, every key once through the store into the cache
+    // warm-up: JIT on both routes, every key once through the store into the cache, every
+    // token's signature checked once into the verified-token cache
     const all = cases.flatMap((c) => c.keys)
     check(await load(base, '/health', 'x-pad', all, { amount: 2 * all.length }), 'warm-up /health')
-    check(
-      await load(base, '/orders', 'x-api-key', all, { amount: 2 * all.length }),
-      'warm-up /orders',
-    )
+    for (const c of cases)
+      check(
+        await load(base, '/orders', headerOf(c.name), c.keys, { amount: 2 * c.keys.length }),
+        `warm-up /orders (${c.name})`,
+      )
     const open: LoadResult[] = []
     const protectedRuns = cases.map(() => [] as LoadResult[])
     for (let r = 0; r < ROUNDS; r++) {
@@ -188,20 +256,39 @@ async function benchFramework(
       check(o, '/health')
       open.push(o)
       for (const [i, c] of cases.entries()) {
-        const p = await load(base, '/orders', 'x-api-key', c.keys, { duration: SECONDS })
+        const p = await measured(base, '/orders', headerOf(c.name), c.keys, { duration: SECONDS })
         check(p, `/orders (${c.name})`)
         protectedRuns[i]!.push(p)
       }
     }
     const openRate = median(open.map((o) => o.rps))
     const openP99 = median(open.map((o) => o.p99Ms))
+    const plainAt = cases.findIndex((c) => c.name === 'plain')
     for (const [i, c] of cases.entries()) {
       const runs = protectedRuns[i]!
       const ratio = median(runs.map((p, r) => p.rps / open[r]!.rps))
       const protRate = median(runs.map((p) => p.rps))
       const protP99 = median(runs.map((p) => p.p99Ms))
+      // the jwt case against the plain keys of the same rounds (the issue's target)
+      const versusPlain =
+        c.name === 'jwt' && plainAt >= 0
+          ? median(runs.map((p, r) => p.rps / protectedRuns[plainAt]![r]!.rps))
+          : undefined
+      const cpu = (at: number) => {
+        const values = protectedRuns[at]!.map((p) => p.cpuUs)
+        return values.every((v) => v !== undefined) ? median(values as number[]) : undefined
+      }
+      const [cpuJwt, cpuPlain] = versusPlain === undefined ? [] : [cpu(i), cpu(plainAt)]
+      const cpuText =
+        cpuJwt === undefined || cpuPlain === undefined
+          ? ''
+          : `; CPU per request ${cpuJwt.toFixed(1)} vs ${cpuPlain.toFixed(1)} µs (ratio ${(cpuPlain / cpuJwt).toFixed(2)})`
+      const target =
+        versusPlain === undefined
+          ? ''
+          : `   jwt/plain ${versusPlain.toFixed(2)} (target >= 0.9${versusPlain < 0.9 ? ', MISSED' : ''})${cpuText}`
       console.log(
-        `${(framework === 'reference' ? (c.name === 'plain' ? 'hand-written fastify hook' : 'hand-written hook + @fastify/rate-limit') : framework).padEnd(8)} ${c.name.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
+        `${(framework === 'reference' ? (c.name === 'plain' ? 'hand-written fastify hook' : 'hand-written hook + @fastify/rate-limit') : framework).padEnd(8)} ${c.name.padEnd(6)} protected/open ${ratio.toFixed(2)}   p99 open ${openP99.toFixed(1)} ms, protected ${protP99.toFixed(1)} ms   (${Math.round(protRate)} vs ${Math.round(openRate)} req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)${target}`,
       )
     }
   } finally {
@@ -210,18 +297,23 @@ async function benchFramework(
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-http-'))
+const jwks = await jwksServer()
 try {
   const pepper = randomBytes(36).toString('base64')
   const file = join(dir, 'keyward.db')
-  const keys = await createKeys(file, pepper)
+  const keys = await createKeys(file, pepper, jwks)
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
     NODE_ENV: 'production',
     KEYWARD_DATABASE_URL: `sqlite:${file}`,
     KEYWARD_PEPPER: pepper,
+    // the examples accept keyward's access tokens beside keys (examples/shared.ts)
+    KEYWARD_TOKEN_ISSUER: jwks.issuer,
+    KEYWARD_TOKEN_AUDIENCE: TOKEN_AUDIENCE,
   }
   delete env.KEYWARD_PEPPER_FILE
+  delete env.KEYWARD_JWKS_URL
   delete env.KEYWARD_REDIS_URL
   delete env.KEYWARD_REDIS_PREFIX
   console.log(
@@ -237,7 +329,7 @@ try {
     )
     const reference = { ...env, BENCH_KEY_HASHES: hashes }
     for (const c of CASES) {
-      if (c === 'redis' && REDIS_URL === undefined) continue
+      if (c === 'jwt' || (c === 'redis' && REDIS_URL === undefined)) continue
       const limitEnv =
         c === 'plain'
           ? {}
@@ -254,9 +346,11 @@ try {
     }
   }
   for (const framework of FRAMEWORKS) {
-    // plain and memory keys run against one server (the same example, the same ceiling)
+    // plain keys, their tokens and memory keys run against one server (the same example, the
+    // same ceiling)
     const local = [
       ...(CASES.includes('plain') ? [{ name: 'plain' as const, keys: keys.plain }] : []),
+      ...(CASES.includes('jwt') ? [{ name: 'jwt' as const, keys: keys.tokens }] : []),
       ...(CASES.includes('memory') ? [{ name: 'memory' as const, keys: keys.limited }] : []),
     ]
     if (local.length > 0) await benchFramework(framework, env, local)
@@ -268,7 +362,9 @@ try {
     const redisEnv = { ...env, KEYWARD_REDIS_URL: REDIS_URL, KEYWARD_REDIS_PREFIX: REDIS_PREFIX }
     await benchFramework(framework, redisEnv, [{ name: 'redis', keys: keys.limited }])
   }
+  console.log(`JWKS fetched ${jwks.fetches()} times in all (once per example server)`)
 } finally {
+  jwks.server.close()
   rmSync(dir, { recursive: true, force: true })
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
 }

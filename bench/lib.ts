@@ -105,6 +105,23 @@ export async function startServer(
   return { child, base }
 }
 
+/**
+ * CPU time (ns) a process has used, all threads, from /proc/PID/task/TID/schedstat (Linux);
+ * undefined elsewhere. Per request it is a capacity measure that other processes on a shared
+ * core barely move, unlike requests per second.
+ */
+export function cpuNs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    let total = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    return total
+  } catch {
+    return undefined
+  }
+}
+
 /** Stops a server started by `startServer` and waits for it to exit. */
 export async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return
@@ -153,22 +170,6 @@ export interface Load {
   cpuUs: number | undefined
 }
 
-/**
- * CPU time (ns) a process has used, all threads, from /proc/PID/task/TID/schedstat (Linux);
- * undefined elsewhere. Per request it is a capacity measure that other processes on a shared
- * core barely move, unlike requests per second.
- */
-export function cpuNs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    let total = 0
-    for (const tid of readdirSync(`/proc/${pid}/task`))
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    return total
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * One autocannon run against the server of process `pid`: throughput, p50/p99 from every
@@ -202,9 +203,9 @@ export async function runLoad(
 }
 
 /** Prints the line `startServer` waits for: `listening on http://127.0.0.1:PORT`. */
-export function printListening(server: Server): void {
+export function printListening(server: Server): string {
   const address = server.address()
-  console.log(
-    `listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-  )
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  console.log(`listening on ${url}`)
+  return url
 }

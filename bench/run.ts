@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
-const all = ['verify', 'changes', 'limits', 'http']
+const all = ['verify', 'changes', 'tokens', 'limits', 'http']
 const picked = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all
 let failed = false
 for (const name of picked) {

@@ -1,6 +1,8 @@
 // `npm run bench:server`: the service's verify API (POST /v1/keys/verify, its caller
 // authenticated with a keys:verify key) in one run against
-//   - the same server's GET /healthz (target >= 0.6), 1,000 keys on SQLite, warm cache;
+//   - the same server's GET /healthz (target >= 0.6), 1,000 keys on SQLite, warm cache; and the
+//     token endpoint (POST /oauth/token, the 1,000 keys in X-API-Key in turn: each request
+//     verifies a cached key and signs an EdDSA token) against the same /healthz (no target);
 //   - bench/references/fastify-verify.ts, the verify route written by hand with Fastify (sha256
 //     in a Map, the same JSON), started in the same run (target >= 0.9);
 //   - cold: the cache off, BENCH_COLD_KEYS keys (default 1,000,000) in the SQLite file, 1,000 of
@@ -79,7 +81,7 @@ interface Target {
 /** One autocannon run; throws on any failed or non-2xx response. */
 async function load(
   target: Target,
-  route: 'healthz' | 'verify',
+  route: 'healthz' | 'verify' | 'token',
   bodies: readonly string[],
   opts: { duration?: number; amount?: number },
 ): Promise<Load> {
@@ -93,6 +95,19 @@ async function load(
       requests: [
         route === 'healthz'
           ? { method: 'GET', path: '/healthz' }
+          : route === 'token'
+            ? {
+                method: 'POST',
+                path: '/oauth/token',
+                body: 'grant_type=client_credentials',
+                setupRequest: (req) => {
+                  req.headers = {
+                    'content-type': 'application/x-www-form-urlencoded',
+                    'x-api-key': bodies[i++ % bodies.length]!,
+                  }
+                  return req
+                },
+              }
           : {
               method: 'POST',
               path: '/v1/keys/verify',
@@ -270,10 +285,12 @@ try {
     await load(t, 'healthz', [], { amount: 2 * KEYS })
     await load(t, 'verify', warmBodies, { amount: 2 * KEYS })
   }
+  await load(svc, 'token', warmSample, { amount: 2 * KEYS })
   const w = await rounds({
     healthz: () => load(svc, 'healthz', [], { duration: SECONDS }),
     verify: () => load(svc, 'verify', warmBodies, { duration: SECONDS }),
     reference: () => load(ref, 'verify', warmBodies, { duration: SECONDS }),
+    token: () => load(svc, 'token', warmSample, { duration: SECONDS }),
   })
   const rss = [`keyward service (warm cache) ${rssOf(svc.pid)}`, `hand-written ${rssOf(ref.pid)}`]
   await stopServer(svc.child)
@@ -290,6 +307,11 @@ try {
     ['keyward', w.verify!],
     ['hand-written', w.reference!],
     0.9,
+  )
+  report(
+    "  POST /oauth/token (a cached key, an EdDSA signature) vs the same server's GET /healthz",
+    ['token', w.token!],
+    ['healthz', w.healthz!],
   )
 
   if (cold !== undefined) {

@@ -12,25 +12,21 @@ import {
   ready,
 } from './shared.js'
 
-const { keyward, protection, close } = await openExampleKeyward()
+const { protection, close } = await openExampleKeyward()
 const app = express()
 
 app.get('/health', (_req, res) => {
   res.json({ status: 'ok' })
 })
 
-app.get(
-  '/orders',
-  requireApiKey({ keyward, ...protection, scopes: ['orders:read'] }),
-  (req, res) => {
-    res.json({ orders, keyId: req.apiKey!.id })
-  },
-)
+app.get('/orders', requireApiKey({ ...protection, scopes: ['orders:read'] }), (req, res) => {
+  res.json({ orders, keyId: req.apiKey!.id })
+})
 
 // authenticate before parsing the body: no work for callers without a key
 app.post(
   '/orders',
-  requireApiKey({ keyward, ...protection, scopes: ['orders:write'] }),
+  requireApiKey({ ...protection, scopes: ['orders:write'] }),
   express.json(),
   (req, res) => {
     const fields = parseOrder(req.body)

@@ -11,11 +11,11 @@ import {
   ready,
 } from './shared.js'
 
-const { keyward, protection, close } = await openExampleKeyward()
+const { protection, close } = await openExampleKeyward()
 const app = Fastify()
 
-// every route of this app needs a key, unless its config says `keyward: false`
-await app.register(keywardFastify, { keyward, ...protection })
+// every route of this app needs a key (or a token), unless its config says `keyward: false`
+await app.register(keywardFastify, protection)
 
 app.get('/health', { config: { keyward: false } }, async () => ({ status: 'ok' }))
 

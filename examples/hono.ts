@@ -13,26 +13,22 @@ import {
   ready,
 } from './shared.js'
 
-const { keyward, protection, close } = await openExampleKeyward()
+const { protection, close } = await openExampleKeyward()
 const app = new Hono()
 
 app.get('/health', (c) => c.json({ status: 'ok' }))
 
-app.get('/orders', requireApiKey({ keyward, ...protection, scopes: ['orders:read'] }), (c) =>
+app.get('/orders', requireApiKey({ ...protection, scopes: ['orders:read'] }), (c) =>
   c.json({ orders, keyId: c.get('apiKey').id }),
 )
 
-app.post(
-  '/orders',
-  requireApiKey({ keyward, ...protection, scopes: ['orders:write'] }),
-  async (c) => {
-    const fields = parseOrder(await c.req.json().catch(() => null))
-    if (typeof fields === 'string') return c.json({ detail: fields }, 400)
-    const order = { id: orders.length + 1, ...fields, createdBy: c.get('apiKey').id }
-    orders.push(order)
-    return c.json(order, 201)
-  },
-)
+app.post('/orders', requireApiKey({ ...protection, scopes: ['orders:write'] }), async (c) => {
+  const fields = parseOrder(await c.req.json().catch(() => null))
+  if (typeof fields === 'string') return c.json({ detail: fields }, 400)
+  const order = { id: orders.length + 1, ...fields, createdBy: c.get('apiKey').id }
+  orders.push(order)
+  return c.json(order, 201)
+})
 
 const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
   ready(info.port, async () => {

@@ -12,9 +12,9 @@ import {
   ready,
 } from './shared.js'
 
-const { keyward, protection, close } = await openExampleKeyward()
-const canRead = requireApiKey({ keyward, ...protection, scopes: ['orders:read'] })
-const canWrite = requireApiKey({ keyward, ...protection, scopes: ['orders:write'] })
+const { protection, close } = await openExampleKeyward()
+const canRead = requireApiKey({ ...protection, scopes: ['orders:read'] })
+const canWrite = requireApiKey({ ...protection, scopes: ['orders:write'] })
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   let text = ''

@@ -6,6 +6,7 @@ import { KeywardError } from 'keyward'
 import { createMemoryLimiter, createRedisLimiter, type Limiter } from 'keyward/limits'
 import type { ApiKeyOptions, FailedAuthOptions } from 'keyward/node'
 import { type OpenedKeyward, openKeyward, redactDatabaseUrl } from 'keyward/open'
+import { acceptTokens, createRevocationList } from 'keyward/tokens'
 
 /**
  * Ends the example on a startup failure it can explain (a database it cannot open, a port it
@@ -63,7 +64,38 @@ const trustedProxies = (process.env.KEYWARD_TRUSTED_PROXIES ?? '')
 
 /** The example's keyward, plus the options every `requireApiKey` of the app gets. */
 export interface ExampleKeyward extends OpenedKeyward {
-  protection: Pick<ApiKeyOptions, 'failedAuth' | 'trustedProxies'>
+  /** `keyward` (the keyward, or it with tokens accepted), `failedAuth`, `trustedProxies`. */
+  protection: Pick<ApiKeyOptions, 'keyward' | 'failedAuth' | 'trustedProxies'>
+}
+
+/**
+ * Access tokens from `keyward serve` (POST /oauth/token) are accepted beside keys when
+ * KEYWARD_TOKEN_ISSUER is set: keyward serve's URL. KEYWARD_TOKEN_AUDIENCE is this service's
+ * URL as registered there (`--token-audience`); the key set is read from KEYWARD_JWKS_URL
+ * (default `<issuer>/.well-known/jwks.json`), cached. Revoked keys' tokens are refused at once
+ * (a revocation list fed by the database's change feed).
+ */
+function withTokens(opened: OpenedKeyward): ApiKeyOptions['keyward'] {
+  const issuer = process.env.KEYWARD_TOKEN_ISSUER
+  if (!issuer) return opened.keyward
+  const audience = process.env.KEYWARD_TOKEN_AUDIENCE
+  if (!audience)
+    exitWith(
+      "KEYWARD_TOKEN_ISSUER is set but KEYWARD_TOKEN_AUDIENCE is not: set it to this service's URL as keyward serve knows it (--token-audience)",
+    )
+  try {
+    return acceptTokens({
+      keyward: opened.keyward,
+      jwksUrl:
+        process.env.KEYWARD_JWKS_URL || `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
+      issuer,
+      audience,
+      revocations: createRevocationList({ changes: opened.keyward }),
+    })
+  } catch (error) {
+    if (error instanceof KeywardError) exitWith(`cannot accept tokens: ${error.message}`)
+    throw error
+  }
 }
 
 /**
@@ -117,7 +149,7 @@ export async function openExampleKeyward(): Promise<ExampleKeyward> {
   }
   return {
     ...opened,
-    protection: { failedAuth, trustedProxies },
+    protection: { keyward: withTokens(opened), failedAuth, trustedProxies },
     async close() {
       try {
         await opened.close()

@@ -1,7 +1,12 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { startTarget, type Target, watchForLeaks } from '../../test/client/servers.js'
+import {
+  recordingClient,
+  startTarget,
+  type Target,
+  watchForLeaks,
+} from '../../test/client/servers.js'
 import { KeywardError } from '../core/errors.js'
 import { type ClientOptions, createClient, type RetryEvent } from './index.js'
 
@@ -22,15 +27,12 @@ afterAll(async () => {
 // the key never leaves in a URL, an onRetry event or an error message
 afterEach(() => watch.checkAndReset())
 
-function client(options: Partial<ClientOptions> = {}) {
-  return createClient({
+const client = (options: Partial<ClientOptions> = {}) =>
+  recordingClient(events, {
     apiKey: target.key,
     baseUrl: target.api.baseUrl,
     retry: { baseDelayMs: 1, maxDelayMs: 5_000 },
-    onRetry: (event) => events.push(event),
-    ...options,
-  })
-}
+  })(options)
 
 describe('key mode', () => {
   it('sends the key in X-API-Key and keeps the caller’s method, headers, query and body', async () => {

@@ -1,6 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { startTarget, type Target, watchForLeaks } from '../../test/client/servers.js'
-import { type ClientOptions, createClient, type RetryEvent, TokenRequestError } from './index.js'
+import {
+  recordingClient,
+  startTarget,
+  type Target,
+  watchForLeaks,
+} from '../../test/client/servers.js'
+import { type ClientOptions, type RetryEvent, TokenRequestError } from './index.js'
 
 // Token lifetimes are 60 s; the tests move Date (client and issuer alike) instead of waiting.
 // Only Date is faked: timers and sockets run for real.
@@ -27,16 +32,13 @@ afterEach(() => {
   watch.checkAndReset()
 })
 
-function client(options: Partial<ClientOptions> = {}) {
-  return createClient({
+const client = (options: Partial<ClientOptions> = {}) =>
+  recordingClient(events, {
     apiKey: target.key,
     baseUrl: target.api.baseUrl,
     token: { url: target.issuer.tokenUrl },
     retry: { baseDelayMs: 1 },
-    onRetry: (event) => events.push(event),
-    ...options,
-  })
-}
+  })(options)
 
 const bearerOf = (i: number) => target.api.seen[i]?.headers.authorization
 const latestToken = () => target.issuer.issued.at(-1)

@@ -25,6 +25,18 @@ describe('ChangeListeners', () => {
     expect(r.heard).toEqual([{ kind: 'key', keyId: KEY }, { kind: 'roles' }])
   })
 
+  it('carries a revocation as its own word, so token revocation lists can tell it apart', () => {
+    const mine = new ChangeListeners()
+    const r = recorder()
+    mine.add(r.listener)
+    const revoked = encodeChange('abc', { kind: 'key', keyId: KEY, revoked: true })
+    expect(revoked).toBe(`abc revoked ${KEY}`)
+    expect(encodeChange('abc', { kind: 'key', keyId: KEY, revoked: false })).toBe(`abc key ${KEY}`)
+    mine.received(revoked)
+    mine.received('abc revoked key_x')
+    expect(r.heard).toEqual([{ kind: 'key', keyId: KEY, revoked: true }, 'reset'])
+  })
+
   it('resets on a message it cannot read: dropping the cache is always safe', () => {
     const l = new ChangeListeners()
     const r = recorder()
@@ -57,11 +69,19 @@ describe('checkChange', () => {
   it('accepts a key change and a roles change, and names the shape of anything else', () => {
     expect(checkChange({ kind: 'roles' })).toEqual({ kind: 'roles' })
     expect(checkChange({ kind: 'key', keyId: KEY })).toEqual({ kind: 'key', keyId: KEY })
-    for (const bad of [null, 'key_0123456789abcdef', { kind: 'key', keyId: 'x' }, { kind: 'all' }])
+    const revoked = { kind: 'key', keyId: KEY, revoked: true } as const
+    expect(checkChange(revoked)).toEqual(revoked)
+    for (const bad of [
+      null,
+      'key_0123456789abcdef',
+      { kind: 'key', keyId: 'x' },
+      { kind: 'key', keyId: KEY, revoked: 'yes' },
+      { kind: 'all' },
+    ])
       expect(() => checkChange(bad as never)).toThrow(
         new KeywardError(
           'invalid_argument',
-          `a change is { kind: "key", keyId: "key_…" } or { kind: "roles" }, got ${JSON.stringify(bad)}`,
+          `a change is { kind: "key", keyId: "key_…", revoked?: boolean } or { kind: "roles" }, got ${JSON.stringify(bad)}`,
         ),
       )
   })

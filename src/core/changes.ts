@@ -7,8 +7,14 @@ import { randomBytes } from 'node:crypto'
 import { KeywardError } from './errors.js'
 import { isKeyId } from './key-format.js'
 
-/** What changed: one key (revoked, rotated, updated), or the role definitions. */
-export type Change = { readonly kind: 'key'; readonly keyId: string } | { readonly kind: 'roles' }
+/**
+ * What changed: one key (revoked, rotated, updated), or the role definitions. `revoked` says
+ * the key stopped verifying (revoked or disabled): token verifiers keeping a revocation list
+ * (keyward/tokens `createRevocationList`) refuse its live tokens from then on.
+ */
+export type Change =
+  | { readonly kind: 'key'; readonly keyId: string; readonly revoked?: boolean }
+  | { readonly kind: 'roles' }
 
 /** What a feed tells its subscriber. Called synchronously; must not throw. */
 export interface ChangeListener {
@@ -52,23 +58,37 @@ export function newOrigin(): string {
 }
 
 /**
- * The one text form of a change on a channel: `<origin> key <key id>` or `<origin> roles`.
+ * The one text form of a change on a channel: `<origin> key <key id>`, `<origin> revoked <key
+ * id>` or `<origin> roles`. A process of an older version reads `revoked` as a message it does
+ * not know and drops its whole cache: safe.
  *
  * @example
  * encodeChange('abc', { kind: 'key', keyId: 'key_0123456789abcdef' }) // 'abc key key_0123456789abcdef'
  */
 export function encodeChange(origin: string, change: Change): string {
-  return change.kind === 'key' ? `${origin} key ${change.keyId}` : `${origin} roles`
+  if (change.kind === 'roles') return `${origin} roles`
+  return `${origin} ${change.revoked === true ? 'revoked' : 'key'} ${change.keyId}`
+}
+
+/** A key change from its parts as channels carry them; null for a malformed key id. */
+export function keyChange(keyId: string, revoked: boolean): Change | null {
+  if (!isKeyId(keyId)) return null
+  return revoked ? { kind: 'key', keyId, revoked: true } : { kind: 'key', keyId }
 }
 
 /** Throws `invalid_argument` for anything that is not a `Change`. */
 export function checkChange(change: Change): Change {
   if (change?.kind === 'roles') return change
-  if (change?.kind === 'key' && typeof change.keyId === 'string' && isKeyId(change.keyId))
+  if (
+    change?.kind === 'key' &&
+    typeof change.keyId === 'string' &&
+    isKeyId(change.keyId) &&
+    (change.revoked === undefined || typeof change.revoked === 'boolean')
+  )
     return change
   throw new KeywardError(
     'invalid_argument',
-    `a change is { kind: "key", keyId: "key_…" } or { kind: "roles" }, got ${JSON.stringify(change)}`,
+    `a change is { kind: "key", keyId: "key_…", revoked?: boolean } or { kind: "roles" }, got ${JSON.stringify(change)}`,
   )
 }
 
@@ -117,10 +137,15 @@ export class ChangeListeners {
     const first = message.indexOf(' ')
     if (first > 0 && message.slice(0, first) === this.origin) return
     const rest = first > 0 ? message.slice(first + 1) : ''
-    const keyId = rest.startsWith('key ') ? rest.slice(4) : ''
-    if (rest === 'roles') this.deliver({ kind: 'roles' })
-    else if (isKeyId(keyId)) this.deliver({ kind: 'key', keyId })
-    else this.reset()
+    const revoked = rest.startsWith('revoked ')
+    const change =
+      rest === 'roles'
+        ? ({ kind: 'roles' } as const)
+        : revoked || rest.startsWith('key ')
+          ? keyChange(rest.slice(revoked ? 8 : 4), revoked)
+          : null
+    if (change === null) this.reset()
+    else this.deliver(change)
   }
 
   /** A change another process made. */

@@ -46,3 +46,10 @@ export type DenyCode =
   | 'quota_exhausted'
   | 'store_unavailable'
   | 'idempotency_key_reused'
+  // bearer JWTs (keyward/tokens `acceptTokens`): refused tokens, and a key set that could not
+  // be fetched (the token was not checked)
+  | 'token_invalid'
+  | 'token_expired'
+  | 'token_revoked'
+  | 'token_too_large'
+  | 'jwks_unavailable'

@@ -209,7 +209,7 @@ export class KeyAdmin {
     const current = await this.requireKey(id)
     if (current.state === 'revoked') {
       // tell the other processes again: a retry after a failed publish must reach them
-      await this.hooks.invalidate({ kind: 'key', keyId: id })
+      await this.hooks.invalidate({ kind: 'key', keyId: id, revoked: true })
       return current
     }
     const now = this.clock.now()
@@ -218,7 +218,7 @@ export class KeyAdmin {
       revokedAt: now,
       updatedAt: now,
     }))!
-    await this.changed({ kind: 'key', keyId: id }, 'key.revoked', options.actor, {})
+    await this.changed({ kind: 'key', keyId: id, revoked: true }, 'key.revoked', options.actor, {})
     return record
   }
 
@@ -246,7 +246,12 @@ export class KeyAdmin {
     const record = await this.store.updateKey(id, patch)
     if (record === null) throw new KeywardError('not_found', `no key with id ${id}`)
     const changed = Object.keys(patch).filter((k) => k !== 'updatedAt')
-    await this.changed({ kind: 'key', keyId: id }, 'key.updated', input.actor, { changed })
+    // disabling ends the key's live tokens too, as revoking does
+    const change: Change =
+      patch.state === 'disabled'
+        ? { kind: 'key', keyId: id, revoked: true }
+        : { kind: 'key', keyId: id }
+    await this.changed(change, 'key.updated', input.actor, { changed })
     return record
   }
 

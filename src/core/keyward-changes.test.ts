@@ -154,8 +154,8 @@ describe('changes between Keyward instances', () => {
     down = false
     await a.revokeKey(record.id)
     expect(spy.published).toEqual([
-      { kind: 'key', keyId: record.id },
-      { kind: 'key', keyId: record.id },
+      { kind: 'key', keyId: record.id, revoked: true },
+      { kind: 'key', keyId: record.id, revoked: true },
     ])
   })
 
@@ -179,13 +179,54 @@ describe('changes between Keyward instances', () => {
     // without a cache it still tells the others
     const { record } = await u.createKey({ name: 'x' })
     await u.revokeKey(record.id)
-    expect(uncached.published).toEqual([{ kind: 'key', keyId: record.id }])
+    expect(uncached.published).toEqual([{ kind: 'key', keyId: record.id, revoked: true }])
 
     const cached = spyFeed()
     const c = await createKeyward({ store, peppers, changes: cached.feed })
     expect(cached.listeners).toHaveLength(1)
     await c.close()
     expect(cached.listeners).toHaveLength(0)
+  })
+
+  it('marks revoking and disabling as revocations; rotating, updating and enabling are not', async () => {
+    const spy = spyFeed()
+    const a = await open(createMemoryStore(), { changes: spy.feed })
+    const { record } = await a.createKey({ name: 'x' })
+    const id = record.id
+    await a.rotateKey(id)
+    await a.updateKey(id, { name: 'y' })
+    await a.updateKey(id, { enabled: false })
+    await a.updateKey(id, { enabled: true })
+    await a.revokeKey(id)
+    expect(spy.published).toEqual([
+      { kind: 'key', keyId: id },
+      { kind: 'key', keyId: id },
+      { kind: 'key', keyId: id, revoked: true },
+      { kind: 'key', keyId: id },
+      { kind: 'key', keyId: id, revoked: true },
+    ])
+  })
+
+  it('subscribe hears changes made here and heard on the feed, and resets', async () => {
+    const store = createMemoryStore()
+    const bus = createMemoryChangeBus()
+    const a = await open(store, { changes: bus.feed() })
+    // without a cache it listens only once someone subscribes
+    const b = await open(store, { changes: bus.feed(), cache: false })
+    const heard: (Change | string)[] = []
+    const stop = b.subscribe({ change: (c) => heard.push(c), reset: () => heard.push('reset') })
+    const { record } = await a.createKey({ name: 'x' })
+    await a.revokeKey(record.id)
+    await b.invalidate({ kind: 'roles' })
+    bus.reset()
+    expect(heard).toEqual([
+      { kind: 'key', keyId: record.id, revoked: true },
+      { kind: 'roles' },
+      'reset',
+    ])
+    stop()
+    await a.invalidate({ kind: 'roles' })
+    expect(heard).toHaveLength(3)
   })
 
   it('refuses a "changes" option that is not a feed, and a malformed change', async () => {

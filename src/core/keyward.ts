@@ -1,7 +1,14 @@
 // The library's front door: `createKeyward` checks the options once and composes the verifier
 // (verify pipeline, cache, limits, usage) and the key administration. Servers and CLI commands
 // may call `keyward.verifier` or `keyward.admin` directly; the methods here delegate to them.
-import { type Change, type ChangeFeed, checkChange, isChangeFeed } from './changes.js'
+import {
+  type Change,
+  type ChangeFeed,
+  type ChangeListener,
+  ChangeListeners,
+  checkChange,
+  isChangeFeed,
+} from './changes.js'
 import { type Clock, systemClock } from './clock.js'
 import { KeywardError } from './errors.js'
 import { createHasher, type Hasher, type Pepper } from './hash.js'
@@ -31,6 +38,7 @@ export { Verifier } from './verifier.js'
 export type { VerifierStats, VerifyOutcomeCounts } from './verify-stats.js'
 export type {
   VerifiedKey,
+  VerifiedTokenClaims,
   VerifyDenial,
   VerifyOptions,
   VerifyResult,
@@ -132,7 +140,11 @@ export class Keyward {
   /** Key and role administration. */
   readonly admin: KeyAdmin
   private readonly changes: ChangeFeed | null
-  private readonly unsubscribe: () => void
+  private unsubscribe: () => void = () => {}
+  private listening = false
+  private readonly onError: (error: unknown) => void
+  /** Who hears every change, made here or heard on `changes` (see `subscribe`). */
+  private readonly watchers = new ChangeListeners()
 
   /** Prefer `createKeyward`, which also checks the peppers against the store. */
   constructor(options: KeywardOptions) {
@@ -176,16 +188,10 @@ export class Keyward {
     })
     const verifier = this.verifier
     this.changes = options.changes ?? null
-    // Without a cache there is nothing to drop: publish only (the CLI), never listen.
-    this.unsubscribe =
-      this.changes !== null && options.cache !== false
-        ? this.changes.subscribe({
-            // heard from another process: drop here, never publish back
-            change: (change) => this.drop(change),
-            reset: () => verifier.dropAll(),
-            error: onError,
-          })
-        : () => {}
+    this.onError = onError
+    // Without a cache there is nothing to drop: publish only (the CLI), and listen only once
+    // someone subscribes.
+    if (options.cache !== false) this.listen()
     this.admin = new KeyAdmin({
       store: this.store,
       hasher: this.hasher,
@@ -317,7 +323,11 @@ export class Keyward {
   }
 
   /** Defines or replaces a role (a named set of scopes); returns the scopes stored (deduplicated). */
-  setRole(name: string, scopes: readonly string[], options?: { actor?: string }): Promise<string[]> {
+  setRole(
+    name: string,
+    scopes: readonly string[],
+    options?: { actor?: string },
+  ): Promise<string[]> {
     return this.admin.setRole(name, scopes, options)
   }
 
@@ -358,9 +368,45 @@ export class Keyward {
     }
   }
 
+  /**
+   * Hears every change that affects verification: the ones made through this instance (its
+   * admin methods, `invalidate`) and the ones other processes publish on `changes`, and
+   * `reset()` when the channel was lost and changes may have been missed. Listeners run
+   * synchronously and must not throw. Token verifiers use it for their revocation list
+   * (keyward/tokens `createRevocationList({ changes: keyward })`).
+   *
+   * @example
+   * const stop = keyward.subscribe({ change: (c) => console.log(c), reset: () => {} })
+   * @throws KeywardError `invalid_argument` for a listener without `change` and `reset`
+   */
+  subscribe(listener: ChangeListener): () => void {
+    const stop = this.watchers.add(listener)
+    this.listen()
+    return stop
+  }
+
+  /** Subscribes to `changes` once (heard from another process: drop here, never publish back). */
+  private listen(): void {
+    if (this.changes === null || this.listening) return
+    this.listening = true
+    const verifier = this.verifier
+    this.unsubscribe = this.changes.subscribe({
+      change: (change) => this.drop(change),
+      reset: () => {
+        verifier.dropAll()
+        this.watchers.reset()
+      },
+      error: (error) => {
+        this.onError(error)
+        this.watchers.error(error)
+      },
+    })
+  }
+
   private drop(change: Change): void {
     if (change.kind === 'key') this.verifier.evict(change.keyId)
     else this.verifier.dropAll()
+    this.watchers.deliver(change)
   }
 
   /** Writes buffered usage counters now. */

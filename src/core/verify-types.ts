@@ -17,6 +17,27 @@ export interface VerifiedKey {
   readonly expiresAt: number | null
   readonly rateLimits: readonly RateLimitRule[]
   readonly quota: QuotaRule | null
+  /**
+   * Set when the request carried an access token (keyward/tokens `acceptTokens`) instead of
+   * the key. Then `id`, `ownerId` and `scopes` come from the token's claims, `expiresAt` is the
+   * token's expiry, and what a token does not carry is empty: `name`, `prefix` and `hint` are
+   * `''`, no roles, metadata or limits.
+   */
+  readonly token?: VerifiedTokenClaims
+}
+
+/** What a verified access token says besides the key's id, owner and scopes. */
+export interface VerifiedTokenClaims {
+  /** `jti`. */
+  readonly id: string
+  /** `client_id`, or null. */
+  readonly clientId: string | null
+  /** `aud`. */
+  readonly audience: readonly string[]
+  /** `iat`, epoch ms. */
+  readonly issuedAt: number
+  /** `exp`, epoch ms. */
+  readonly expiresAt: number
 }
 
 export interface VerifySuccess {
@@ -35,7 +56,10 @@ export interface VerifyDenial {
   readonly missingScopes?: readonly string[]
   /** For `store_unavailable` and limits: when to try again. */
   readonly retryAfterSeconds?: number
-  /** For `store_unavailable`: the backend error, for logs (never shown to callers). */
+  /**
+   * For `store_unavailable`: the backend error; for token denials: the `TokenError` saying
+   * what was wrong with the token. For logs (`onDenied`), never shown to callers.
+   */
   readonly cause?: unknown
   /** For `rate_limited` / `quota_exhausted`: the limiter's decision. */
   readonly rateLimit?: LimitDecision

@@ -124,8 +124,10 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       if (limited === undefined) return result
       return { ok: true, key: result.key, rateLimit: limited, headers: rateLimitHeaders(limited) }
     }
-    // only a wrong key is a guess: missing, ambiguous or revoked keys reveal nothing new
-    if (gate !== null && result.code === 'key_invalid') gate.record(ip)
+    // only a wrong key (or a forged token) is a guess: missing, ambiguous or revoked keys and
+    // expired tokens reveal nothing new
+    if (gate !== null && (result.code === 'key_invalid' || result.code === 'token_invalid'))
+      gate.record(ip)
     return deny(result, presented, req)
   }
 

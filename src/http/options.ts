@@ -85,7 +85,10 @@ export interface WarnLogger {
  * `Req` is the framework's request object.
  */
 export interface ApiKeyOptions<Req = unknown> {
-  /** The `Keyward` instance (or anything with its `verify`). */
+  /**
+   * The `Keyward` instance (or anything with its `verify`), e.g. `acceptTokens(…)` from
+   * `keyward/tokens` to accept keyward's access tokens (with or without keys).
+   */
   keyward: KeyVerifier
   /** Scopes every request must carry (all of them). Default none. */
   scopes?: readonly string[]

@@ -22,6 +22,11 @@ describe('the denial table', () => {
     ['store_unavailable', true, 503, undefined, '5'],
     // retrying cannot help: no Retry-After, even when the denial carries one
     ['idempotency_key_reused', true, 422, undefined, undefined],
+    ['token_invalid', true, 401, 'Bearer realm="keyward", error="invalid_token"', undefined],
+    ['token_expired', true, 401, 'Bearer realm="keyward", error="invalid_token"', undefined],
+    ['token_revoked', true, 401, 'Bearer realm="keyward", error="invalid_token"', undefined],
+    ['token_too_large', true, 413, undefined, undefined],
+    ['jwks_unavailable', true, 503, undefined, '5'],
   ] as const)(
     '%s (credential sent: %s) -> %i',
     (code, presented, status, challenge, retryAfter) => {
@@ -52,6 +57,11 @@ describe('the denial table', () => {
       'quota_exhausted',
       'store_unavailable',
       'idempotency_key_reused',
+      'token_invalid',
+      'token_expired',
+      'token_revoked',
+      'token_too_large',
+      'jwks_unavailable',
     ]
     expect(Object.keys(DENIALS).sort()).toEqual([...codes].sort())
   })

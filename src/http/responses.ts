@@ -31,7 +31,8 @@ interface DenialSpec {
  * header or a message themselves. `rate_limited` and `quota_exhausted` take their
  * `Retry-After` from the denial; `RateLimit`/`RateLimit-Policy` come in as `extraHeaders`.
  * `idempotency_key_reused` is 422, as payment APIs answer it: retrying cannot help, so no
- * `Retry-After`.
+ * `Retry-After`. Refused bearer JWTs are 401 with `error="invalid_token"` (RFC 6750) like bad
+ * keys, an oversized one is 413 (refused unparsed), and a JWKS that cannot be fetched is 503.
  */
 export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
   key_missing: {
@@ -126,6 +127,46 @@ export const DENIALS: Readonly<Record<DenyCode, DenialSpec>> = Object.freeze({
     retryAfterSeconds: 0,
     detail: () =>
       'This Idempotency-Key was already used for a different request (another method, path, query or body). Send a new Idempotency-Key with each new request; reuse one only to retry the very same request.',
+  },
+  token_invalid: {
+    status: 401,
+    title: 'Invalid access token',
+    challenge: 'token',
+    retryAfterSeconds: 0,
+    detail: () =>
+      'The access token is not valid here: it is malformed, not signed by a key this service trusts, or issued for another issuer, audience or type. Get a new token from the token endpoint; if you sent an API key, this service wants a token it was traded for.',
+  },
+  token_expired: {
+    status: 401,
+    title: 'Access token expired',
+    challenge: 'token',
+    retryAfterSeconds: 0,
+    detail: () =>
+      'The access token has expired. Get a new one from the token endpoint (a client should replace its token shortly before it expires).',
+  },
+  token_revoked: {
+    status: 401,
+    title: 'Access token revoked',
+    challenge: 'token',
+    retryAfterSeconds: 0,
+    detail: () =>
+      'The API key this access token was issued for has been revoked or disabled, so the token no longer counts. Use another key.',
+  },
+  token_too_large: {
+    status: 413,
+    title: 'Access token too large',
+    challenge: 'none',
+    retryAfterSeconds: 0,
+    detail: () =>
+      "The bearer token is larger than this service accepts; keyward's tokens are far smaller. Send the token exactly as the token endpoint issued it.",
+  },
+  jwks_unavailable: {
+    status: 503,
+    title: 'Token keys unavailable',
+    challenge: 'none',
+    retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+    detail: () =>
+      "Your access token could not be checked because the issuer's public keys (JWKS) could not be fetched; the token was not rejected. Retry after the number of seconds in the Retry-After header.",
   },
   store_unavailable: {
     status: 503,

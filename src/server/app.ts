@@ -23,6 +23,7 @@ import { metricsRoutes } from './routes/metrics.js'
 import { jwksRoutes } from './routes/jwks.js'
 import { keyRoutes } from './routes/keys.js'
 import { roleRoutes } from './routes/roles.js'
+import { tokenRoutes } from './routes/token.js'
 import { verifyRoutes } from './routes/verify.js'
 import type { ProxyConfig } from './proxy/config.js'
 import { proxyCost, proxyRoutes } from './proxy/routes.js'
@@ -33,6 +34,9 @@ import { sessionRoutes } from './routes/session.js'
 import { sessionAuthentication, sessionCookieName } from './session-auth.js'
 import { SessionStore } from './sessions.js'
 import { type Clock, systemClock } from '../core/clock.js'
+import { acceptTokens, type CredentialVerifier } from '../tokens/accept.js'
+import { DEFAULT_ACCESS_TOKEN_LIFETIME_SEC } from '../tokens/limits.js'
+import { createRevocationList } from '../tokens/revocations.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -100,8 +104,14 @@ export interface ServiceOptions {
   readiness?: readonly ReadinessCheck[]
   /** Called for every denied request (metrics, logs). */
   onDenied?: (event: DeniedEvent) => void
-  /** Signs keyward's JWTs; when given, `GET /.well-known/jwks.json` publishes its public keys. */
+  /**
+   * Signs keyward's JWTs. When given, `GET /.well-known/jwks.json` publishes its public keys,
+   * `POST /oauth/token` trades API keys for access tokens, and every authenticated route
+   * accepts those tokens (audience: the signer's issuer) as well as keys.
+   */
   signer?: TokenSigner
+  /** The token endpoint's settings (with `signer`). */
+  tokens?: ServiceTokenOptions
   /** The version shown in /openapi.json and in the `keyward_build_info` metric. */
   version?: string
   /**
@@ -116,6 +126,17 @@ export interface ServiceOptions {
   proxy?: ProxyConfig
   /** The dashboard's settings, or `false`: no /dashboard and no sessions. Default on. */
   dashboard?: DashboardOptions | false
+}
+
+/** How the service issues access tokens. */
+export interface ServiceTokenOptions {
+  /**
+   * Audiences (`aud`) a token may be asked for (`audience=` / `resource=`); the first is given
+   * when none is asked. Default: the signer's issuer (this service's URL) alone.
+   */
+  audiences?: readonly string[]
+  /** Access token lifetime, 1-3600 s (shortened to the key's own expiry). Default 300. */
+  lifetimeSec?: number
 }
 
 const KIB = 1024
@@ -139,9 +160,7 @@ class MethodTable {
     this.all = null
     const source = url
       .split('/')
-      .map((part) =>
-        part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-      )
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/')
     const existing = this.routes.find((r) => r.re.source === `^${source}$`)
     if (existing) for (const m of methods) existing.methods.add(m)
@@ -318,6 +337,27 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   })
   metrics.attach(app)
   await registerOpenApi(app, options.version ?? '0.0.0')
+  // one object: the token endpoint's bad secrets count with every other route's bad keys
+  const failedAuth = options.failedAuth ?? { limit: 20, windowMs: 60_000 }
+  const onDenied = options.onDenied
+    ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) }
+    : {}
+  const trustedProxies = options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}
+  const signer = options.signer
+  let verifier: CredentialVerifier = options.keyward
+  if (signer !== undefined) {
+    // tokens issued here, for here: checked against the signer's own keys, no fetch
+    const revocations = createRevocationList({ changes: options.keyward })
+    app.addHook('onClose', async () => revocations.close())
+    verifier = acceptTokens({
+      keyward: options.keyward,
+      jwks: () => signer.jwks(),
+      issuer: () => signer.issuer(),
+      audience: () => signer.issuer(),
+      impliedScopes: SERVICE_IMPLIED_SCOPES,
+      revocations,
+    })
+  }
   const dashboard = options.dashboard === false ? null : (options.dashboard ?? {})
   const secureCookies = dashboard?.secureCookies ?? tls !== undefined
   const cookieName = sessionCookieName(secureCookies)
@@ -330,17 +370,20 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
           clock: dashboard.clock ?? systemClock,
         })
   // a session authenticates through the adapter too: see session-auth.ts
-  const sessionAuth = sessions === null ? null : sessionAuthentication(options.keyward, sessions, cookieName)
+  const sessionAuth =
+    sessions === null
+      ? null
+      : sessionAuthentication(options.keyward, sessions, cookieName, verifier)
   if (sessionAuth !== null) {
     app.decorateRequest('dashboardSession', null)
     app.addHook('onRequest', sessionAuth.onRequest)
   }
   await app.register(keywardFastify, {
-    keyward: sessionAuth?.verifier ?? options.keyward,
+    keyward: sessionAuth?.verifier ?? verifier,
     ...(sessionAuth === null ? {} : { getCredential: sessionAuth.getCredential }),
-    failedAuth: options.failedAuth ?? { limit: 20, windowMs: 60_000 },
-    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
-    ...(options.onDenied ? { onDenied: (event: DeniedEvent) => options.onDenied!(event) } : {}),
+    failedAuth,
+    ...trustedProxies,
+    ...onDenied,
     // a route rule's cost; other requests cost 1, as without the option
     ...(proxy?.rules?.some((rule) => rule.cost !== 1) ? { cost: proxyCost } : {}),
   })
@@ -352,7 +395,19 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
     metrics,
     ...(options.metricsScope === undefined ? {} : { scope: options.metricsScope }),
   })
-  if (options.signer) await app.register(jwksRoutes, { signer: options.signer })
+  if (signer !== undefined) {
+    await app.register(jwksRoutes, { signer })
+    const audiences = options.tokens?.audiences
+    await app.register(tokenRoutes, {
+      keyward: options.keyward,
+      signer,
+      audiences: audiences === undefined ? () => [signer.issuer()] : () => audiences,
+      lifetimeSec: options.tokens?.lifetimeSec ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SEC,
+      failedAuth,
+      ...trustedProxies,
+      ...onDenied,
+    })
+  }
   await app.register(keyRoutes, { keyward: options.keyward })
   await app.register(verifyRoutes, { keyward: options.keyward })
   await app.register(roleRoutes, { keyward: options.keyward })

@@ -1,29 +1,17 @@
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMemoryStore } from '../stores/memory/index.js'
-import { createTokenSigner, type TokenSigner } from '../tokens/signer.js'
-import { startService, type TestService, TEST_PEPPERS } from '../../test/helpers/service.js'
+import { startService, startSigningService, type TestService } from '../../test/helpers/service.js'
 
 const running: TestService[] = []
-const signers: TokenSigner[] = []
 afterEach(async () => {
   for (const s of running.splice(0)) await s.close()
-  for (const s of signers.splice(0)) s.close()
 })
 
 describe('GET /.well-known/jwks.json', () => {
   it('publishes the public signing keys without a key, and they verify what the signer issues', async () => {
-    const store = createMemoryStore()
-    let url = ''
-    const signer = await createTokenSigner({
-      store,
-      secrets: { peppers: TEST_PEPPERS },
-      issuer: () => url,
-    })
-    signers.push(signer)
-    const svc = await startService({ store, service: { signer } })
+    const svc = await startSigningService()
     running.push(svc)
-    url = svc.url
+    const { signer } = svc
     const res = await svc.call('GET', '/.well-known/jwks.json', { key: null })
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('public, max-age=60')

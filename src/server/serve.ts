@@ -170,6 +170,10 @@ export async function startService(
         ...(settings.tls ? { tls: { cert: settings.tls.cert, key: settings.tls.key } } : {}),
         trustedProxies: settings.trustedProxies,
         ...(settings.metricsScope === null ? {} : { metricsScope: settings.metricsScope }),
+        tokens: {
+          lifetimeSec: settings.tokenLifetime,
+          ...(settings.tokenAudiences.length === 0 ? {} : { audiences: settings.tokenAudiences }),
+        },
         readiness: limits.readiness,
         version: options.version,
         ...(settings.proxy === null ? {} : { proxy: settings.proxy }),

@@ -80,6 +80,8 @@ export function sessionAuthentication(
   keyward: Keyward,
   sessions: SessionStore,
   cookieName: string,
+  /** Verifies every credential that is not a session (keys, the service's tokens). */
+  next: KeyVerifier = keyward,
 ): SessionAuthentication {
   function verifySession(credential: string, options?: VerifyOptions): Promise<VerifyResult> {
     const session = sessions.get(credential.slice(MARK.length))
@@ -95,11 +97,11 @@ export function sessionAuthentication(
     verify(credential, options) {
       if (typeof credential === 'string' && credential.startsWith(MARK))
         return verifySession(credential, options)
-      return keyward.verify(credential, options)
+      return next.verify(credential, options)
     },
     verifyCached(credential, options) {
       if (typeof credential === 'string' && credential.startsWith(MARK)) return undefined
-      return keyward.verifyCached(credential, options)
+      return next.verifyCached?.(credential, options)
     },
   }
 

@@ -187,19 +187,21 @@ export const filePath: Kind<string | null> = {
   },
 }
 
+/** A list setting's entries: comma-separated text (flag, environment) or a JSON array. */
+function listEntries(value: Raw): readonly unknown[] {
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+  return Array.isArray(value) ? value : [value]
+}
+
 export const proxyList: Kind<readonly string[]> = {
   allowed: 'IP addresses or CIDR ranges, e.g. 10.0.0.0/8 (comma-separated in the environment)',
   json: 'array',
   parse(value) {
-    const entries =
-      typeof value === 'string'
-        ? value
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== '')
-        : Array.isArray(value)
-          ? value
-          : [value]
+    const entries = listEntries(value)
     for (const entry of entries) {
       if (typeof entry !== 'string') throw new Invalid()
       try {
@@ -209,6 +211,39 @@ export const proxyList: Kind<readonly string[]> = {
       }
     }
     return Object.freeze(entries.map((e) => (e as string).trim()))
+  },
+  format: (list) => (list.length === 0 ? 'none' : list.join(', ')),
+}
+
+/** A duration of whole seconds from `minSec` to `maxSec` (e.g. a token lifetime). */
+export function secondsBetween(minSec: number, maxSec: number): Kind<number> {
+  return {
+    allowed: `a duration of whole seconds from ${minSec}s to ${maxSec / 60}m, e.g. "5m" or "90s"`,
+    json: 'string',
+    parse(value) {
+      let ms: number
+      try {
+        ms = parseDuration(text(value))
+      } catch {
+        throw new Invalid()
+      }
+      if (ms % 1000 !== 0 || ms < minSec * 1000 || ms > maxSec * 1000) throw new Invalid()
+      return ms / 1000
+    },
+    format: (sec) => (sec % 60 === 0 ? `${sec / 60}m` : `${sec}s`),
+  }
+}
+
+/** Token audiences: URIs or names without spaces (RFC 7519 StringOrURI). */
+export const audienceList: Kind<readonly string[]> = {
+  allowed:
+    'URIs or names without spaces, e.g. https://orders.internal (comma-separated in the environment)',
+  json: 'array',
+  parse(value) {
+    const entries = listEntries(value)
+    for (const entry of entries)
+      if (typeof entry !== 'string' || !/^[\x21-\x7e]{1,2048}$/.test(entry)) throw new Invalid()
+    return Object.freeze([...new Set(entries as string[])])
   },
   format: (list) => (list.length === 0 ? 'none' : list.join(', ')),
 }

@@ -68,6 +68,27 @@ describe('resolveSettings', () => {
     ).toBe('debug')
   })
 
+  it('takes the token lifetime (whole seconds, 1 s to 1 h) and the token audiences', () => {
+    expect(resolveWith({}).tokenLifetime).toBe(300)
+    expect(resolveWith({}).tokenAudiences).toEqual([])
+    expect(resolveWith({ flags: { tokenLifetime: '90s' } }).tokenLifetime).toBe(90)
+    for (const bad of ['0s', '1500ms', '2h'])
+      expect(() => resolveWith({ env: { KEYWARD_TOKEN_LIFETIME: bad } })).toThrow(
+        `tokenLifetime "${bad}" from KEYWARD_TOKEN_LIFETIME is not valid: use a duration of whole seconds from 1s to 60m, e.g. "5m" or "90s"`,
+      )
+    expect(
+      resolveWith({ env: { KEYWARD_TOKEN_AUDIENCES: 'https://a.internal, orders ,orders' } })
+        .tokenAudiences,
+    ).toEqual(['https://a.internal', 'orders'])
+    expect(
+      resolveWith({ flags: { tokenAudiences: ['https://a.internal', 'https://b.internal'] } })
+        .tokenAudiences,
+    ).toEqual(['https://a.internal', 'https://b.internal'])
+    expect(() => resolveWith({ flags: { tokenAudiences: ['has space'] } })).toThrow(
+      /tokenAudiences \["has space"\] from --token-audience is not valid: use URIs or names without spaces/,
+    )
+  })
+
   it('takes a metrics scope and refuses one that is not a scope', () => {
     expect(resolveWith({ env: { KEYWARD_METRICS_SCOPE: 'metrics:read' } }).metricsScope).toBe(
       'metrics:read',

@@ -8,8 +8,10 @@ import { KeywardError } from '../core/errors.js'
 import type { RedisFailurePolicy } from '../limits/redis.js'
 import { DEFAULT_DATABASE_URL } from '../open/database-url.js'
 import { describeError } from '../open/describe-error.js'
+import { DEFAULT_ACCESS_TOKEN_LIFETIME_SEC, MAX_TOKEN_LIFETIME_SEC } from '../tokens/limits.js'
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './app.js'
 import {
+  audienceList,
   boolean,
   databaseUrl,
   duration,
@@ -25,6 +27,7 @@ import {
   redisUrl,
   scopeOrNone,
   upstreamUrlOrNone,
+  secondsBetween,
 } from './setting-kinds.js'
 import { type ProxyConfig, ProxyConfigError, resolveProxyConfig } from './proxy/config.js'
 import { loadTlsFiles, TlsFileError, type TlsFiles } from './tls.js'
@@ -144,6 +147,24 @@ export const SETTINGS = {
     defaultText: 'the URL it listens on',
     description:
       'the URL callers use to reach this service: the issuer (iss) of the tokens it signs; set it behind a proxy or load balancer, the same on every node',
+  }),
+  tokenLifetime: setting({
+    flag: '--token-lifetime <duration>',
+    env: 'KEYWARD_TOKEN_LIFETIME',
+    kind: secondsBetween(1, MAX_TOKEN_LIFETIME_SEC),
+    default: DEFAULT_ACCESS_TOKEN_LIFETIME_SEC,
+    description:
+      "lifetime of the access tokens POST /oauth/token issues (shortened to the key's own expiry)",
+  }),
+  tokenAudiences: setting<readonly string[]>({
+    flag: '--token-audience <uri>',
+    repeat: true,
+    env: 'KEYWARD_TOKEN_AUDIENCES',
+    kind: audienceList,
+    default: Object.freeze([]),
+    defaultText: 'the public URL (tokens for this service)',
+    description:
+      'audiences a token may be asked for (audience= or resource=): the services that accept them; the first is given when none is asked',
   }),
   metricsScope: setting<string | null>({
     flag: '--metrics-scope <scope>',

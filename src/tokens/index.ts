@@ -1,5 +1,6 @@
 // keyward/tokens: signing keys, short-lived JWTs issued from API keys, the JWKS, and their
 // verification (on jose).
+export { type AcceptTokensOptions, acceptTokens, type CredentialVerifier } from './accept.js'
 export { TokenError, type TokenErrorCode } from './errors.js'
 export {
   createKeyEncryption,
@@ -25,6 +26,11 @@ export {
   type TokenSigner,
   type TokenSignerOptions,
 } from './signer.js'
+export {
+  createRevocationList,
+  type RevocationList,
+  type RevocationListOptions,
+} from './revocations.js'
 export {
   type PublishedJwk,
   type PublishedJwks,

@@ -71,6 +71,22 @@ describe('issueAccessToken', () => {
     })
   })
 
+  it('tells its issuer; a function issuer is asked once, when first needed', async () => {
+    expect((await signer()).issuer()).toBe(ISSUER)
+    let asked = 0
+    const late = await signer({
+      issuer: () => {
+        asked++
+        return 'http://127.0.0.1:8080'
+      },
+    })
+    expect(asked).toBe(0)
+    const { token } = await late.issueAccessToken({ keyId: KEY_ID, scopes: [], audience: 'a' })
+    expect(decodeJwt(token).iss).toBe('http://127.0.0.1:8080')
+    expect(late.issuer()).toBe('http://127.0.0.1:8080')
+    expect(asked).toBe(1)
+  })
+
   it('takes a lifetime, several audiences, a client id and an owner', async () => {
     const s = await signer({ accessTokenLifetimeSec: 120 })
     const def = decodeJwt(

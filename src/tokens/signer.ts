@@ -86,6 +86,8 @@ export interface TokenSigner {
   issueIdentityToken(input: IdentityTokenInput): Promise<string>
   /** The public keys for `GET /.well-known/jwks.json`; the same object until the set changes. */
   jwks(): PublishedJwks
+  /** `iss` of the tokens it signs (a function `issuer` option is asked on the first call). */
+  issuer(): string
   /**
    * Reads the signing keys again now: the hook for a change feed after a rotation elsewhere.
    * Without it, rotations are picked up within `reloadIntervalMs`.
@@ -213,6 +215,11 @@ export async function createTokenSigner(options: TokenSignerOptions): Promise<To
         )),
   })
 
+  function issuerNow(): string {
+    issuer ??= checkUri((issuerOption as () => string)(), 'issuer', 'invalid_options')
+    return issuer
+  }
+
   async function sign(
     typ: string,
     claims: Record<string, unknown>,
@@ -222,8 +229,7 @@ export async function createTokenSigner(options: TokenSignerOptions): Promise<To
     const iat = Math.floor(clock.now() / 1000)
     const exp = iat + lifetimeSec
     const jti = randomUUID()
-    issuer ??= checkUri((issuerOption as () => string)(), 'issuer', 'invalid_options')
-    const token = await new SignJWT({ ...claims, iss: issuer, iat, exp, jti })
+    const token = await new SignJWT({ ...claims, iss: issuerNow(), iat, exp, jti })
       .setProtectedHeader({ alg: SIGNING_ALG, typ, kid: key.kid })
       .sign(key.privateKey)
     return { token, iat, exp, jti }
@@ -267,6 +273,7 @@ export async function createTokenSigner(options: TokenSignerOptions): Promise<To
       return (await sign(IDENTITY_TOKEN_TYPE, claims, identityLifetime)).token
     },
     jwks: () => ring.jwks(),
+    issuer: issuerNow,
     reload: () => ring.reload(),
     close: () => ring.close(),
   }

@@ -1,6 +1,8 @@
 // Real HTTP servers for the keyward/client tests: a token issuer and a protected API, both
-// recording what they saw. `startTarget()` is the one place that decides what the client
-// talks to; a later step points it at a real `keyward serve` (token endpoint) and upstream.
+// recording what they saw. `startTarget()` starts small stand-ins that tests can steer in time
+// (a faked Date moves both); `startKeywardTarget()` starts the real thing: `keyward serve` (the
+// built CLI: token endpoint, JWKS) and an upstream protected by keyward's own middleware,
+// accepting keys and the tokens keyward serve issues.
 import { randomBytes } from 'node:crypto'
 import {
   createServer,
@@ -10,7 +12,22 @@ import {
   type ServerResponse,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { RetryEvent } from '../../src/client/options.js'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { createClient, type KeywardClient } from '../../src/client/client.js'
+import type { ClientOptions, RetryEvent } from '../../src/client/options.js'
+import { createKeyward } from '../../src/core/keyward.js'
+import { requireApiKey } from '../../src/http/node/index.js'
+import { createMemoryLimiter } from '../../src/limits/memory.js'
+import { openSqliteStore } from '../../src/stores/sqlite/index.js'
+import { acceptTokens } from '../../src/tokens/accept.js'
+import {
+  requireBuild,
+  SERVE_PEPPER,
+  spawnServe,
+  stopServe,
+  tempDir,
+} from '../fixtures/serve-process.js'
 
 /** A request as a server received it. */
 export interface SeenRequest {
@@ -19,6 +36,8 @@ export interface SeenRequest {
   url: string
   headers: IncomingHttpHeaders
   body: string
+  /** The key (or token's key) keyward's middleware verified, on a real upstream. */
+  keyId?: string
 }
 
 /** A scripted answer: a response, or `hang` (never answer), or `reset` (drop the connection). */
@@ -67,13 +86,21 @@ interface Listening extends Scripting {
   close(): Promise<void>
 }
 
-async function listen(handle: (req: SeenRequest, res: ServerResponse) => void): Promise<Listening> {
+/**
+ * A server that records every request, answers scripted ones, and hands the rest to `handle`.
+ * `gate` (keyward's middleware, for a real upstream) runs first: a request it refuses (it
+ * answered, and resolved false) gets no script.
+ */
+async function listen(
+  handle: (req: SeenRequest, res: ServerResponse) => void,
+  gate?: (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => Promise<boolean>,
+): Promise<Listening> {
   const scripts = new Map<string, Scripted[]>()
   const seen: SeenRequest[] = []
   const server: Server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => {
+    req.on('end', async () => {
       const request: SeenRequest = {
         method: req.method ?? '',
         url: req.url ?? '',
@@ -81,6 +108,7 @@ async function listen(handle: (req: SeenRequest, res: ServerResponse) => void): 
         body: Buffer.concat(chunks).toString(),
       }
       seen.push(request)
+      if (gate !== undefined && !(await gate(req, res, request))) return
       const answer = scripts.get(request.url.split('?')[0] ?? '')?.shift()
       if (answer === 'hang') return
       if (answer === 'reset') {
@@ -224,7 +252,25 @@ export async function startTarget(options: { tokenLifetimeS?: number } = {}): Pr
  * Collects what a test's client exposed (onRetry events, errors) and checks, after each test,
  * that no secret appears in them nor in any URL the servers saw.
  */
-export function watchForLeaks(target: Target, secrets: () => string[] = () => [target.key]) {
+/**
+ * A client factory for tests: `defaults` plus each call's options, every retry recorded in
+ * `events` (which the leak check reads).
+ */
+export function recordingClient(
+  events: RetryEvent[],
+  defaults: ClientOptions,
+): (options?: Partial<ClientOptions>) => KeywardClient {
+  return (options = {}) =>
+    createClient({ onRetry: (event) => events.push(event), ...defaults, ...options })
+}
+
+/** What the leak check reads of a target: every URL seen, and the logs it clears. */
+type Watched = Pick<Target, 'key' | 'urlsSeen'> & {
+  api: { seen: SeenRequest[] }
+  issuer?: { seen: SeenRequest[] }
+}
+
+export function watchForLeaks(target: Watched, secrets: () => string[] = () => [target.key]) {
   const events: RetryEvent[] = []
   const errors: unknown[] = []
   return {
@@ -252,9 +298,130 @@ export function watchForLeaks(target: Target, secrets: () => string[] = () => [t
         if (leak !== undefined) throw new Error(`a secret leaked into an ${leak.split(' ')[0]}`)
       }
       target.api.seen.length = 0
-      target.issuer.seen.length = 0
+      if (target.issuer) target.issuer.seen.length = 0
       events.length = 0
       errors.length = 0
+    },
+  }
+}
+
+/** A real `keyward serve` and an upstream behind keyward's middleware (`startKeywardTarget`). */
+export interface KeywardTarget {
+  /** A key with the scopes orders:read and orders:write. */
+  key: string
+  keyId: string
+  /** A key limited to 1 request a second by the upstream's keyward. */
+  limitedKey: string
+  /** keyward serve's `/oauth/token`. */
+  tokenUrl: string
+  /** `--token-lifetime` of keyward serve, seconds. */
+  tokenLifetimeS: number
+  /** The upstream: every request it received, and scripted answers after authentication. */
+  api: Api
+  /** Token requests keyward serve answered with 200, from its own /metrics. */
+  tokensIssued(): Promise<number>
+  /** Every distinct bearer token the upstream received. */
+  tokensSeen(): string[]
+  urlsSeen(): string[]
+  close(): Promise<void>
+}
+
+/**
+ * Starts the built `keyward serve` on a temporary SQLite file (token lifetime
+ * `tokenLifetimeS`, the upstream registered as a token audience) and an upstream that accepts
+ * keys from that file and keyward serve's tokens (`acceptTokens`, its JWKS fetched by URL),
+ * answering `{ ok, method, body, keyId }` after authentication like `startTarget`'s API.
+ * `clock` is the upstream's token clock (tests that fake Date keep it real).
+ */
+export async function startKeywardTarget(
+  options: { tokenLifetimeS?: number; clock?: { now(): number } } = {},
+): Promise<KeywardTarget> {
+  requireBuild()
+  const dir = tempDir()
+  const file = join(dir, 'keyward.db')
+  const tokenLifetimeS = options.tokenLifetimeS ?? 60
+  const store = openSqliteStore(file)
+  await store.migrate()
+  const keyward = await createKeyward({
+    store,
+    peppers: [{ version: 1, secret: SERVE_PEPPER }],
+    limits: { limiter: createMemoryLimiter() },
+  })
+  const caller = await keyward.createKey({
+    name: 'caller',
+    scopes: ['orders:read', 'orders:write'],
+  })
+  const limited = await keyward.createKey({
+    name: 'limited',
+    scopes: ['orders:read'],
+    rateLimits: [{ name: 'default', limit: 1, windowMs: 1000 }],
+  })
+  // the middleware needs keyward serve's URL, known once it listens: set below
+  let guard: ReturnType<typeof requireApiKey> | null = null
+  const bearers = new Set<string>()
+  const upstream = await listen(
+    (req, res) => {
+      const keyId = req.keyId ?? null
+      json(res, req.method === 'POST' ? 201 : 200, {
+        ok: true,
+        method: req.method,
+        body: req.body,
+        keyId,
+      })
+    },
+    async (req, res, seen) => {
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+      if (bearer !== undefined) bearers.add(bearer)
+      const admitted = await guard!(req, res)
+      if (admitted && req.apiKey) seen.keyId = req.apiKey.id
+      return admitted
+    },
+  )
+  const serve = spawnServe(
+    ['--port', '0', '--token-lifetime', `${tokenLifetimeS}s`, '--token-audience', upstream.url],
+    { cwd: dir, env: { KEYWARD_DATABASE_URL: `sqlite:${file}`, KEYWARD_LOG_LEVEL: 'warn' } },
+  )
+  let serveUrl: string
+  try {
+    serveUrl = await serve.listening()
+  } catch (error) {
+    await upstream.close()
+    throw error
+  }
+  guard = requireApiKey({
+    keyward: acceptTokens({
+      keyward,
+      jwksUrl: `${serveUrl}/.well-known/jwks.json`,
+      issuer: serveUrl,
+      audience: upstream.url,
+      ...(options.clock ? { clock: options.clock } : {}),
+    }),
+  })
+  return {
+    key: caller.key,
+    keyId: caller.record.id,
+    limitedKey: limited.key,
+    tokenUrl: `${serveUrl}/oauth/token`,
+    tokenLifetimeS,
+    api: { baseUrl: upstream.url, seen: upstream.seen, queue: upstream.queue },
+    async tokensIssued() {
+      const metrics = await (await fetch(`${serveUrl}/metrics`)).text()
+      const line = metrics
+        .split('\n')
+        .find((l) => l.includes('route="/oauth/token"') && l.includes('status_class="2xx"'))
+      return line === undefined ? 0 : Number(line.split(' ').at(-1))
+    },
+    tokensSeen: () => [...bearers],
+    urlsSeen: () => [
+      ...upstream.seen.map((r) => r.url),
+      ...serve.logs().map((l) => String(l.url ?? '')),
+    ],
+    async close() {
+      await stopServe(serve)
+      await upstream.close()
+      await keyward.close()
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
     },
   }
 }

@@ -10,8 +10,12 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createKeyward } from '../../src/core/keyward.js'
-import { openSqliteStore } from '../../src/stores/sqlite/index.js'
+import { createServer as createHttpServer, type Server } from 'node:http'
+import type { ChangeFeed } from '../../src/core/changes.js'
+import { createKeyward, type Keyward } from '../../src/core/keyward.js'
+import type { Store } from '../../src/core/types.js'
+import { createSqliteChangeFeed, openSqliteStore } from '../../src/stores/sqlite/index.js'
+import { createTokenSigner } from '../../src/tokens/signer.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -24,6 +28,18 @@ const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scr
 let dir: string
 let env: NodeJS.ProcessEnv
 const keys = { reader: '', writer: '', limited: '' }
+/** Access tokens from a signer on the same file, its JWKS served by `jwksServer`. */
+const tokens = {
+  reader: '',
+  readerId: '',
+  victims: new Map<string, { id: string; token: string }>(),
+}
+let jwksServer: Server
+/** Publishes revocations to the examples through the file's change table. */
+let admin: Keyward
+let adminStore: Store
+let adminFeed: ChangeFeed
+const TOKEN_AUDIENCE = 'http://orders.example.test'
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keyward-examples-'))
@@ -52,9 +68,47 @@ beforeAll(async () => {
   ).key
   await keyward.close()
   await store.close()
+
+  // keyward serve's side of tokens, in miniature: a signer on the file and its JWKS
+  adminStore = openSqliteStore(file)
+  adminFeed = createSqliteChangeFeed({ file })
+  admin = await createKeyward({
+    store: adminStore,
+    peppers: [{ version: 1, secret: pepper }],
+    changes: adminFeed,
+  })
+  let issuer = ''
+  const signer = await createTokenSigner({
+    store: adminStore,
+    secrets: { peppers: [{ version: 1, secret: pepper }] },
+    issuer: () => issuer,
+  })
+  jwksServer = createHttpServer((_req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify(signer.jwks()))
+  })
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve))
+  issuer = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`
+  const reader = await admin.createKey({ name: 'token reader', scopes: ['orders:read'] })
+  const issue = async (keyId: string) =>
+    (await signer.issueAccessToken({ keyId, scopes: ['orders:read'], audience: TOKEN_AUDIENCE }))
+      .token
+  tokens.reader = await issue(reader.record.id)
+  tokens.readerId = reader.record.id
+  for (const framework of FRAMEWORKS) {
+    const victim = await admin.createKey({ name: `victim ${framework}`, scopes: ['orders:read'] })
+    tokens.victims.set(framework, { id: victim.record.id, token: await issue(victim.record.id) })
+  }
+  signer.close()
+  env.KEYWARD_TOKEN_ISSUER = issuer
+  env.KEYWARD_TOKEN_AUDIENCE = TOKEN_AUDIENCE
 })
 
-afterAll(() => {
+afterAll(async () => {
+  await new Promise((resolve) => jwksServer?.close(resolve))
+  await admin?.close()
+  await adminFeed?.close()
+  await adminStore?.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -179,6 +233,32 @@ describe.each(FRAMEWORKS)('example:%s', (framework) => {
       expect(refused.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60')
       expect(refused.headers.get('ratelimit')).toMatch(/^"default";r=0;t=\d+$/)
       expect(((await refused.json()) as { code: string }).code).toBe('rate_limited')
+
+      // with KEYWARD_TOKEN_ISSUER set, access tokens count beside keys
+      const withToken = (token: string, method = 'GET') =>
+        fetch(`${base}/orders`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          ...(method === 'POST' ? { body: '{"item":"tea"}' } : {}),
+        })
+      const byToken = await withToken(tokens.reader)
+      expect(byToken.status).toBe(200)
+      expect(((await byToken.json()) as { keyId: string }).keyId).toBe(tokens.readerId)
+      const tokenForbidden = await withToken(tokens.reader, 'POST')
+      expect(tokenForbidden.status).toBe(403)
+      expect(((await tokenForbidden.json()) as { code: string }).code).toBe('insufficient_scope')
+      // revoked elsewhere: the example hears it on the file's change table and refuses the token
+      const victim = tokens.victims.get(framework)!
+      expect((await withToken(victim.token)).status).toBe(200)
+      await admin.revokeKey(victim.id)
+      let revoked: Response
+      for (;;) {
+        revoked = await withToken(victim.token)
+        if (revoked.status !== 200) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      expect(revoked.status).toBe(401)
+      expect(((await revoked.json()) as { code: string }).code).toBe('token_revoked')
     } finally {
       expect(await stop(child)).toBe(0)
     }
@@ -258,6 +338,7 @@ describe('the examples import what a user writes', () => {
       'keyward/limits',
       'keyward/node',
       'keyward/open',
+      'keyward/tokens',
     ])
   })
 })

@@ -50,18 +50,24 @@ export async function expectFeedsHearEachOther(
   other.subscribe(rOther.listener)
   await until(() => ra.resets() + rb.resets() + rOther.resets() === 3, 'all three to listen')
   await a.publish({ kind: 'key', keyId: KEY })
+  await a.publish({ kind: 'key', keyId: KEY, revoked: true })
   await a.publish({ kind: 'roles' })
-  await until(() => rb.changes().length === 2, 'b to hear both')
-  expect(rb.changes()).toEqual([{ kind: 'key', keyId: KEY }, { kind: 'roles' }])
+  await until(() => rb.changes().length === 3, 'b to hear all three')
+  // a revocation arrives as one, for token revocation lists
+  expect(rb.changes()).toEqual([
+    { kind: 'key', keyId: KEY },
+    { kind: 'key', keyId: KEY, revoked: true },
+    { kind: 'roles' },
+  ])
   await b.publish({ kind: 'roles' })
   await until(() => ra.changes().length === 1, 'a to hear b')
   expect(ra.changes()).toEqual([{ kind: 'roles' }])
   await other.publish({ kind: 'roles' })
   // one more round trip on the shared channel, so that anything crossing over had time to
   await a.publish({ kind: 'key', keyId: KEY })
-  await until(() => rb.changes().length === 3, 'b to hear the last one')
+  await until(() => rb.changes().length === 4, 'b to hear the last one')
   expect(rOther.changes()).toEqual([])
   expect(ra.changes()).toHaveLength(1)
-  expect(rb.changes()).toHaveLength(3)
+  expect(rb.changes()).toHaveLength(4)
   expect([ra.resets(), rb.resets(), rOther.resets()]).toEqual([1, 1, 1])
 }

@@ -7,6 +7,7 @@ import { createKeyward, type Keyward, type KeywardOptions } from '../../src/core
 import { createService, SERVICE_IMPLIED_SCOPES, type ServiceOptions } from '../../src/server/app.js'
 import { createMemoryStore } from '../../src/stores/memory/index.js'
 import type { Store } from '../../src/stores/types.js'
+import { createTokenSigner, type TokenSigner } from '../../src/tokens/signer.js'
 import { type RawResponse, rawSend } from '../http/apps.js'
 
 export const TEST_PEPPERS = [{ version: 1, secret: 'service-test-pepper-0123456789abcdefghij' }]
@@ -114,7 +115,11 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
       body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body)
       headers['content-type'] ??= 'application/json'
     }
-    const res = await fetch(url + path, { method, headers, ...(body === undefined ? {} : { body }) })
+    const res = await fetch(url + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    })
     const text = await res.text()
     let parsed: unknown = text
     try {
@@ -173,6 +178,33 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
 }
 
 /**
+ * `startService` with a token signer on the same store, its issuer the service's own URL, as
+ * `keyward serve` has: `/.well-known/jwks.json`, `/oauth/token`, tokens on every route. The
+ * signer is closed with the service.
+ */
+export async function startSigningService(
+  options: StartOptions = {},
+): Promise<TestService & { signer: TokenSigner }> {
+  const store = options.store ?? createMemoryStore()
+  let url = ''
+  const signer = await createTokenSigner({
+    store,
+    secrets: { peppers: TEST_PEPPERS },
+    issuer: () => url,
+  })
+  const svc = await startService({ ...options, store, service: { signer, ...options.service } })
+  url = svc.url
+  const close = svc.close
+  return Object.assign(svc, {
+    signer,
+    async close() {
+      await close()
+      signer.close()
+    },
+  })
+}
+
+/**
  * The routes the app registered, from Fastify's own route tree: `[method, path]` pairs, HEAD
  * included. Tests iterate over them so that a route added later cannot be forgotten.
  */
@@ -186,7 +218,8 @@ export function registeredRoutes(app: FastifyInstance): [string, string][] {
     stack.length = depth
     const parent = stack[depth - 1] ?? ''
     const segment = m[2]!
-    const path = parent === '' || segment.startsWith('/') ? parent + segment : `${parent}/${segment}`
+    const path =
+      parent === '' || segment.startsWith('/') ? parent + segment : `${parent}/${segment}`
     stack.push(path.replace(/\/\//g, '/'))
     if (m[3] === undefined) continue
     for (const method of m[3].split(', ')) out.push([method, stack[depth]!])

@@ -1,5 +1,11 @@
 // One small app per adapter, with the same routes, for the shared HTTP tests.
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+} from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
 import { serve } from '@hono/node-server'
 import express, { type Request } from 'express'
@@ -49,11 +55,14 @@ function running(server: Server): RunningApp {
   }
 }
 
-function nodeApp(options: AppOptions): Promise<RunningApp> {
+/** Options of the listening Node server (e.g. `maxHeaderSize` for oversized tokens). */
+export type AppServerOptions = Pick<ServerOptions, 'maxHeaderSize'>
+
+function nodeApp(options: AppOptions, serverOptions: AppServerOptions): Promise<RunningApp> {
   const o = options as ApiKeyOptions<IncomingMessage>
   const read = nodeApiKey({ ...o, scopes: READ })
   const write = nodeApiKey({ ...o, scopes: WRITE })
-  const server = createServer(async (req, res) => {
+  const server = createServer(serverOptions, async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if (path === '/health') {
       res.end('ok')
@@ -83,7 +92,7 @@ function nodeApp(options: AppOptions): Promise<RunningApp> {
   return listenNode(server)
 }
 
-function expressApp(options: AppOptions): Promise<RunningApp> {
+function expressApp(options: AppOptions, serverOptions: AppServerOptions): Promise<RunningApp> {
   const o = options as ApiKeyOptions<Request>
   const app = express()
   const read = expressApiKey({ ...o, scopes: READ })
@@ -99,11 +108,14 @@ function expressApp(options: AppOptions): Promise<RunningApp> {
   app.options('/orders', read, (_req, res) => {
     res.sendStatus(204)
   })
-  return listenNode(createServer(app))
+  return listenNode(createServer(serverOptions, app))
 }
 
-async function fastifyApp(options: AppOptions): Promise<RunningApp> {
-  const app = Fastify()
+async function fastifyApp(
+  options: AppOptions,
+  serverOptions: AppServerOptions,
+): Promise<RunningApp> {
+  const app = Fastify({ http: serverOptions })
   await app.register(keywardFastify, options as ApiKeyOptions<FastifyRequest>)
   app.get('/health', { config: { keyward: false } }, async () => 'ok')
   const reply = async (request: FastifyRequest) => ({ ok: true, keyId: request.apiKey?.id ?? null })
@@ -120,7 +132,7 @@ async function fastifyApp(options: AppOptions): Promise<RunningApp> {
   }
 }
 
-async function honoApp(options: AppOptions): Promise<RunningApp> {
+async function honoApp(options: AppOptions, serverOptions: AppServerOptions): Promise<RunningApp> {
   const o = options as ApiKeyOptions<Context>
   const app = new Hono()
   const read = honoApiKey({ ...o, scopes: READ })
@@ -131,7 +143,7 @@ async function honoApp(options: AppOptions): Promise<RunningApp> {
   )
   app.options('/orders', read, (c) => c.body(null, 204))
   const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', serverOptions }, () =>
       resolve(s as Server),
     ) as Server
   })
@@ -139,16 +151,20 @@ async function honoApp(options: AppOptions): Promise<RunningApp> {
 }
 
 /** Starts the app of one adapter on a free port. */
-export function startApp(adapter: AdapterName, options: AppOptions): Promise<RunningApp> {
+export function startApp(
+  adapter: AdapterName,
+  options: AppOptions,
+  serverOptions: AppServerOptions = {},
+): Promise<RunningApp> {
   switch (adapter) {
     case 'node':
-      return nodeApp(options)
+      return nodeApp(options, serverOptions)
     case 'express':
-      return expressApp(options)
+      return expressApp(options, serverOptions)
     case 'fastify':
-      return fastifyApp(options)
+      return fastifyApp(options, serverOptions)
     case 'hono':
-      return honoApp(options)
+      return honoApp(options, serverOptions)
   }
 }
 

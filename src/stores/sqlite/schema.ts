@@ -233,4 +233,13 @@ CREATE TABLE ${p}signing_keys (
 CREATE UNIQUE INDEX ${p}signing_keys_one_unretired ON ${p}signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
 `,
   },
+  {
+    version: 6,
+    name: 'revocations in the change log',
+    // 1 when the key stopped verifying (revoked or disabled): token verifiers with a revocation
+    // list refuse its live tokens. Readers of an older version select the other columns only.
+    sql: (p) => `
+ALTER TABLE ${p}changes ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ]

@@ -3,9 +3,8 @@
 // connection (a read of shared memory, no I/O, changes only when another connection commits)
 // and reads the rows past the last one it saw when it moved.
 import Database from 'better-sqlite3'
-import { type ChangeFeed, ChangeListeners, checkChange } from '../../core/changes.js'
+import { type ChangeFeed, ChangeListeners, checkChange, keyChange } from '../../core/changes.js'
 import { KeywardError } from '../../core/errors.js'
-import { isKeyId } from '../../core/key-format.js'
 import { msOption, rejectUnknownOptions } from '../../core/options.js'
 import { toSqliteKeywardError } from './errors.js'
 import { checkTablePrefix } from './sqlite-store.js'
@@ -39,7 +38,7 @@ const PAGE = 1000
 /** Publishers prune old rows at most this often. */
 const PRUNE_EVERY_MS = 60_000
 
-type Row = [seq: number, origin: string, keyId: string | null]
+type Row = [seq: number, origin: string, keyId: string | null, revoked: number]
 
 /**
  * A change feed through the SQLite file itself, so that `keyward keys revoke` (or any process
@@ -90,10 +89,12 @@ export function createSqliteChangeFeed(options: SqliteChangeFeedOptions): Change
         lastSeq: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = '${p}changes'`).pluck(),
         after: db
           .prepare(
-            `SELECT seq, origin, key_id FROM ${p}changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`,
+            `SELECT seq, origin, key_id, revoked FROM ${p}changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`,
           )
           .raw(true),
-        insert: db.prepare(`INSERT INTO ${p}changes (origin, key_id, at) VALUES (?, ?, ?)`),
+        insert: db.prepare(
+          `INSERT INTO ${p}changes (origin, key_id, revoked, at) VALUES (?, ?, ?, ?)`,
+        ),
         prune: db.prepare(`DELETE FROM ${p}changes WHERE at < ?`),
       }
     } catch (e) {
@@ -122,13 +123,14 @@ export function createSqliteChangeFeed(options: SqliteChangeFeedOptions): Change
   function catchUp(c: NonNullable<typeof conn>): void {
     for (;;) {
       const rows = c.after.all(lastSeq) as Row[]
-      for (const [seq, origin, keyId] of rows) {
+      for (const [seq, origin, keyId, revoked] of rows) {
         if (seq !== lastSeq + 1) listeners.reset()
         lastSeq = seq
         if (origin === listeners.origin) continue
-        if (keyId === null) listeners.deliver({ kind: 'roles' })
-        else if (isKeyId(keyId)) listeners.deliver({ kind: 'key', keyId })
-        else listeners.reset()
+        const change =
+          keyId === null ? ({ kind: 'roles' } as const) : keyChange(keyId, revoked === 1)
+        if (change === null) listeners.reset()
+        else listeners.deliver(change)
       }
       if (rows.length < PAGE) return
     }
@@ -169,7 +171,13 @@ export function createSqliteChangeFeed(options: SqliteChangeFeedOptions): Change
       try {
         const c = open()
         const now = Date.now()
-        c.insert.run(listeners.origin, change.kind === 'key' ? change.keyId : null, now)
+        const isKey = change.kind === 'key'
+        c.insert.run(
+          listeners.origin,
+          isKey ? change.keyId : null,
+          isKey && change.revoked === true ? 1 : 0,
+          now,
+        )
         if (now - prunedAt >= PRUNE_EVERY_MS) {
           prunedAt = now
           c.prune.run(now - retentionMs)

@@ -61,7 +61,9 @@ describe('createSqliteStore', () => {
       // SQLite's own, for the change table's AUTOINCREMENT
       'sqlite_sequence',
     ])
-    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([1, 2, 3, 4, 5])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([
+      1, 2, 3, 4, 5, 6,
+    ])
     await store.close()
     expect(db.open).toBe(true)
     db.close()
