@@ -57,7 +57,9 @@ export function App() {
       setSession(null)
     })
     const stopSignedOut = onSignedOut((problem) => {
-      setNotice(endedNotice(problem))
+      // several requests in flight end together: the first answer says why (revoked…); the
+      // later ones only find the session gone, which would hide that reason
+      setNotice((current) => current ?? endedNotice(problem))
       setSession(null)
     })
     const stopConnectivity = onConnectivity(setOffline)
