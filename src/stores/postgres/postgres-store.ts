@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto'
 import type { Pool, PoolClient, QueryResultRow } from 'pg'
+import { chainEvents, EMPTY_CHAIN } from '../../core/audit-chain.js'
 import { KeywardError } from '../../core/errors.js'
+import { rotationConflict } from '../audit-query.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
   AuditEvent,
+  ExpiryPolicy,
   FoundKey,
   FoundKeyFields,
   KeyPage,
@@ -12,8 +15,10 @@ import type {
   ListKeysQuery,
   SecretRecord,
   Store,
+  StoredAuditEvent,
 } from '../types.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
+import { NOT_MIGRATED } from '../messages.js'
 import { POSTGRES_MIGRATIONS } from './schema.js'
 import { postgresSigningKeys } from './signing-keys.js'
 import { rejectUnknownOptions } from '../../core/options.js'
@@ -34,6 +39,11 @@ const BATCH_ROWS = 5000
 
 const KEY_COLUMNS =
   'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
+/** What reads select of a key: the inserted columns, then those later migrations added. */
+const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
+const AUDIT_COLUMNS = 'id, at, action, key_id, actor, details, ip, count, seq, prev_hash, hash'
+/** The global maximum age's row in the policies table (owner ids are never empty). */
+const GLOBAL_POLICY = ''
 const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
 
 /** Patch field -> column and SQL cast; the only names that reach dynamic SQL. */
@@ -95,6 +105,9 @@ function keyFromRow(r: QueryResultRow): KeyRecord {
     revokedAt: toNumberOrNull(r.revoked_at),
     lastUsedAt: toNumberOrNull(r.last_used_at),
     usageCount: toNumber(r.usage_count),
+    ...(r.rotated_at === null || r.rotated_at === undefined
+      ? {}
+      : { rotatedAt: toNumber(r.rotated_at) }),
   }
 }
 
@@ -117,7 +130,7 @@ function secretFromRow(r: QueryResultRow): SecretRecord {
   }
 }
 
-function auditFromRow(r: QueryResultRow): AuditEvent {
+function auditFromRow(r: QueryResultRow): StoredAuditEvent {
   return {
     id: r.id,
     at: toNumber(r.at),
@@ -125,6 +138,12 @@ function auditFromRow(r: QueryResultRow): AuditEvent {
     keyId: r.key_id,
     actor: r.actor,
     details: fromJson(r.details),
+    ip: r.ip,
+    count: r.count,
+    seq: toNumber(r.seq),
+    // events stored before the chain existed (schema version 4) have no hashes
+    prevHash: r.prev_hash ?? '',
+    hash: r.hash ?? '',
   }
 }
 
@@ -307,6 +326,47 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     )
   }
 
+  /**
+   * Appends events after the chain's head inside transaction `c`. The head's row lock
+   * serialises appenders of every node until `c` ends, so the chain stays one line.
+   */
+  async function appendIn(c: PoolClient, events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return
+    const { rows } = await c.query(
+      `SELECT head_seq, head_hash FROM ${s}.audit_chain WHERE id = 1 FOR UPDATE`,
+    )
+    const head = rows[0]
+    if (head === undefined) throw new KeywardError('store_unavailable', NOT_MIGRATED)
+    const stored = chainEvents({ seq: toNumber(head.head_seq), hash: head.head_hash }, events)
+    await c
+      .query(
+        `INSERT INTO ${s}.audit (${AUDIT_COLUMNS})
+         SELECT id, at, action, key_id, actor, details::jsonb, ip, count, seq, prev_hash, hash
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::int[], $9::bigint[], $10::text[], $11::text[])
+           AS t(id, at, action, key_id, actor, details, ip, count, seq, prev_hash, hash)`,
+        [
+          stored.map((e) => e.id),
+          stored.map((e) => e.at),
+          stored.map((e) => e.action),
+          stored.map((e) => e.keyId),
+          stored.map((e) => e.actor),
+          stored.map((e) => JSON.stringify(e.details)),
+          stored.map((e) => e.ip),
+          stored.map((e) => e.count),
+          stored.map((e) => e.seq),
+          stored.map((e) => e.prevHash),
+          stored.map((e) => e.hash),
+        ],
+      )
+      .catch((e) => Promise.reject(conflict(e)))
+    const last = stored[stored.length - 1]!
+    await c.query(`UPDATE ${s}.audit_chain SET head_seq = $1, head_hash = $2 WHERE id = 1`, [
+      last.seq,
+      last.hash,
+    ])
+  }
+
   async function migrateOne(
     c: PoolClient,
     m: (typeof POSTGRES_MIGRATIONS)[number],
@@ -342,11 +402,12 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         for (const m of POSTGRES_MIGRATIONS) await transaction((c) => migrateOne(c, m, latest))
       })
     },
-    async insertKey(key, secret) {
+    async insertKey(key, secret, events = []) {
       await guard(() =>
-        transaction((c) =>
-          insertRows(c, [{ key, secret }]).catch((e) => Promise.reject(conflict(e))),
-        ),
+        transaction(async (c) => {
+          await insertRows(c, [{ key, secret }]).catch((e) => Promise.reject(conflict(e)))
+          await appendIn(c, events)
+        }),
       )
     },
     async insertKeys(rows) {
@@ -374,7 +435,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
     async getKey(id) {
       return guard(async () => {
-        const { rows } = await pool.query(`SELECT ${KEY_COLUMNS} FROM ${s}.keys WHERE id = $1`, [
+        const { rows } = await pool.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1`, [
           id,
         ])
         return rows[0] === undefined ? null : keyFromRow(rows[0])
@@ -408,7 +469,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           where.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`)
         }
         const { rows } = await pool.query(
-          `SELECT ${KEY_COLUMNS} FROM ${s}.keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          `SELECT ${KEY_SELECT} FROM ${s}.keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY created_at DESC, id DESC LIMIT ${param(query.limit + 1)}`,
           values,
         )
@@ -421,7 +482,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         }
       })
     },
-    async updateKey(id, patch) {
+    async updateKey(id, patch, auditOf) {
       return guard(async () => {
         const fields = (Object.keys(patch) as (keyof KeyPatch)[]).filter(
           (f) => patch[f] !== undefined && f in PATCH_COLUMNS,
@@ -432,11 +493,21 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           values.push(cast === 'jsonb' ? toJson(patch[f]) : patch[f])
           return `${column} = $${values.length}::${cast}`
         })
-        const { rows } = await pool.query(
-          `UPDATE ${s}.keys SET ${set.join(', ')} WHERE id = $1 RETURNING ${KEY_COLUMNS}`,
-          values,
-        )
-        return rows[0] === undefined ? null : keyFromRow(rows[0])
+        const update = `UPDATE ${s}.keys SET ${set.join(', ')} WHERE id = $1 RETURNING ${KEY_SELECT}`
+        if (auditOf === undefined) {
+          const { rows } = await pool.query(update, values)
+          return rows[0] === undefined ? null : keyFromRow(rows[0])
+        }
+        return transaction(async (c) => {
+          const before = await c.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [
+            id,
+          ])
+          if (before.rows[0] === undefined) return null
+          const { rows } = await c.query(update, values)
+          const after = keyFromRow(rows[0])
+          await appendIn(c, auditOf(keyFromRow(before.rows[0]), after))
+          return after
+        })
       })
     },
     async listSecrets(keyId) {
@@ -448,18 +519,24 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         return rows.map((r) => secretFromRow(r))
       })
     },
-    async addSecret(secret, previousExpireAt) {
+    async rotateSecret(r) {
       return guard(() =>
         transaction(async (c) => {
-          // the row lock also serialises two rotations of one key
-          const found = await c.query(`SELECT 1 FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [
-            secret.keyId,
-          ])
-          if (found.rowCount === 0) return false
+          // the row lock serialises two rotations of one key: the second reads the first's hint
+          const found = await c.query(
+            `SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1 FOR UPDATE`,
+            [r.secret.keyId],
+          )
+          if (found.rows[0] === undefined) return null
+          const before = keyFromRow(found.rows[0])
+          if (before.hint !== r.expectHint || before.state === 'revoked')
+            throw rotationConflict(before.id, before.state === 'revoked')
+          const events = r.audit(before)
           await c.query(
             `UPDATE ${s}.secrets SET expires_at = $1 WHERE key_id = $2 AND (expires_at IS NULL OR expires_at > $1)`,
-            [previousExpireAt, secret.keyId],
+            [r.previousExpireAt, before.id],
           )
+          const secret = r.secret
           await c
             .query(
               `INSERT INTO ${s}.secrets (${SECRET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -474,7 +551,27 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
               ],
             )
             .catch((e) => Promise.reject(conflict(e)))
-          return true
+          const { rows } = await c.query(
+            `UPDATE ${s}.keys SET hint = $2, updated_at = $3, rotated_at = $3 WHERE id = $1 RETURNING ${KEY_SELECT}`,
+            [before.id, secret.hint, r.now],
+          )
+          await appendIn(c, events)
+          return keyFromRow(rows[0])
+        }),
+      )
+    },
+    async endGracePeriods(keyId, now, auditOf) {
+      return guard(() =>
+        transaction(async (c) => {
+          const found = await c.query(`SELECT 1 FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [keyId])
+          if (found.rowCount === 0) return null
+          const r = await c.query(
+            `UPDATE ${s}.secrets SET expires_at = $1 WHERE key_id = $2 AND expires_at IS NOT NULL AND expires_at > $1`,
+            [now, keyId],
+          )
+          const ended = r.rowCount ?? 0
+          if (ended > 0) await appendIn(c, auditOf(ended))
+          return ended
         }),
       )
     },
@@ -499,47 +596,82 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
     async appendAudit(events) {
       if (events.length === 0) return guard(async () => undefined)
-      await guard(async () => {
-        await pool
-          .query(
-            `INSERT INTO ${s}.audit (id, at, action, key_id, actor, details)
-             SELECT id, at, action, key_id, actor, details::jsonb
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-               WITH ORDINALITY AS t(id, at, action, key_id, actor, details, ord)
-             ORDER BY ord`,
-            [
-              events.map((e) => e.id),
-              events.map((e) => e.at),
-              events.map((e) => e.action),
-              events.map((e) => e.keyId),
-              events.map((e) => e.actor),
-              events.map((e) => JSON.stringify(e.details)),
-            ],
-          )
-          .catch((e) => Promise.reject(conflict(e)))
-      })
+      await guard(() => transaction((c) => appendIn(c, events)))
     },
     async listAudit(query) {
       return guard(async () => {
         const where: string[] = []
         const values: unknown[] = []
-        if (query.keyId !== undefined) {
-          values.push(query.keyId)
-          where.push(`key_id = $${values.length}`)
+        const param = (v: unknown): string => {
+          values.push(v)
+          return `$${values.length}`
         }
-        if (query.since !== undefined) {
-          values.push(query.since)
-          where.push(`at >= $${values.length}`)
-        }
-        values.push(query.limit)
+        if (query.keyId !== undefined) where.push(`key_id = ${param(query.keyId)}`)
+        if (query.actor !== undefined) where.push(`actor = ${param(query.actor)}`)
+        if (query.action !== undefined) where.push(`action = ${param(query.action)}`)
+        if (query.since !== undefined) where.push(`at >= ${param(query.since)}`)
+        if (query.until !== undefined) where.push(`at < ${param(query.until)}`)
+        if (query.before !== undefined)
+          where.push(`(at, seq) < (${param(query.before.at)}, ${param(query.before.seq)})`)
         const { rows } = await pool.query(
-          `SELECT id, at, action, key_id, actor, details FROM ${s}.audit
+          `SELECT ${AUDIT_COLUMNS} FROM ${s}.audit
            ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY at DESC, seq DESC LIMIT $${values.length}`,
+           ORDER BY at DESC, seq DESC LIMIT ${param(query.limit)}`,
           values,
         )
         return rows.map(auditFromRow)
       })
+    },
+    async readAuditChain(afterSeq, limit) {
+      return guard(async () => {
+        const { rows } = await pool.query(
+          `SELECT ${AUDIT_COLUMNS} FROM ${s}.audit WHERE seq > $1 ORDER BY seq LIMIT $2`,
+          [afterSeq, limit],
+        )
+        return rows.map(auditFromRow)
+      })
+    },
+    async auditChainState() {
+      return guard(async () => {
+        const { rows } = await pool.query(
+          `SELECT anchor_seq, anchor_hash, head_seq, head_hash FROM ${s}.audit_chain WHERE id = 1`,
+        )
+        const r = rows[0]
+        if (r === undefined) return { anchor: { ...EMPTY_CHAIN }, head: { ...EMPTY_CHAIN } }
+        return {
+          anchor: { seq: toNumber(r.anchor_seq), hash: r.anchor_hash as string },
+          head: { seq: toNumber(r.head_seq), hash: r.head_hash as string },
+        }
+      })
+    },
+    async pruneAudit(before, limit) {
+      return guard(() =>
+        transaction(async (c) => {
+          // the chain row is locked first, as appends do: no append interleaves with the prune
+          const chain = await c.query(
+            `SELECT anchor_seq FROM ${s}.audit_chain WHERE id = 1 FOR UPDATE`,
+          )
+          const { rows } = await c.query(
+            `SELECT seq, at, hash FROM ${s}.audit ORDER BY seq LIMIT $1`,
+            [limit],
+          )
+          let last: QueryResultRow | undefined
+          for (const r of rows) {
+            if (toNumber(r.at) >= before) break
+            last = r
+          }
+          if (last === undefined) return 0
+          const lastSeq = toNumber(last.seq)
+          const deleted = await c.query(`DELETE FROM ${s}.audit WHERE seq <= $1`, [lastSeq])
+          // events from before the chain (no hash) leave the anchor where it is
+          if (lastSeq > toNumber(chain.rows[0]?.anchor_seq ?? 0))
+            await c.query(
+              `UPDATE ${s}.audit_chain SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1`,
+              [lastSeq, last.hash],
+            )
+          return deleted.rowCount ?? 0
+        }),
+      )
     },
     async listRoles() {
       return guard(async () => {
@@ -547,19 +679,99 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         return new Map(rows.map((r) => [r.name as string, fromJson<string[]>(r.scopes)]))
       })
     },
-    async setRole(name, scopes) {
+    async setRole(name, scopes, auditOf) {
+      const upsert = `INSERT INTO ${s}.roles (name, scopes) VALUES ($1, $2::jsonb)
+           ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`
+      if (auditOf === undefined) {
+        await guard(() => pool.query(upsert, [name, JSON.stringify(scopes)]))
+        return
+      }
       await guard(() =>
-        pool.query(
-          `INSERT INTO ${s}.roles (name, scopes) VALUES ($1, $2::jsonb)
-           ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
-          [name, JSON.stringify(scopes)],
-        ),
+        transaction(async (c) => {
+          // a new role has no row to lock: concurrent first definitions are ordered by the chain
+          const before = await c.query(`SELECT scopes FROM ${s}.roles WHERE name = $1 FOR UPDATE`, [
+            name,
+          ])
+          const events = auditOf(
+            before.rows[0] === undefined ? null : fromJson<string[]>(before.rows[0].scopes),
+          )
+          await c.query(upsert, [name, JSON.stringify(scopes)])
+          await appendIn(c, events)
+        }),
       )
     },
-    async deleteRole(name) {
+    async deleteRole(name, auditOf) {
+      return guard(() =>
+        transaction(async (c) => {
+          const r = await c.query(`DELETE FROM ${s}.roles WHERE name = $1 RETURNING scopes`, [name])
+          if (r.rows[0] === undefined) return false
+          if (auditOf !== undefined) await appendIn(c, auditOf(fromJson<string[]>(r.rows[0].scopes)))
+          return true
+        }),
+      )
+    },
+    async getExpiryPolicy() {
       return guard(async () => {
-        const r = await pool.query(`DELETE FROM ${s}.roles WHERE name = $1`, [name])
-        return (r.rowCount ?? 0) > 0
+        const { rows } = await pool.query(
+          `SELECT owner, max_age_ms FROM ${s}.policies ORDER BY owner`,
+        )
+        const policy: { maxAgeMs: number | null; owners: Record<string, number> } = {
+          maxAgeMs: null,
+          owners: {},
+        }
+        for (const r of rows) {
+          if (r.owner === GLOBAL_POLICY) policy.maxAgeMs = toNumber(r.max_age_ms)
+          else policy.owners[r.owner as string] = toNumber(r.max_age_ms)
+        }
+        return policy as ExpiryPolicy
+      })
+    },
+    async setExpiryPolicy(ownerId, maxAgeMs, auditOf) {
+      const owner = ownerId ?? GLOBAL_POLICY
+      await guard(() =>
+        transaction(async (c) => {
+          const before = await c.query(
+            `SELECT max_age_ms FROM ${s}.policies WHERE owner = $1 FOR UPDATE`,
+            [owner],
+          )
+          const events = auditOf(
+            before.rows[0] === undefined ? null : toNumber(before.rows[0].max_age_ms),
+          )
+          if (maxAgeMs === null)
+            await c.query(`DELETE FROM ${s}.policies WHERE owner = $1`, [owner])
+          else
+            await c.query(
+              `INSERT INTO ${s}.policies (owner, max_age_ms) VALUES ($1, $2)
+               ON CONFLICT (owner) DO UPDATE SET max_age_ms = excluded.max_age_ms`,
+              [owner, maxAgeMs],
+            )
+          await appendIn(c, events)
+        }),
+      )
+    },
+    async expiryCounts(now, withinMs) {
+      return guard(async () => {
+        const past = await pool.query(
+          `SELECT
+             (SELECT count(*) FROM ${s}.keys k
+              WHERE coalesce(k.rotated_at, k.created_at) <= $1::bigint - (SELECT max_age_ms FROM ${s}.policies WHERE owner = '')
+                AND k.state = 'active' AND (k.expires_at IS NULL OR k.expires_at > $1)
+                AND (k.owner_id IS NULL OR k.owner_id NOT IN (SELECT owner FROM ${s}.policies WHERE owner <> '')))
+           + (SELECT count(*) FROM ${s}.policies po JOIN ${s}.keys k
+                ON k.owner_id = po.owner AND coalesce(k.rotated_at, k.created_at) <= $1::bigint - po.max_age_ms
+              WHERE po.owner <> '' AND k.state = 'active' AND (k.expires_at IS NULL OR k.expires_at > $1)) AS n`,
+          [now],
+        )
+        const expiring = await pool.query(
+          `SELECT w, (SELECT count(*) FROM ${s}.keys
+                      WHERE expires_at > $1 AND expires_at <= $1::bigint + w AND state = 'active') AS n
+           FROM unnest($2::bigint[]) WITH ORDINALITY AS t(w, ord) ORDER BY ord`,
+          [now, withinMs],
+        )
+        return {
+          pastPolicy: toNumber(past.rows[0].n),
+          expiring: expiring.rows.map((r) => toNumber(r.n)),
+        }
       })
     },
     async getMeta(name) {

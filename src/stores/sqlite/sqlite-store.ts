@@ -1,17 +1,23 @@
 import Database from 'better-sqlite3'
+import { chainEvents, EMPTY_CHAIN } from '../../core/audit-chain.js'
 import { KeywardError } from '../../core/errors.js'
 import { msOption, rejectUnknownOptions } from '../../core/options.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
+import { rotationConflict } from '../audit-query.js'
 import type {
+  AuditChainPoint,
   AuditEvent,
   AuditQuery,
+  ExpiryPolicy,
   FoundKey,
   KeyPage,
   KeyPatch,
   KeyRecord,
   ListKeysQuery,
   SecretRecord,
+  SecretRotation,
   Store,
+  StoredAuditEvent,
   UsageEntry,
 } from '../types.js'
 import { toSqliteKeywardError } from './errors.js'
@@ -50,6 +56,11 @@ const OPTION_NAMES = new Set([
 
 const KEY_COLUMNS =
   'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
+/** What reads select of a key: the inserted columns, then those later migrations added. */
+const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
+const AUDIT_COLUMNS = 'id, at, action, key_id, actor, details, ip, count, seq, prev_hash, hash'
+/** The global maximum age's row in the policies table (owner ids are never empty). */
+const GLOBAL_POLICY = ''
 const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
 const KEY_WIDTH = 18
 /** insertKeys batches from this size on are sorted and get a bigger page cache. */
@@ -133,6 +144,7 @@ function keyFromRow(r: Row): KeyRecord {
     revokedAt: r[15] as number | null,
     lastUsedAt: r[16] as number | null,
     usageCount: r[17] as number,
+    ...(r[18] === null || r[18] === undefined ? {} : { rotatedAt: r[18] as number }),
   }
 }
 
@@ -184,7 +196,7 @@ function secretFromRow(r: Row): SecretRecord {
   }
 }
 
-function auditFromRow(r: Row): AuditEvent {
+function auditFromRow(r: Row): StoredAuditEvent {
   return {
     id: r[0] as string,
     at: r[1] as number,
@@ -192,6 +204,12 @@ function auditFromRow(r: Row): AuditEvent {
     keyId: r[3] as string | null,
     actor: r[4] as string | null,
     details: decodeObject(r[5] as string),
+    ip: r[6] as string | null,
+    count: r[7] as number,
+    seq: r[8] as number,
+    // events stored before the chain existed (schema version 7) have no hashes
+    prevHash: (r[9] as string | null) ?? '',
+    hash: (r[10] as string | null) ?? '',
   }
 }
 
@@ -289,7 +307,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       findByHash: raw(
         `SELECT ${FOUND_COLUMNS} FROM ${p}lookup WHERE slot >= ? AND slot < ? AND hash = ? LIMIT 1`,
       ),
-      getKey: raw(`SELECT ${KEY_COLUMNS} FROM ${p}keys WHERE id = ?`),
+      getKey: raw(`SELECT ${KEY_SELECT} FROM ${p}keys WHERE id = ?`),
       keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
       listSecrets: raw(
         `SELECT ${SECRET_COLUMNS} FROM ${p}secrets WHERE key_id = ? ORDER BY created_at DESC`,
@@ -301,8 +319,50 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         `UPDATE ${p}keys SET usage_count = usage_count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`,
       ),
       appendAudit: db.prepare(
-        `INSERT INTO ${p}audit (id, at, action, key_id, actor, details) VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO ${p}audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      chainState: raw(
+        `SELECT anchor_seq, anchor_hash, head_seq, head_hash FROM ${p}audit_chain WHERE id = 1`,
+      ),
+      setChainHead: db.prepare(`UPDATE ${p}audit_chain SET head_seq = ?, head_hash = ? WHERE id = 1`),
+      setChainAnchor: db.prepare(
+        `UPDATE ${p}audit_chain SET anchor_seq = ?, anchor_hash = ? WHERE id = 1`,
+      ),
+      readChain: raw(`SELECT ${AUDIT_COLUMNS} FROM ${p}audit WHERE seq > ? ORDER BY seq LIMIT ?`),
+      oldestAudit: raw(`SELECT seq, at, hash FROM ${p}audit ORDER BY seq LIMIT ?`),
+      deleteAuditThrough: db.prepare(`DELETE FROM ${p}audit WHERE seq <= ?`),
+      rotateKey: raw(
+        `UPDATE ${p}keys SET hint = ?, updated_at = ?, rotated_at = ? WHERE id = ? RETURNING ${KEY_SELECT}`,
+      ),
+      endGrace: db.prepare(
+        `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at > ?`,
+      ),
+      getRole: db.prepare(`SELECT scopes FROM ${p}roles WHERE name = ?`).pluck(),
+      listPolicies: raw(`SELECT owner, max_age_ms FROM ${p}policies ORDER BY owner`),
+      getPolicy: db.prepare(`SELECT max_age_ms FROM ${p}policies WHERE owner = ?`).pluck(),
+      setPolicy: db.prepare(
+        `INSERT INTO ${p}policies (owner, max_age_ms) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET max_age_ms = excluded.max_age_ms`,
+      ),
+      deletePolicy: db.prepare(`DELETE FROM ${p}policies WHERE owner = ?`),
+      // Past the policy: keys of owners without their own maximum against the global one, then
+      // each owner's keys against its own. Both walk the age indexes from the oldest key.
+      pastPolicy: db
+        .prepare(
+          `SELECT
+             (SELECT count(*) FROM ${p}keys k
+              WHERE coalesce(k.rotated_at, k.created_at) <= @now - (SELECT max_age_ms FROM ${p}policies WHERE owner = '')
+                AND k.state = 'active' AND (k.expires_at IS NULL OR k.expires_at > @now)
+                AND (k.owner_id IS NULL OR k.owner_id NOT IN (SELECT owner FROM ${p}policies WHERE owner <> '')))
+           + (SELECT count(*) FROM ${p}policies po JOIN ${p}keys k
+                ON k.owner_id = po.owner AND coalesce(k.rotated_at, k.created_at) <= @now - po.max_age_ms
+              WHERE po.owner <> '' AND k.state = 'active' AND (k.expires_at IS NULL OR k.expires_at > @now))`,
+        )
+        .pluck(),
+      expiringWithin: db
+        .prepare(
+          `SELECT count(*) FROM ${p}keys WHERE expires_at > ? AND expires_at <= ? AND state = 'active'`,
+        )
+        .pluck(),
       listRoles: raw(`SELECT name, scopes FROM ${p}roles ORDER BY name`),
       setRole: db.prepare(
         `INSERT INTO ${p}roles (name, scopes) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
@@ -410,7 +470,42 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  const insertKeyTx = db.transaction(insertOne)
+  /** Appends events after the chain's head; call inside an IMMEDIATE transaction. */
+  function appendIn(events: readonly AuditEvent[]): void {
+    if (events.length === 0) return
+    const s = st()
+    const state = s.chainState.get() as Row
+    const head: AuditChainPoint = { seq: state[2] as number, hash: state[3] as string }
+    const stored = chainEvents(head, events)
+    for (const e of stored) {
+      try {
+        s.appendAudit.run(
+          e.id,
+          e.at,
+          e.action,
+          e.keyId,
+          e.actor,
+          encodeObject(e.details),
+          e.ip,
+          e.count,
+          e.seq,
+          e.prevHash,
+          e.hash,
+        )
+      } catch (err) {
+        throw fail(err, `an audit event with id ${e.id} already exists`)
+      }
+    }
+    const last = stored[stored.length - 1]!
+    s.setChainHead.run(last.seq, last.hash)
+  }
+
+  const insertKeyTx = db.transaction(
+    (key: KeyRecord, secret: SecretRecord, events: readonly AuditEvent[]) => {
+      insertOne(key, secret)
+      appendIn(events)
+    },
+  )
   const insertKeysTx = db.transaction(
     (rows: readonly { key: KeyRecord; secret: SecretRecord }[]) => {
       if (rows.length < BULK_ROWS) {
@@ -445,18 +540,95 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }
     },
   )
-  const addSecretTx = db.transaction((secret: SecretRecord, previousExpireAt: number): boolean => {
+  const rotateTx = db.transaction((r: SecretRotation): KeyRecord | null => {
     const s = st()
-    if (s.keyExists.get(secret.keyId) === undefined) return false
-    s.expireOthers.run(previousExpireAt, secret.keyId, previousExpireAt)
+    const row = s.getKey.get(r.secret.keyId) as Row | undefined
+    if (row === undefined) return null
+    const before = keyFromRow(row)
+    if (before.hint !== r.expectHint || before.state === 'revoked')
+      throw rotationConflict(before.id, before.state === 'revoked')
+    const events = r.audit(before)
+    s.expireOthers.run(r.previousExpireAt, r.secret.keyId, r.previousExpireAt)
     try {
-      s.insertSecret.run(secretParams(secret))
+      s.insertSecret.run(secretParams(r.secret))
     } catch (e) {
       throw fail(e, 'this secret is already stored')
     }
-    return true
+    const after = keyFromRow(s.rotateKey.get(r.secret.hint, r.now, r.now, before.id) as Row)
+    appendIn(events)
+    return after
   })
-  const updateKeyTx = db.transaction((id: string, patch: KeyPatch): KeyRecord | null => {
+  const endGraceTx = db.transaction(
+    (keyId: string, now: number, auditOf: (ended: number) => readonly AuditEvent[]) => {
+      const s = st()
+      if (s.keyExists.get(keyId) === undefined) return null
+      const ended = s.endGrace.run(now, keyId, now).changes
+      if (ended > 0) appendIn(auditOf(ended))
+      return ended
+    },
+  )
+  const appendTx = db.transaction((events: readonly AuditEvent[]) => appendIn(events))
+  const pruneTx = db.transaction((before: number, limit: number): number => {
+    const s = st()
+    const rows = s.oldestAudit.all(limit) as Row[]
+    let last: Row | undefined
+    for (const r of rows) {
+      if ((r[1] as number) >= before) break
+      last = r
+    }
+    if (last === undefined) return 0
+    const state = s.chainState.get() as Row
+    const deleted = s.deleteAuditThrough.run(last[0]).changes
+    // events from before the chain (no hash) leave the anchor where it is
+    if ((last[0] as number) > (state[0] as number)) s.setChainAnchor.run(last[0], last[2])
+    return deleted
+  })
+  const setRoleTx = db.transaction(
+    (
+      name: string,
+      scopes: readonly string[],
+      auditOf: ((before: readonly string[] | null) => readonly AuditEvent[]) | undefined,
+    ) => {
+      const s = st()
+      const before = s.getRole.get(name) as string | undefined
+      const events = auditOf?.(before === undefined ? null : decodeList(before)) ?? []
+      s.setRole.run(name, encodeList(scopes))
+      appendIn(events)
+    },
+  )
+  const deleteRoleTx = db.transaction(
+    (name: string, auditOf: ((before: readonly string[]) => readonly AuditEvent[]) | undefined) => {
+      const s = st()
+      const before = s.getRole.get(name) as string | undefined
+      if (before === undefined) return false
+      const events = auditOf?.(decodeList(before)) ?? []
+      s.deleteRole.run(name)
+      appendIn(events)
+      return true
+    },
+  )
+  const setPolicyTx = db.transaction(
+    (
+      ownerId: string | null,
+      maxAgeMs: number | null,
+      auditOf: (before: number | null) => readonly AuditEvent[],
+    ) => {
+      const s = st()
+      const owner = ownerId ?? GLOBAL_POLICY
+      const before = (s.getPolicy.get(owner) as number | undefined) ?? null
+      const events = auditOf(before)
+      if (maxAgeMs === null) s.deletePolicy.run(owner)
+      else s.setPolicy.run(owner, maxAgeMs)
+      appendIn(events)
+    },
+  )
+  const updateKeyTx = db.transaction(
+    (
+      id: string,
+      patch: KeyPatch,
+      auditOf: ((before: KeyRecord, after: KeyRecord) => readonly AuditEvent[]) | undefined,
+    ): KeyRecord | null => {
+    const before = auditOf === undefined ? undefined : (st().getKey.get(id) as Row | undefined)
     const fields = (Object.keys(patch) as (keyof KeyPatch)[])
       .filter((f) => patch[f] !== undefined && f in PATCH_COLUMNS)
       .sort()
@@ -466,7 +638,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (stmt === undefined) {
       const set = fields.map((f) => `${PATCH_COLUMNS[f]} = ?`).join(', ')
       stmt = db
-        .prepare(`UPDATE ${p}keys SET ${set} WHERE id = ? RETURNING ${KEY_COLUMNS}`)
+        .prepare(`UPDATE ${p}keys SET ${set} WHERE id = ? RETURNING ${KEY_SELECT}`)
         .raw(true)
       cache.set(cacheKey, stmt)
     }
@@ -480,21 +652,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return v
     })
     const row = stmt.get(...values, id) as Row | undefined
-    return row === undefined ? null : keyFromRow(row)
+    if (row === undefined) return null
+    const after = keyFromRow(row)
+    if (auditOf !== undefined && before !== undefined) appendIn(auditOf(keyFromRow(before), after))
+    return after
   })
   const recordUsageTx = db.transaction((entries: readonly UsageEntry[]) => {
     const stmt = st().recordUsage
     for (const e of entries) stmt.run(e.count, e.lastUsedAt, e.keyId)
-  })
-  const appendAuditTx = db.transaction((events: readonly AuditEvent[]) => {
-    const stmt = st().appendAudit
-    for (const e of events) {
-      try {
-        stmt.run(e.id, e.at, e.action, e.keyId, e.actor, encodeObject(e.details))
-      } catch (err) {
-        throw fail(err, `an audit event with id ${e.id} already exists`)
-      }
-    }
   })
   const signingKeys = sqliteSigningKeys(db, p)
   const kidConflict = (kid: string) => `a signing key with kid ${kid} already exists`
@@ -552,7 +717,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')
       stmt = db
         .prepare(
-          `SELECT ${KEY_COLUMNS} FROM ${p}keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          `SELECT ${KEY_SELECT} FROM ${p}keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY created_at DESC, id DESC LIMIT @limit`,
         )
         .raw(true)
@@ -562,16 +727,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   function listAuditStmt(q: AuditQuery): Stmt {
-    const cacheKey = `${q.keyId !== undefined}:${q.since !== undefined}`
+    const cacheKey = ['keyId', 'actor', 'action', 'since', 'until', 'before']
+      .map((f) => (q[f as keyof AuditQuery] === undefined ? 0 : 1))
+      .join('')
     const cache = st().listAudit
     let stmt = cache.get(cacheKey)
     if (stmt === undefined) {
       const where: string[] = []
       if (q.keyId !== undefined) where.push('key_id = @keyId')
+      if (q.actor !== undefined) where.push('actor = @actor')
+      if (q.action !== undefined) where.push('action = @action')
       if (q.since !== undefined) where.push('at >= @since')
+      if (q.until !== undefined) where.push('at < @until')
+      if (q.before !== undefined) where.push('(at, seq) < (@beforeAt, @beforeSeq)')
       stmt = db
         .prepare(
-          `SELECT id, at, action, key_id, actor, details FROM ${p}audit ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          `SELECT ${AUDIT_COLUMNS} FROM ${p}audit ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY at DESC, seq DESC LIMIT @limit`,
         )
         .raw(true)
@@ -597,8 +768,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         prepared = null
       })
     },
-    async insertKey(key, secret) {
-      guard(() => insertKeyTx.immediate(key, secret))
+    async insertKey(key, secret, events = []) {
+      guard(() => insertKeyTx.immediate(key, secret, events))
     },
     async insertKeys(rows) {
       if (rows.length === 0) return guard(() => undefined)
@@ -655,14 +826,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         }
       })
     },
-    async updateKey(id, patch) {
-      return guard(() => updateKeyTx.immediate(id, patch))
+    async updateKey(id, patch, auditOf) {
+      return guard(() => updateKeyTx.immediate(id, patch, auditOf))
     },
     async listSecrets(keyId) {
       return guard(() => (st().listSecrets.all(keyId) as Row[]).map((r) => secretFromRow(r)))
     },
-    async addSecret(secret, previousExpireAt) {
-      return guard(() => addSecretTx.immediate(secret, previousExpireAt))
+    async rotateSecret(rotation) {
+      return guard(() => rotateTx.immediate(rotation))
+    },
+    async endGracePeriods(keyId, now, auditOf) {
+      return guard(() => endGraceTx.immediate(keyId, now, auditOf))
     },
     async recordUsage(entries) {
       if (entries.length === 0) return guard(() => undefined)
@@ -670,15 +844,38 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async appendAudit(events) {
       if (events.length === 0) return guard(() => undefined)
-      guard(() => appendAuditTx.immediate(events))
+      guard(() => appendTx.immediate(events))
     },
     async listAudit(query) {
       return guard(() => {
         const params: Record<string, unknown> = { limit: query.limit }
         if (query.keyId !== undefined) params.keyId = query.keyId
+        if (query.actor !== undefined) params.actor = query.actor
+        if (query.action !== undefined) params.action = query.action
         if (query.since !== undefined) params.since = query.since
+        if (query.until !== undefined) params.until = query.until
+        if (query.before !== undefined) {
+          params.beforeAt = query.before.at
+          params.beforeSeq = query.before.seq
+        }
         return (listAuditStmt(query).all(params) as Row[]).map(auditFromRow)
       })
+    },
+    async readAuditChain(afterSeq, limit) {
+      return guard(() => (st().readChain.all(afterSeq, limit) as Row[]).map(auditFromRow))
+    },
+    async auditChainState() {
+      return guard(() => {
+        const r = st().chainState.get() as Row | undefined
+        if (r === undefined) return { anchor: { ...EMPTY_CHAIN }, head: { ...EMPTY_CHAIN } }
+        return {
+          anchor: { seq: r[0] as number, hash: r[1] as string },
+          head: { seq: r[2] as number, hash: r[3] as string },
+        }
+      })
+    },
+    async pruneAudit(before, limit) {
+      return guard(() => pruneTx.immediate(before, limit))
     },
     async listRoles() {
       return guard(
@@ -691,13 +888,36 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           ),
       )
     },
-    async setRole(name, scopes) {
-      guard(() => db.transaction(() => st().setRole.run(name, encodeList(scopes))).immediate())
+    async setRole(name, scopes, auditOf) {
+      guard(() => setRoleTx.immediate(name, scopes, auditOf))
     },
-    async deleteRole(name) {
-      return guard(
-        () => db.transaction(() => st().deleteRole.run(name).changes > 0).immediate() as boolean,
-      )
+    async deleteRole(name, auditOf) {
+      return guard(() => deleteRoleTx.immediate(name, auditOf) as boolean)
+    },
+    async getExpiryPolicy() {
+      return guard(() => {
+        const policy: { maxAgeMs: number | null; owners: Record<string, number> } = {
+          maxAgeMs: null,
+          owners: {},
+        }
+        for (const r of st().listPolicies.all() as Row[]) {
+          if (r[0] === GLOBAL_POLICY) policy.maxAgeMs = r[1] as number
+          else policy.owners[r[0] as string] = r[1] as number
+        }
+        return policy as ExpiryPolicy
+      })
+    },
+    async setExpiryPolicy(ownerId, maxAgeMs, auditOf) {
+      guard(() => setPolicyTx.immediate(ownerId, maxAgeMs, auditOf))
+    },
+    async expiryCounts(now, withinMs) {
+      return guard(() => {
+        const s = st()
+        return {
+          pastPolicy: s.pastPolicy.get({ now }) as number,
+          expiring: withinMs.map((w) => s.expiringWithin.get(now, now + w) as number),
+        }
+      })
     },
     async getMeta(name) {
       return guard(() => (st().getMeta.get(name) as string | undefined) ?? null)
