@@ -9,7 +9,7 @@ import type { AuditQuery, StoredAuditEvent, Store } from './types.js'
 export interface AuditListInput {
   keyId?: string
   actor?: string
-  /** The event's action, e.g. `key.rotated`, `key.denied`, `policy.set`. */
+  /** The event's action, e.g. `key.rotated`, `key.denied`, `policy.changed`. */
   type?: string
   /** Epoch ms, inclusive. */
   since?: number

@@ -50,7 +50,7 @@ describe('admin events', () => {
       'key.rotation_finished',
       'role.set',
       'role.deleted',
-      'policy.set',
+      'policy.changed',
       'key.revoked',
     ])
     expect(events[0]).toMatchObject({

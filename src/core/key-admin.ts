@@ -371,7 +371,7 @@ export class KeyAdmin {
 
   /**
    * Sets the maximum key age (ms; null removes it), globally or for one owner's keys (an
-   * owner's value replaces the global one for its keys). Audited as `policy.set`. It flags
+   * owner's value replaces the global one for its keys). Audited as `policy.changed`. It flags
    * keys, it does not stop them: verification does not read it.
    */
   async setExpiryPolicy(
@@ -385,7 +385,7 @@ export class KeyAdmin {
     const ctx = contextOf(options)
     const now = this.clock.now()
     await this.store.setExpiryPolicy(ownerId, maxAgeMs, (before) => [
-      adminEvent('policy.set', null, ctx, now, {
+      adminEvent('policy.changed', null, ctx, now, {
         owner: ownerId,
         maxAge: {
           from: before === null ? null : formatDuration(before),

@@ -237,7 +237,7 @@ export interface AuditEvent {
   /** Unique id, `evt_<16 base62>`. */
   id: string
   at: number
-  /** What happened: `key.created`, `key.rotated`, `key.denied`, `policy.set`, … */
+  /** What happened: `key.created`, `key.rotated`, `key.denied`, `policy.changed`, … */
   action: string
   keyId: string | null
   /** Who did it: an admin key id, `cli:<os user>`, or null (the key itself, for denials). */
