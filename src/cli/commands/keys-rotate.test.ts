@@ -72,4 +72,29 @@ describe('keyward keys rotate', () => {
     const events = await runCli(['audit', '--type', 'key.rotation_finished', '--json', '--db', db.url], { env })
     expect(JSON.parse(events.stdout)).toHaveLength(1)
   })
+
+  it('two rotations at once: each exits 0 or 1 (a conflict, saying so), one secret stays current', async () => {
+    const db = tempDb()
+    const { id } = await createTestKey(db.url)
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => runCli(['keys', 'rotate', id, '--db', db.url], { env })),
+    )
+    for (const r of results) {
+      expect([0, 1]).toContain(r.code)
+      if (r.code === 1)
+        expect(r.stderr).toMatch(/^keyward: key key_\w+ was rotated by someone else at the same time: nothing was changed/)
+    }
+    const ok = results.filter((r) => r.code === 0).length
+    const shown = JSON.parse((await runCli(['keys', 'show', id, '--json', '--db', db.url], { env })).stdout)
+    expect(shown.secrets).toHaveLength(1 + ok)
+    expect(shown.secrets.filter((s: { current: boolean }) => s.current)).toHaveLength(1)
+  })
+
+  it('a store conflict is a refusal: exit 1 with the message', async () => {
+    const { describeFailure } = await import('../run.js')
+    const { KeywardError } = await import('../../core/errors.js')
+    expect(
+      describeFailure(new KeywardError('store_conflict', 'key key_x was rotated by someone else'), false),
+    ).toEqual({ message: 'key key_x was rotated by someone else', exitCode: 1 })
+  })
 })
