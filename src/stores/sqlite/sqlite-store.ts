@@ -1,14 +1,10 @@
 import Database from 'better-sqlite3'
-import { chainEvents, EMPTY_CHAIN } from '../../core/audit-chain.js'
 import { KeywardError } from '../../core/errors.js'
 import { msOption, rejectUnknownOptions } from '../../core/options.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { rotationConflict } from '../audit-query.js'
 import type {
-  AuditChainPoint,
   AuditEvent,
-  AuditQuery,
-  ExpiryPolicy,
   FoundKey,
   KeyPage,
   KeyPatch,
@@ -17,9 +13,9 @@ import type {
   SecretRecord,
   SecretRotation,
   Store,
-  StoredAuditEvent,
   UsageEntry,
 } from '../types.js'
+import { sqliteAudit } from './audit.js'
 import { toSqliteKeywardError } from './errors.js'
 import { hashSlot, SLOT_PROBES, SQLITE_MIGRATIONS } from './schema.js'
 import { sqliteSigningKeys } from './signing-keys.js'
@@ -58,9 +54,6 @@ const KEY_COLUMNS =
   'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
 /** What reads select of a key: the inserted columns, then those later migrations added. */
 const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
-const AUDIT_COLUMNS = 'id, at, action, key_id, actor, details, ip, count, seq, prev_hash, hash'
-/** The global maximum age's row in the policies table (owner ids are never empty). */
-const GLOBAL_POLICY = ''
 const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
 const KEY_WIDTH = 18
 /** insertKeys batches from this size on are sorted and get a bigger page cache. */
@@ -196,23 +189,6 @@ function secretFromRow(r: Row): SecretRecord {
   }
 }
 
-function auditFromRow(r: Row): StoredAuditEvent {
-  return {
-    id: r[0] as string,
-    at: r[1] as number,
-    action: r[2] as string,
-    keyId: r[3] as string | null,
-    actor: r[4] as string | null,
-    details: decodeObject(r[5] as string),
-    ip: r[6] as string | null,
-    count: r[7] as number,
-    seq: r[8] as number,
-    // events stored before the chain existed (schema version 7) have no hashes
-    prevHash: (r[9] as string | null) ?? '',
-    hash: (r[10] as string | null) ?? '',
-  }
-}
-
 /** The `tablePrefix` option (default `keyward_`), checked: it reaches SQL text. */
 export function checkTablePrefix(value: string | undefined): string {
   const tablePrefix = value ?? 'keyward_'
@@ -318,19 +294,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       recordUsage: db.prepare(
         `UPDATE ${p}keys SET usage_count = usage_count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`,
       ),
-      appendAudit: db.prepare(
-        `INSERT INTO ${p}audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      chainState: raw(
-        `SELECT anchor_seq, anchor_hash, head_seq, head_hash FROM ${p}audit_chain WHERE id = 1`,
-      ),
-      setChainHead: db.prepare(`UPDATE ${p}audit_chain SET head_seq = ?, head_hash = ? WHERE id = 1`),
-      setChainAnchor: db.prepare(
-        `UPDATE ${p}audit_chain SET anchor_seq = ?, anchor_hash = ? WHERE id = 1`,
-      ),
-      readChain: raw(`SELECT ${AUDIT_COLUMNS} FROM ${p}audit WHERE seq > ? ORDER BY seq LIMIT ?`),
-      oldestAudit: raw(`SELECT seq, at, hash FROM ${p}audit ORDER BY seq LIMIT ?`),
-      deleteAuditThrough: db.prepare(`DELETE FROM ${p}audit WHERE seq <= ?`),
       rotateKey: raw(
         `UPDATE ${p}keys SET hint = ?, updated_at = ?, rotated_at = ? WHERE id = ? RETURNING ${KEY_SELECT}`,
       ),
@@ -338,31 +301,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at > ?`,
       ),
       getRole: db.prepare(`SELECT scopes FROM ${p}roles WHERE name = ?`).pluck(),
-      listPolicies: raw(`SELECT owner, max_age_ms FROM ${p}policies ORDER BY owner`),
-      getPolicy: db.prepare(`SELECT max_age_ms FROM ${p}policies WHERE owner = ?`).pluck(),
-      setPolicy: db.prepare(
-        `INSERT INTO ${p}policies (owner, max_age_ms) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET max_age_ms = excluded.max_age_ms`,
-      ),
-      deletePolicy: db.prepare(`DELETE FROM ${p}policies WHERE owner = ?`),
-      // Past the policy: keys of owners without their own maximum against the global one, then
-      // each owner's keys against its own. Both walk the age indexes from the oldest key.
-      pastPolicy: db
-        .prepare(
-          `SELECT
-             (SELECT count(*) FROM ${p}keys k
-              WHERE coalesce(k.rotated_at, k.created_at) <= @now - (SELECT max_age_ms FROM ${p}policies WHERE owner = '')
-                AND k.state = 'active' AND (k.expires_at IS NULL OR k.expires_at > @now)
-                AND (k.owner_id IS NULL OR k.owner_id NOT IN (SELECT owner FROM ${p}policies WHERE owner <> '')))
-           + (SELECT count(*) FROM ${p}policies po JOIN ${p}keys k
-                ON k.owner_id = po.owner AND coalesce(k.rotated_at, k.created_at) <= @now - po.max_age_ms
-              WHERE po.owner <> '' AND k.state = 'active' AND (k.expires_at IS NULL OR k.expires_at > @now))`,
-        )
-        .pluck(),
-      expiringWithin: db
-        .prepare(
-          `SELECT count(*) FROM ${p}keys WHERE expires_at > ? AND expires_at <= ? AND state = 'active'`,
-        )
-        .pluck(),
       listRoles: raw(`SELECT name, scopes FROM ${p}roles ORDER BY name`),
       setRole: db.prepare(
         `INSERT INTO ${p}roles (name, scopes) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
@@ -383,7 +321,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         )
         .pluck(),
       listKeys: new Map<string, Stmt>(),
-      listAudit: new Map<string, Stmt>(),
       updateKey: new Map<string, Stmt>(),
     }
   }
@@ -470,35 +407,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  /** Appends events after the chain's head; call inside an IMMEDIATE transaction. */
-  function appendIn(events: readonly AuditEvent[]): void {
-    if (events.length === 0) return
-    const s = st()
-    const state = s.chainState.get() as Row
-    const head: AuditChainPoint = { seq: state[2] as number, hash: state[3] as string }
-    const stored = chainEvents(head, events)
-    for (const e of stored) {
-      try {
-        s.appendAudit.run(
-          e.id,
-          e.at,
-          e.action,
-          e.keyId,
-          e.actor,
-          encodeObject(e.details),
-          e.ip,
-          e.count,
-          e.seq,
-          e.prevHash,
-          e.hash,
-        )
-      } catch (err) {
-        throw fail(err, `an audit event with id ${e.id} already exists`)
-      }
-    }
-    const last = stored[stored.length - 1]!
-    s.setChainHead.run(last.seq, last.hash)
-  }
+  const audit = sqliteAudit(db, p, fail)
+  const appendIn = audit.appendIn
 
   const insertKeyTx = db.transaction(
     (key: KeyRecord, secret: SecretRecord, events: readonly AuditEvent[]) => {
@@ -567,22 +477,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return ended
     },
   )
-  const appendTx = db.transaction((events: readonly AuditEvent[]) => appendIn(events))
-  const pruneTx = db.transaction((before: number, limit: number): number => {
-    const s = st()
-    const rows = s.oldestAudit.all(limit) as Row[]
-    let last: Row | undefined
-    for (const r of rows) {
-      if ((r[1] as number) >= before) break
-      last = r
-    }
-    if (last === undefined) return 0
-    const state = s.chainState.get() as Row
-    const deleted = s.deleteAuditThrough.run(last[0]).changes
-    // events from before the chain (no hash) leave the anchor where it is
-    if ((last[0] as number) > (state[0] as number)) s.setChainAnchor.run(last[0], last[2])
-    return deleted
-  })
   const setRoleTx = db.transaction(
     (
       name: string,
@@ -605,21 +499,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       s.deleteRole.run(name)
       appendIn(events)
       return true
-    },
-  )
-  const setPolicyTx = db.transaction(
-    (
-      ownerId: string | null,
-      maxAgeMs: number | null,
-      auditOf: (before: number | null) => readonly AuditEvent[],
-    ) => {
-      const s = st()
-      const owner = ownerId ?? GLOBAL_POLICY
-      const before = (s.getPolicy.get(owner) as number | undefined) ?? null
-      const events = auditOf(before)
-      if (maxAgeMs === null) s.deletePolicy.run(owner)
-      else s.setPolicy.run(owner, maxAgeMs)
-      appendIn(events)
     },
   )
   const updateKeyTx = db.transaction(
@@ -726,31 +605,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return stmt
   }
 
-  function listAuditStmt(q: AuditQuery): Stmt {
-    const cacheKey = ['keyId', 'actor', 'action', 'since', 'until', 'before']
-      .map((f) => (q[f as keyof AuditQuery] === undefined ? 0 : 1))
-      .join('')
-    const cache = st().listAudit
-    let stmt = cache.get(cacheKey)
-    if (stmt === undefined) {
-      const where: string[] = []
-      if (q.keyId !== undefined) where.push('key_id = @keyId')
-      if (q.actor !== undefined) where.push('actor = @actor')
-      if (q.action !== undefined) where.push('action = @action')
-      if (q.since !== undefined) where.push('at >= @since')
-      if (q.until !== undefined) where.push('at < @until')
-      if (q.before !== undefined) where.push('(at, seq) < (@beforeAt, @beforeSeq)')
-      stmt = db
-        .prepare(
-          `SELECT ${AUDIT_COLUMNS} FROM ${p}audit ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY at DESC, seq DESC LIMIT @limit`,
-        )
-        .raw(true)
-      cache.set(cacheKey, stmt)
-    }
-    return stmt
-  }
-
   return {
     kind: 'sqlite',
     async migrate() {
@@ -766,6 +620,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           throw e
         }
         prepared = null
+        audit.reset()
       })
     },
     async insertKey(key, secret, events = []) {
@@ -844,38 +699,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async appendAudit(events) {
       if (events.length === 0) return guard(() => undefined)
-      guard(() => appendTx.immediate(events))
+      guard(() => audit.append(events))
     },
     async listAudit(query) {
-      return guard(() => {
-        const params: Record<string, unknown> = { limit: query.limit }
-        if (query.keyId !== undefined) params.keyId = query.keyId
-        if (query.actor !== undefined) params.actor = query.actor
-        if (query.action !== undefined) params.action = query.action
-        if (query.since !== undefined) params.since = query.since
-        if (query.until !== undefined) params.until = query.until
-        if (query.before !== undefined) {
-          params.beforeAt = query.before.at
-          params.beforeSeq = query.before.seq
-        }
-        return (listAuditStmt(query).all(params) as Row[]).map(auditFromRow)
-      })
+      return guard(() => audit.list(query))
     },
     async readAuditChain(afterSeq, limit) {
-      return guard(() => (st().readChain.all(afterSeq, limit) as Row[]).map(auditFromRow))
+      return guard(() => audit.readChain(afterSeq, limit))
     },
     async auditChainState() {
-      return guard(() => {
-        const r = st().chainState.get() as Row | undefined
-        if (r === undefined) return { anchor: { ...EMPTY_CHAIN }, head: { ...EMPTY_CHAIN } }
-        return {
-          anchor: { seq: r[0] as number, hash: r[1] as string },
-          head: { seq: r[2] as number, hash: r[3] as string },
-        }
-      })
+      return guard(() => audit.chainState())
     },
     async pruneAudit(before, limit) {
-      return guard(() => pruneTx.immediate(before, limit))
+      return guard(() => audit.prune(before, limit))
     },
     async listRoles() {
       return guard(
@@ -895,29 +731,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return guard(() => deleteRoleTx.immediate(name, auditOf) as boolean)
     },
     async getExpiryPolicy() {
-      return guard(() => {
-        const policy: { maxAgeMs: number | null; owners: Record<string, number> } = {
-          maxAgeMs: null,
-          owners: {},
-        }
-        for (const r of st().listPolicies.all() as Row[]) {
-          if (r[0] === GLOBAL_POLICY) policy.maxAgeMs = r[1] as number
-          else policy.owners[r[0] as string] = r[1] as number
-        }
-        return policy as ExpiryPolicy
-      })
+      return guard(() => audit.getPolicy())
     },
     async setExpiryPolicy(ownerId, maxAgeMs, auditOf) {
-      guard(() => setPolicyTx.immediate(ownerId, maxAgeMs, auditOf))
+      guard(() => audit.setPolicy(ownerId, maxAgeMs, auditOf))
     },
     async expiryCounts(now, withinMs) {
-      return guard(() => {
-        const s = st()
-        return {
-          pastPolicy: s.pastPolicy.get({ now }) as number,
-          expiring: withinMs.map((w) => s.expiringWithin.get(now, now + w) as number),
-        }
-      })
+      return guard(() => audit.expiryCounts(now, withinMs))
     },
     async getMeta(name) {
       return guard(() => (st().getMeta.get(name) as string | undefined) ?? null)
