@@ -191,3 +191,26 @@ describe('expiry policy over HTTP', () => {
     expect(metrics).toContain('keyward_audit_events_dropped_total 0')
   })
 })
+
+describe('/openapi.json', () => {
+  it('describes the audit, policy and rotation routes with their fields', async () => {
+    const doc = (await svc.call('GET', '/openapi.json', { key: null })).body
+    const audit = doc.paths['/v1/audit'].get
+    expect(audit.tags).toEqual(['audit'])
+    expect(audit.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
+      ['actor', 'cursor', 'keyId', 'limit', 'since', 'type', 'until'],
+    )
+    const item = audit.responses['200'].content['application/json'].schema.properties.items.items
+    expect(Object.keys(item.properties).sort()).toEqual(
+      ['actor', 'at', 'count', 'details', 'id', 'ip', 'keyId', 'seq', 'type'],
+    )
+    expect(doc.paths['/v1/policy'].get.tags).toEqual(['policy'])
+    expect(doc.paths['/v1/policy'].put.requestBody.content['application/json'].schema.required).toEqual(['maxAge'])
+    const finish = doc.paths['/v1/keys/{id}/rotate/finish'].post
+    expect(finish.summary).toContain('grace period')
+    const one = doc.paths['/v1/keys/{id}'].get.responses['200'].content['application/json'].schema
+    expect(Object.keys(one.properties)).toEqual(expect.arrayContaining(['secrets', 'pastPolicy', 'policy']))
+    const rotate = doc.paths['/v1/keys/{id}/rotate'].post.requestBody.content['application/json'].schema
+    expect(Object.keys(rotate.properties).sort()).toEqual(['expectHint', 'gracePeriod'])
+  })
+})
