@@ -55,7 +55,7 @@ describe('AuditBuffer', () => {
     const { store, batches } = auditStore()
     const buffer = make(store)
     for (let i = 0; i < 1000; i++) buffer.record('key_A', 'rate_limited', '10.0.0.1', T + i)
-    buffer.record('key_A', 'rate_limited', '10.0.0.2', T + 5000)
+    buffer.record('key_A', 'rate_limited', '::ffff:10.0.0.2', T + 5000)
     buffer.record('key_A', 'rate_limited', '10.0.0.1', T + MINUTE) // next minute
     buffer.record('key_A', 'insufficient_scope', '10.0.0.1', T)
     buffer.record('key_B', 'rate_limited', undefined, T)

@@ -5,6 +5,7 @@
 // `maxPending` distinct events wait; a denial that would need another one is dropped and
 // counted (`dropped`), while denials matching a waiting event keep merging into it.
 import { newEventId } from './audit-events.js'
+import { normalizeIp } from './ip-address.js'
 import type { AuditEvent, Store } from './types.js'
 
 /** Denial codes recorded: a known key was refused for one of these reasons. */
@@ -159,17 +160,25 @@ export class AuditBuffer {
   }
 }
 
+/**
+ * An address as adapters hand it over (`::ffff:10.0.0.1`, with a port, …) in one spelling,
+ * at flush time: off the verify path. Anything that is not an address is not recorded.
+ */
+const address = (ip: string | null): string | null =>
+  ip === null ? null : (normalizeIp(ip) ?? null)
+
 function toEvent(e: Pending): AuditEvent {
   const details: Record<string, unknown> = { code: e.code }
   if (e.count > 1) details.lastAt = e.lastAt
-  if (e.lastIp !== null) details.lastIp = e.lastIp
+  const lastIp = address(e.lastIp)
+  if (lastIp !== null) details.lastIp = lastIp
   return {
     id: newEventId(),
     at: e.at,
     action: 'key.denied',
     keyId: e.keyId,
     actor: null,
-    ip: e.ip,
+    ip: address(e.ip),
     details,
     count: e.count,
   }

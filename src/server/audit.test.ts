@@ -94,6 +94,7 @@ describe('GET /v1/audit', () => {
     expect(page.body.items[0]).toMatchObject({
       count: 3,
       actor: null,
+      ip: '127.0.0.1',
       details: { code: 'insufficient_scope' },
     })
   })
