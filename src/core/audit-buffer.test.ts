@@ -240,3 +240,18 @@ describe('denials in the verify pipeline', () => {
     expect(keyward.verifier.stats().audit).toEqual({ dropped: 2, failedFlushes: 0, pending: 1 })
   })
 })
+
+describe('the audit option of createKeyward', () => {
+  it('refuses unknown settings and bad numbers, naming them', async () => {
+    const store = createMemoryStore()
+    await expect(
+      createKeyward({ store, peppers, audit: { flush: 5 } as unknown as AuditBufferOptions }),
+    ).rejects.toThrow('createKeyward "audit"')
+    await expect(createKeyward({ store, peppers, audit: { flushIntervalMs: 0 } })).rejects.toThrow(
+      '"audit.flushIntervalMs" must be a positive whole number, got 0',
+    )
+    await expect(
+      createKeyward({ store, peppers, audit: { denials: 'yes' as unknown as boolean } }),
+    ).rejects.toThrow('"audit.denials" must be true or false, got "yes"')
+  })
+})
