@@ -282,7 +282,8 @@ export class Verifier {
    * console.log(outcomes.ok, outcomes.key_invalid)
    */
   stats(): VerifierStats {
-    return { ...this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes), audit: this.denials.stats() }
+    const counts = this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes)
+    return { ...counts, audit: this.denials.stats() }
   }
 
   async flush(): Promise<void> {
@@ -334,7 +335,8 @@ export class Verifier {
     now: number,
   ): VerifyResult | undefined {
     const result = this.decideSteps(entry, options, now)
-    if (result !== undefined && !result.ok) this.denials.record(entry.key.id, result.code, options?.ip, now)
+    if (result !== undefined && !result.ok)
+      this.denials.record(entry.key.id, result.code, options?.ip, now)
     return result
   }
 
@@ -398,6 +400,7 @@ export class Verifier {
       return this.limiterFailed(entry, error)
     }
     const result = this.admit(entry, decision)
+    // the in-process limiter's refusals are noted by `decide`; these are the remote limiter's
     if (!result.ok) this.denials.record(entry.key.id, result.code, options?.ip, this.clock.now())
     return result
   }
