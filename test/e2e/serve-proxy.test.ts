@@ -109,7 +109,11 @@ describe('keyward serve in front of a service', () => {
     const created = await fetch(`${base}/v1/keys`, {
       method: 'POST',
       headers: { 'x-api-key': admin, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'token client', owner: 'billing', scopes: ['orders:read', 'orders:write'] }),
+      body: JSON.stringify({
+        name: 'token client',
+        owner: 'billing',
+        scopes: ['orders:read', 'orders:write'],
+      }),
     }).then((r) => r.json() as Promise<{ key: string; id: string }>)
     const token = async (scope: string) => {
       const res = await fetch(`${base}/oauth/token`, {
@@ -121,7 +125,9 @@ describe('keyward serve in front of a service', () => {
       return ((await res.json()) as { access_token: string }).access_token
     }
     const readToken = await token('orders:read')
-    const res = await fetch(`${base}/orders/7`, { headers: { authorization: `Bearer ${readToken}` } })
+    const res = await fetch(`${base}/orders/7`, {
+      headers: { authorization: `Bearer ${readToken}` },
+    })
     expect(res.status).toBe(200)
     const got = upstream.last()
     expect(got.url).toBe('/orders/7')
@@ -135,20 +141,32 @@ describe('keyward serve in front of a service', () => {
       issuer: base,
       audience: upstream.url,
     })
-    expect(identity).toMatchObject({ keyId: created.id, ownerId: 'billing', scopes: ['orders:read'] })
+    expect(identity).toMatchObject({
+      keyId: created.id,
+      ownerId: 'billing',
+      scopes: ['orders:read'],
+    })
 
     // a token narrowed to orders:write may not use a route that needs orders:read
     const writeToken = await token('orders:write')
-    const narrowed = await fetch(`${base}/orders/7`, { headers: { authorization: `Bearer ${writeToken}` } })
+    const narrowed = await fetch(`${base}/orders/7`, {
+      headers: { authorization: `Bearer ${writeToken}` },
+    })
     expect(narrowed.status).toBe(403)
     expect(((await narrowed.json()) as { code: string }).code).toBe('insufficient_scope')
 
     // revoking the key ends its live token at the proxy at once (the revocation list)
     expect(
-      (await fetch(`${base}/v1/keys/${created.id}`, { method: 'DELETE', headers: { 'x-api-key': admin } }))
-        .status,
+      (
+        await fetch(`${base}/v1/keys/${created.id}`, {
+          method: 'DELETE',
+          headers: { 'x-api-key': admin },
+        })
+      ).status,
     ).toBe(200)
-    const after = await fetch(`${base}/orders/7`, { headers: { authorization: `Bearer ${readToken}` } })
+    const after = await fetch(`${base}/orders/7`, {
+      headers: { authorization: `Bearer ${readToken}` },
+    })
     expect(after.status).toBe(401)
   })
 })
