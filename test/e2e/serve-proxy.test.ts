@@ -104,4 +104,69 @@ describe('keyward serve in front of a service', () => {
     expect(refused.status).toBe(403)
     expect(((await refused.json()) as { code: string }).code).toBe('route_not_allowed')
   })
+
+  it('takes an access token from /oauth/token as well as a key: the upstream sees the token`s key and its narrowed scopes', async () => {
+    const created = await fetch(`${base}/v1/keys`, {
+      method: 'POST',
+      headers: { 'x-api-key': admin, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'token client',
+        owner: 'billing',
+        scopes: ['orders:read', 'orders:write'],
+      }),
+    }).then((r) => r.json() as Promise<{ key: string; id: string }>)
+    const token = async (scope: string) => {
+      const res = await fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'x-api-key': created.key, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `grant_type=client_credentials&scope=${encodeURIComponent(scope)}`,
+      })
+      expect(res.status).toBe(200)
+      return ((await res.json()) as { access_token: string }).access_token
+    }
+    const readToken = await token('orders:read')
+    const res = await fetch(`${base}/orders/7`, {
+      headers: { authorization: `Bearer ${readToken}` },
+    })
+    expect(res.status).toBe(200)
+    const got = upstream.last()
+    expect(got.url).toBe('/orders/7')
+    expect(got.headers.authorization).toBeUndefined()
+    expect(JSON.stringify(got.rawHeaders)).not.toContain(readToken)
+    expect(got.headers['x-keyward-key-id']).toBe(created.id)
+    expect(got.headers['x-keyward-owner']).toBe('billing')
+    expect(got.headers['x-keyward-scopes']).toBe('orders:read')
+    const identity = await verifyKeywardToken(got.headers['x-keyward-token'] as string, {
+      jwksUrl: `${base}/.well-known/jwks.json`,
+      issuer: base,
+      audience: upstream.url,
+    })
+    expect(identity).toMatchObject({
+      keyId: created.id,
+      ownerId: 'billing',
+      scopes: ['orders:read'],
+    })
+
+    // a token narrowed to orders:write may not use a route that needs orders:read
+    const writeToken = await token('orders:write')
+    const narrowed = await fetch(`${base}/orders/7`, {
+      headers: { authorization: `Bearer ${writeToken}` },
+    })
+    expect(narrowed.status).toBe(403)
+    expect(((await narrowed.json()) as { code: string }).code).toBe('insufficient_scope')
+
+    // revoking the key ends its live token at the proxy at once (the revocation list)
+    expect(
+      (
+        await fetch(`${base}/v1/keys/${created.id}`, {
+          method: 'DELETE',
+          headers: { 'x-api-key': admin },
+        })
+      ).status,
+    ).toBe(200)
+    const after = await fetch(`${base}/orders/7`, {
+      headers: { authorization: `Bearer ${readToken}` },
+    })
+    expect(after.status).toBe(401)
+  })
 })
