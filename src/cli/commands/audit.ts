@@ -114,7 +114,9 @@ export async function auditVerify(opts: AuditVerifyOptions, io: CliIo): Promise<
     else if (report.ok) {
       writeLine(
         io,
-        `The audit trail is intact: ${report.checked} event${report.checked === 1 ? '' : 's'} checked, seq ${report.anchor.seq + 1}-${report.head.seq}.`,
+        report.checked === 0
+          ? 'The audit trail is intact: there are no events to check.'
+          : `The audit trail is intact: ${report.checked} event${report.checked === 1 ? '' : 's'} checked, seq ${report.anchor.seq + 1}-${report.head.seq}.`,
       )
       if (report.anchor.seq > 0)
         writeLine(
