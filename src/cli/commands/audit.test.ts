@@ -60,7 +60,7 @@ describe('keyward audit', () => {
     await runCli(['migrate', '--db', db.url], { env })
     const empty = await runCli(['audit', 'verify', '--db', db.url], { env })
     expect(empty.stdout).toBe(
-      'The audit trail is intact: there are no events to check.\nHead: seq 0, hash ' + '0'.repeat(64) + '\n',
+      `The audit trail is intact: there are no events to check.\nHead: seq 0, hash ${'0'.repeat(64)}\n`,
     )
     for (let i = 0; i < 3; i++) await createTestKey(db.url)
     const ok = await runCli(['audit', 'verify', '--db', db.url], { env })
