@@ -1,3 +1,4 @@
+export { auditEventHash, canonicalJson, GENESIS_HASH, verifyAuditChain } from './core/audit-chain.js'
 export * from './core/base62.js'
 export * from './core/clock.js'
 export * from './core/duration.js'

@@ -6,10 +6,24 @@ import {
   parseDatabaseUrl,
   resolveDatabaseUrl,
 } from '../open/index.js'
+import { userInfo } from 'node:os'
 import type { CliIo } from './io.js'
 
-/** Who the audit trail records for changes made from the command line. */
-export const CLI_ACTOR = 'cli'
+/** The operating system user running the command, or null when it cannot be told. */
+function osUser(): string | null {
+  try {
+    return userInfo().username || null
+  } catch {
+    // no passwd entry (some containers run as an unnamed uid)
+    return process.env.USER || process.env.USERNAME || null
+  }
+}
+
+/**
+ * Who the audit trail records for changes made from the command line: `cli:<os user>`
+ * (`cli` alone when the user cannot be told).
+ */
+export const CLI_ACTOR = ((user) => (user === null ? 'cli' : `cli:${user}`))(osUser())
 
 export interface DbOptions {
   db?: string

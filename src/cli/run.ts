@@ -11,6 +11,7 @@ import { registerKeysRotate } from './commands/keys-rotate.js'
 import { registerKeysShow } from './commands/keys-show.js'
 import { registerKeysVerify } from './commands/keys-verify.js'
 import { registerMigrate } from './commands/migrate.js'
+import { registerPolicy } from './commands/policy.js'
 import { registerRoles } from './commands/roles.js'
 import { registerScan } from './commands/scan.js'
 import { registerServe } from './commands/serve.js'
@@ -68,6 +69,7 @@ Exit codes: 0 ok, 1 refused (key invalid, not found, store error), 2 bad usage.`
   registerGen(program, ctx)
   registerScan(program, ctx)
   registerAudit(program, ctx)
+  registerPolicy(program, ctx)
   registerTokens(program, ctx)
   registerMigrate(program, ctx)
   registerServe(program, ctx, version())

@@ -1,7 +1,9 @@
-// Key administration: create, import, rotate, revoke, change, read keys and roles, with the
-// audit events of each change. Every change that affects verification ends in `invalidate`.
-import { randomBase62 } from './base62.js'
+// Key administration: create, import, rotate, revoke, change, read keys, roles and the expiry
+// policy. Each change and its audit events are one store transaction; every change that
+// affects verification then ends in `invalidate`.
+import { type AdminContext, adminEvent, createdFields, keyChanges } from './audit-events.js'
 import type { Change } from './changes.js'
+import { formatDuration } from './duration.js'
 import type { Clock } from './clock.js'
 import { KeywardError } from './errors.js'
 import type { Hasher } from './hash.js'
@@ -18,9 +20,9 @@ import {
   prefixOf,
 } from './key-format.js'
 import { assertValidRole, assertValidScope } from './scopes.js'
+import { isPastPolicy } from './policy.js'
 import type {
-  AuditEvent,
-  AuditQuery,
+  ExpiryPolicy,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -57,8 +59,10 @@ export interface CreateKeyInput {
   metadata?: Record<string, unknown>
   ipAllowlist?: readonly string[]
   prefix?: string
-  /** Who did it, for the audit trail (a key id, "cli", …). */
+  /** Who did it, for the audit trail (a key id, "cli:alice", …). */
   actor?: string
+  /** The client address of the request, for the audit trail. */
+  ip?: string
 }
 
 export type UpdateKeyInput = Partial<
@@ -74,7 +78,26 @@ export type UpdateKeyInput = Partial<
     | 'metadata'
     | 'ipAllowlist'
   >
-> & { enabled?: boolean; actor?: string }
+> & { enabled?: boolean; actor?: string; ip?: string }
+
+/** Options of `rotateKey`. */
+export interface RotateKeyOptions extends AdminContext {
+  /** How long the other secrets keep verifying, ms; default 24 h. 0 ends them now. */
+  graceMs?: number
+  /**
+   * The hint of the secret the caller means to replace (as last read): when the key's current
+   * hint differs (someone rotated it meanwhile), the rotation is refused with `store_conflict`.
+   * Default: the hint read at the start of this call.
+   */
+  expectHint?: string
+}
+
+/** What `finishRotation` did. */
+export interface FinishedRotation {
+  record: KeyRecord
+  /** Old secrets whose grace period ended now (0: there was none left). */
+  ended: number
+}
 
 export interface CreatedKey {
   /** The secret: shown once, never stored. */
@@ -142,15 +165,10 @@ export class KeyAdmin {
     const key = generateKey({ prefix })
     const secret = this.secretRecord(key, record.id, false, record.createdAt)
     record.hint = secret.hint
-    await this.store.insertKey(record, secret)
+    await this.store.insertKey(record, secret, [
+      adminEvent('key.created', record.id, contextOf(input), record.createdAt, createdFields(record)),
+    ])
     this.hooks.secretAdded(key)
-    await this.audit('key.created', record.id, input.actor, {
-      name: record.name,
-      ownerId: record.ownerId,
-      scopes: record.scopes,
-      roles: record.roles,
-      hint: record.hint,
-    })
     return { key, record }
   }
 
@@ -171,20 +189,14 @@ export class KeyAdmin {
         'this secret is already stored for another key: import each secret once',
       )
     }
-    await this.store.insertKey(record, row)
+    await this.store.insertKey(record, row, [
+      adminEvent('key.imported', record.id, contextOf(input), record.createdAt, createdFields(record)),
+    ])
     this.hooks.secretAdded(secret)
-    await this.audit('key.imported', record.id, input.actor, {
-      name: record.name,
-      ownerId: record.ownerId,
-      hint: record.hint,
-    })
     return record
   }
 
-  async rotateKey(
-    id: string,
-    options: { graceMs?: number; actor?: string } = {},
-  ): Promise<CreatedKey> {
+  async rotateKey(id: string, options: RotateKeyOptions = {}): Promise<CreatedKey> {
     const graceMs = options.graceMs ?? 86_400_000
     if (!Number.isSafeInteger(graceMs) || graceMs < 0)
       throw bad(`grace period must be a whole number of ms >= 0, got ${graceMs}`)
@@ -196,16 +208,43 @@ export class KeyAdmin {
       prefix: current.prefix === 'imported' ? DEFAULT_PREFIX : current.prefix,
     })
     const secret = this.secretRecord(key, id, false, now)
-    await this.store.addSecret(secret, now + graceMs)
-    const record = (await this.store.updateKey(id, { hint: secret.hint, updatedAt: now }))!
-    await this.changed({ kind: 'key', keyId: id }, 'key.rotated', options.actor, {
-      hint: secret.hint,
-      graceMs,
+    const ctx = contextOf(options)
+    // one transaction: the hint check, the new secret, the grace expiry, the hint and the event
+    const record = await this.store.rotateSecret({
+      secret,
+      previousExpireAt: now + graceMs,
+      expectHint: options.expectHint ?? current.hint,
+      now,
+      audit: (before) => [
+        adminEvent('key.rotated', id, ctx, now, {
+          hint: { from: before.hint, to: secret.hint },
+          graceMs,
+          previousSecretsExpireAt: now + graceMs,
+        }),
+      ],
     })
+    if (record === null) throw notFound(id)
+    await this.hooks.invalidate({ kind: 'key', keyId: id })
     return { key, record }
   }
 
-  async revokeKey(id: string, options: { actor?: string } = {}): Promise<KeyRecord> {
+  /**
+   * Ends the grace period of a key's old secrets now (after a rotation, once the callers have
+   * switched): only the current secret verifies from then on, on every node.
+   */
+  async finishRotation(id: string, options: AdminContext = {}): Promise<FinishedRotation> {
+    const current = await this.requireKey(id)
+    const now = this.clock.now()
+    const ctx = contextOf(options)
+    const ended = await this.store.endGracePeriods(id, now, (n) => [
+      adminEvent('key.rotation_finished', id, ctx, now, { endedSecrets: n }),
+    ])
+    if (ended === null) throw notFound(id)
+    if (ended > 0) await this.hooks.invalidate({ kind: 'key', keyId: id })
+    return { record: current, ended }
+  }
+
+  async revokeKey(id: string, options: AdminContext = {}): Promise<KeyRecord> {
     const current = await this.requireKey(id)
     if (current.state === 'revoked') {
       // tell the other processes again: a retry after a failed publish must reach them
@@ -213,12 +252,18 @@ export class KeyAdmin {
       return current
     }
     const now = this.clock.now()
-    const record = (await this.store.updateKey(id, {
-      state: 'revoked',
-      revokedAt: now,
-      updatedAt: now,
-    }))!
-    await this.changed({ kind: 'key', keyId: id, revoked: true }, 'key.revoked', options.actor, {})
+    const ctx = contextOf(options)
+    const record = await this.store.updateKey(
+      id,
+      { state: 'revoked', revokedAt: now, updatedAt: now },
+      // revoked meanwhile by someone else: their event stands, this one adds nothing
+      (before, after) =>
+        before.state === 'revoked'
+          ? []
+          : [adminEvent('key.revoked', id, ctx, now, { changes: keyChanges(before, after) })],
+    )
+    if (record === null) throw notFound(id)
+    await this.hooks.invalidate({ kind: 'key', keyId: id, revoked: true })
     return record
   }
 
@@ -243,15 +288,21 @@ export class KeyAdmin {
         throw bad(`key ${id} is revoked: a revoked key cannot be enabled or disabled`)
       patch.state = input.enabled ? 'active' : 'disabled'
     }
-    const record = await this.store.updateKey(id, patch)
+    const asked = Object.keys(patch).filter((k) => k !== 'updatedAt')
+    const ctx = contextOf(input)
+    const record = await this.store.updateKey(id, patch, (before, after) => [
+      adminEvent('key.updated', id, ctx, now, {
+        changed: asked,
+        changes: keyChanges(before, after),
+      }),
+    ])
     if (record === null) throw new KeywardError('not_found', `no key with id ${id}`)
-    const changed = Object.keys(patch).filter((k) => k !== 'updatedAt')
     // disabling ends the key's live tokens too, as revoking does
     const change: Change =
       patch.state === 'disabled'
         ? { kind: 'key', keyId: id, revoked: true }
         : { kind: 'key', keyId: id }
-    await this.changed(change, 'key.updated', input.actor, { changed })
+    await this.hooks.invalidate(change)
     return record
   }
 
@@ -284,25 +335,28 @@ export class KeyAdmin {
     return record.expiresAt !== null && record.expiresAt <= this.clock.now() ? 'expired' : 'active'
   }
 
-  async setRole(
-    name: string,
-    scopes: readonly string[],
-    options: { actor?: string } = {},
-  ): Promise<string[]> {
+  async setRole(name: string, scopes: readonly string[], options: AdminContext = {}): Promise<string[]> {
     assertValidRole(name)
     const checked = checkScopes(scopes)
-    await this.store.setRole(name, checked)
-    await this.changed({ kind: 'roles' }, 'role.set', options.actor, {
-      role: name,
-      scopes: checked,
-    })
+    const ctx = contextOf(options)
+    const now = this.clock.now()
+    await this.store.setRole(name, checked, (before) => [
+      adminEvent('role.set', null, ctx, now, {
+        role: name,
+        scopes: { from: before, to: checked },
+      }),
+    ])
+    await this.hooks.invalidate({ kind: 'roles' })
     return checked
   }
 
-  async deleteRole(name: string, options: { actor?: string } = {}): Promise<boolean> {
-    const deleted = await this.store.deleteRole(name)
-    if (deleted)
-      await this.changed({ kind: 'roles' }, 'role.deleted', options.actor, { role: name })
+  async deleteRole(name: string, options: AdminContext = {}): Promise<boolean> {
+    const ctx = contextOf(options)
+    const now = this.clock.now()
+    const deleted = await this.store.deleteRole(name, (before) => [
+      adminEvent('role.deleted', null, ctx, now, { role: name, scopes: { from: before, to: null } }),
+    ])
+    if (deleted) await this.hooks.invalidate({ kind: 'roles' })
     return deleted
   }
 
@@ -310,17 +364,47 @@ export class KeyAdmin {
     return this.store.listRoles()
   }
 
-  async listAudit(query: Partial<AuditQuery> = {}): Promise<AuditEvent[]> {
-    return this.store.listAudit({ ...query, limit: query.limit ?? 100 })
+  /** The maximum key age, global and per owner. */
+  getExpiryPolicy(): Promise<ExpiryPolicy> {
+    return this.store.getExpiryPolicy()
+  }
+
+  /**
+   * Sets the maximum key age (ms; null removes it), globally or for one owner's keys (an
+   * owner's value replaces the global one for its keys). Audited as `policy.changed`. It flags
+   * keys, it does not stop them: verification does not read it.
+   */
+  async setExpiryPolicy(
+    input: { ownerId?: string | null; maxAgeMs: number | null },
+    options: AdminContext = {},
+  ): Promise<ExpiryPolicy> {
+    if (!isPlainObject(input)) throw bad('policy input must be an object')
+    const ownerId = input.ownerId == null ? null : checkText(input.ownerId, 'owner')
+    const maxAgeMs =
+      input.maxAgeMs === null ? null : checkPositiveInt(input.maxAgeMs, 'maximum age (ms)')
+    const ctx = contextOf(options)
+    const now = this.clock.now()
+    await this.store.setExpiryPolicy(ownerId, maxAgeMs, (before) => [
+      adminEvent('policy.changed', null, ctx, now, {
+        owner: ownerId,
+        maxAge: {
+          from: before === null ? null : formatDuration(before),
+          to: maxAgeMs === null ? null : formatDuration(maxAgeMs),
+        },
+        maxAgeMs: { from: before, to: maxAgeMs },
+      }),
+    ])
+    return this.store.getExpiryPolicy()
+  }
+
+  /** True when the key's current secret is older than the maximum age of its policy. */
+  isPastPolicy(record: KeyRecord, policy: ExpiryPolicy): boolean {
+    return isPastPolicy(record, policy, this.clock.now())
   }
 
   private async requireKey(id: string): Promise<KeyRecord> {
     const record = await this.getKey(id)
-    if (record === null)
-      throw new KeywardError(
-        'not_found',
-        `no key with id ${JSON.stringify(id)}: list keys to find its id (ids look like key_…)`,
-      )
+    if (record === null) throw notFound(id)
     return record
   }
 
@@ -388,39 +472,18 @@ export class KeyAdmin {
     return [...new Set(roles)]
   }
 
-  /**
-   * After a committed change: drops it from this process's cache at once, publishes it to the
-   * others while the audit event is written, and fails if either failed (the audit event is
-   * written even when publishing fails).
-   */
-  private async changed(
-    change: Change,
-    action: string,
-    actor: string | undefined,
-    details: Record<string, unknown>,
-  ): Promise<void> {
-    const told = this.hooks.invalidate(change)
-    // awaited below; until then a rejection must not count as unhandled
-    told.catch(() => {})
-    await this.audit(action, change.kind === 'key' ? change.keyId : null, actor, details)
-    await told
-  }
+}
 
-  private async audit(
-    action: string,
-    keyId: string | null,
-    actor: string | undefined,
-    details: Record<string, unknown>,
-  ): Promise<void> {
-    await this.store.appendAudit([
-      {
-        id: `evt_${randomBase62(16)}`,
-        at: this.clock.now(),
-        action,
-        keyId,
-        actor: actor ?? null,
-        details,
-      },
-    ])
-  }
+function contextOf(input: AdminContext): AdminContext {
+  const ctx: AdminContext = {}
+  if (input.actor !== undefined) ctx.actor = input.actor
+  if (input.ip !== undefined) ctx.ip = input.ip
+  return ctx
+}
+
+function notFound(id: string): KeywardError {
+  return new KeywardError(
+    'not_found',
+    `no key with id ${JSON.stringify(id)}: list keys to find its id (ids look like key_…)`,
+  )
 }

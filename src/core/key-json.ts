@@ -1,6 +1,6 @@
 // The one JSON shape of a key, shared by the CLI's `--json` output and the service's API.
 import { formatDuration } from './duration.js'
-import type { KeyRecord } from './types.js'
+import type { KeyRecord, SecretRecord } from './types.js'
 
 /** A key's state as users see it: `expired` is derived from the expiry at read time. */
 export type KeyStatus = 'active' | 'revoked' | 'disabled' | 'expired'
@@ -43,5 +43,43 @@ export function keyToJson(record: KeyRecord, status: KeyStatus): Record<string, 
     revokedAt: isoTime(record.revokedAt),
     lastUsedAt: isoTime(record.lastUsedAt),
     usageCount: record.usageCount,
+    rotatedAt: isoTime(record.rotatedAt ?? null),
   }
+}
+
+/** Where a secret stands at `now`: the current one, in its grace period, or expired. */
+export type SecretState = 'current' | 'grace' | 'expired'
+
+/**
+ * The JSON shape of one secret of a key: its hint, when it was created, until when it works
+ * (null: no end), whether it is the current one, and when it last verified (null: never, or
+ * not recorded). Never the hash.
+ *
+ * @example
+ * secretToJson(secret, Date.now()) // { hint: 'kw_live_AbCd…wxyz', state: 'grace', … }
+ */
+export function secretToJson(secret: SecretRecord, now: number): Record<string, unknown> {
+  const state: SecretState =
+    secret.expiresAt === null ? 'current' : secret.expiresAt > now ? 'grace' : 'expired'
+  return {
+    hint: secret.hint,
+    state,
+    current: state === 'current',
+    createdAt: isoTime(secret.createdAt),
+    expiresAt: isoTime(secret.expiresAt),
+    lastUsedAt: isoTime(secret.lastUsedAt ?? null),
+    imported: secret.imported,
+    pepperVersion: secret.pepperVersion,
+  }
+}
+
+/**
+ * A key's standing against the expiry policy: the maximum age that applies (`90d`, or null)
+ * and whether its current secret is older.
+ */
+export function policyToJson(maxAgeMs: number | null, pastPolicy: boolean): {
+  maxAge: string | null
+  pastPolicy: boolean
+} {
+  return { maxAge: maxAgeMs === null ? null : formatDuration(maxAgeMs), pastPolicy }
 }

@@ -12,11 +12,16 @@ import {
 import { type Clock, systemClock } from './clock.js'
 import { KeywardError } from './errors.js'
 import { createHasher, type Hasher, type Pepper } from './hash.js'
+import type { AuditBufferOptions } from './audit-buffer.js'
+import type { AdminContext } from './audit-events.js'
+import { AuditTrail } from './audit-trail.js'
 import {
   type CreatedKey,
   type CreateKeyInput,
+  type FinishedRotation,
   KeyAdmin,
   type ListKeysInput,
+  type RotateKeyOptions,
   type UpdateKeyInput,
 } from './key-admin.js'
 import { assertValidPrefix } from './key-format.js'
@@ -24,14 +29,34 @@ import { type KeywardLimitsOptions, resolveLimitPolicy } from './limit-policy.js
 import { rejectUnknownOptions } from './options.js'
 import { checkPeppers } from './pepper-check.js'
 import { compileImpliedScopes } from './scopes.js'
-import type { AuditEvent, AuditQuery, FoundKey, KeyPage, KeyRecord, Store } from './types.js'
+import type {
+  AuditQuery,
+  ExpiryPolicy,
+  FoundKey,
+  KeyPage,
+  KeyRecord,
+  StoredAuditEvent,
+  Store,
+} from './types.js'
 import { checkPositiveInt } from './validate.js'
 import { type CacheOptions, Verifier } from './verifier.js'
 import type { VerifyOptions, VerifyResult } from './verify-types.js'
 
 export type { Change, ChangeFeed, ChangeListener } from './changes.js'
 export { combineChangeFeeds } from './changes.js'
-export type { CreatedKey, CreateKeyInput, ListKeysInput, UpdateKeyInput } from './key-admin.js'
+export type { AuditBufferOptions, AuditBufferStats } from './audit-buffer.js'
+export type { AuditChainBreak, AuditChainReport } from './audit-chain.js'
+export type { AdminContext } from './audit-events.js'
+export type { AuditListInput, AuditPage } from './audit-trail.js'
+export { AuditTrail } from './audit-trail.js'
+export type {
+  CreatedKey,
+  CreateKeyInput,
+  FinishedRotation,
+  ListKeysInput,
+  RotateKeyOptions,
+  UpdateKeyInput,
+} from './key-admin.js'
 export { KeyAdmin } from './key-admin.js'
 export type { KeywardLimitsOptions } from './limit-policy.js'
 export { Verifier } from './verifier.js'
@@ -74,6 +99,44 @@ export interface KeywardOptions {
    * `admin` pass checks for those scopes too (they appear in its verified scopes).
    */
   impliedScopes?: Readonly<Record<string, readonly string[]>>
+  /**
+   * Denials of known keys (revoked, expired, disabled, IP not allowed, missing scope, rate
+   * limited, quota exhausted) as audit events: merged per key, code and minute, written in
+   * batches, never waited on. On by default; `{ denials: false }` turns it off.
+   */
+  audit?: AuditBufferOptions
+}
+
+const AUDIT_OPTIONS: ReadonlySet<string> = new Set([
+  'denials',
+  'flushIntervalMs',
+  'batchSize',
+  'maxPending',
+])
+
+function resolveAudit(audit: AuditBufferOptions | undefined): Required<AuditBufferOptions> {
+  if (audit !== undefined && (typeof audit !== 'object' || audit === null || Array.isArray(audit)))
+    throw new KeywardError(
+      'invalid_options',
+      '"audit" must be an object, e.g. { denials: true, flushIntervalMs: 5000 }',
+    )
+  if (audit !== undefined) rejectUnknownOptions(audit, AUDIT_OPTIONS, 'createKeyward "audit"')
+  const denials = audit?.denials ?? true
+  if (typeof denials !== 'boolean')
+    throw new KeywardError('invalid_options', `"audit.denials" must be true or false, got ${JSON.stringify(denials)}`)
+  const number = (value: number | undefined, name: string, fallback: number) => {
+    try {
+      return checkPositiveInt(value ?? fallback, `"audit.${name}"`)
+    } catch (error) {
+      throw new KeywardError('invalid_options', (error as Error).message)
+    }
+  }
+  return {
+    denials,
+    flushIntervalMs: number(audit?.flushIntervalMs, 'flushIntervalMs', 5000),
+    batchSize: number(audit?.batchSize, 'batchSize', 500),
+    maxPending: number(audit?.maxPending, 'maxPending', 10_000),
+  }
 }
 
 const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
@@ -88,6 +151,7 @@ const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
   'changes',
   'limits',
   'impliedScopes',
+  'audit',
 ])
 
 function resolveImplied(
@@ -139,6 +203,8 @@ export class Keyward {
   readonly verifier: Verifier
   /** Key and role administration. */
   readonly admin: KeyAdmin
+  /** The audit trail: pages of events, chain verification, pruning. */
+  readonly audit: AuditTrail
   private readonly changes: ChangeFeed | null
   private unsubscribe: () => void = () => {}
   private listening = false
@@ -184,6 +250,7 @@ export class Keyward {
       limits: resolveLimitPolicy(options.limits),
       impliedScopes: resolveImplied(options.impliedScopes),
       usageFlushIntervalMs: interval,
+      audit: resolveAudit(options.audit),
       onError,
     })
     const verifier = this.verifier
@@ -201,6 +268,7 @@ export class Keyward {
         secretAdded: (secret) => verifier.secretAdded(secret),
       },
     })
+    this.audit = new AuditTrail(this.store, clock)
   }
 
   /**
@@ -276,12 +344,47 @@ export class Keyward {
   }
 
   /**
-   * Issues a new secret for a key; the old ones keep verifying for `graceMs`, then stop.
+   * Issues a new secret for a key; the old ones keep verifying for `graceMs`, then stop. One
+   * store transaction (with its audit event); of two concurrent rotations of a key one wins and
+   * the other is refused with `store_conflict`, changing nothing.
    *
-   * @throws KeywardError `not_found`, `invalid_argument`, `store_unavailable`
+   * @example
+   * const { key } = await keyward.rotateKey('key_0123456789abcdef', { graceMs: 7 * 86_400_000 })
+   * @throws KeywardError `not_found`, `invalid_argument`, `store_conflict`, `store_unavailable`
    */
-  rotateKey(id: string, options?: { graceMs?: number; actor?: string }): Promise<CreatedKey> {
+  rotateKey(id: string, options?: RotateKeyOptions): Promise<CreatedKey> {
     return this.admin.rotateKey(id, options)
+  }
+
+  /**
+   * Ends the grace period of a key's old secrets now, once its callers use the new one.
+   *
+   * @example
+   * const { ended } = await keyward.finishRotation('key_0123456789abcdef', { actor: 'ops' })
+   * @throws KeywardError `not_found`, `store_unavailable`
+   */
+  finishRotation(id: string, options?: AdminContext): Promise<FinishedRotation> {
+    return this.admin.finishRotation(id, options)
+  }
+
+  /** The maximum key age, global and per owner. */
+  getExpiryPolicy(): Promise<ExpiryPolicy> {
+    return this.admin.getExpiryPolicy()
+  }
+
+  /**
+   * Sets or (with `maxAgeMs: null`) removes the maximum key age, global or of one owner.
+   * Keys whose current secret is older are flagged (`pastPolicy`), not refused.
+   *
+   * @example
+   * await keyward.setExpiryPolicy({ maxAgeMs: 90 * 86_400_000 }, { actor: 'ops' })
+   * @throws KeywardError `invalid_argument`, `store_unavailable`
+   */
+  setExpiryPolicy(
+    input: { ownerId?: string | null; maxAgeMs: number | null },
+    options?: AdminContext,
+  ): Promise<ExpiryPolicy> {
+    return this.admin.setExpiryPolicy(input, options)
   }
 
   /**
@@ -291,7 +394,7 @@ export class Keyward {
    *
    * @throws KeywardError `not_found`, `store_unavailable`
    */
-  revokeKey(id: string, options?: { actor?: string }): Promise<KeyRecord> {
+  revokeKey(id: string, options?: AdminContext): Promise<KeyRecord> {
     return this.admin.revokeKey(id, options)
   }
 
@@ -323,15 +426,11 @@ export class Keyward {
   }
 
   /** Defines or replaces a role (a named set of scopes); returns the scopes stored (deduplicated). */
-  setRole(
-    name: string,
-    scopes: readonly string[],
-    options?: { actor?: string },
-  ): Promise<string[]> {
+  setRole(name: string, scopes: readonly string[], options?: AdminContext): Promise<string[]> {
     return this.admin.setRole(name, scopes, options)
   }
 
-  deleteRole(name: string, options?: { actor?: string }): Promise<boolean> {
+  deleteRole(name: string, options?: AdminContext): Promise<boolean> {
     return this.admin.deleteRole(name, options)
   }
 
@@ -339,8 +438,9 @@ export class Keyward {
     return this.admin.listRoles()
   }
 
-  listAudit(query?: Partial<AuditQuery>): Promise<AuditEvent[]> {
-    return this.admin.listAudit(query)
+  /** Audit events, newest first (default at most 100); `keyward.audit.page` for filters and pages. */
+  listAudit(query?: Partial<AuditQuery>): Promise<StoredAuditEvent[]> {
+    return this.store.listAudit({ ...query, limit: query?.limit ?? 100 })
   }
 
   /**
@@ -409,7 +509,7 @@ export class Keyward {
     this.watchers.deliver(change)
   }
 
-  /** Writes buffered usage counters now. */
+  /** Writes buffered usage counters and denial events now. */
   flush(): Promise<void> {
     return this.verifier.flush()
   }

@@ -148,6 +148,11 @@ export interface KeyRecord {
   revokedAt: number | null
   lastUsedAt: number | null
   usageCount: number
+  /**
+   * When the current secret was issued by a rotation, epoch ms; absent when the key was never
+   * rotated (its secret dates from `createdAt`). The expiry policy measures age from here.
+   */
+  rotatedAt?: number
 }
 
 /** One secret of a key, stored only as its keyed hash. */
@@ -162,6 +167,11 @@ export interface SecretRecord {
   createdAt: number
   /** When this secret stops verifying (end of a rotation grace period), or null. */
   expiresAt: number | null
+  /**
+   * When this secret last verified, epoch ms, or null (never, or not recorded by this store).
+   * Written by usage analytics; absent counts as null.
+   */
+  lastUsedAt?: number | null
 }
 
 /** Fields `updateKey` may change; absent fields stay as they are. */
@@ -219,21 +229,101 @@ export interface UsageEntry {
   lastUsedAt: number
 }
 
-/** One audit record. Never carries a secret: only ids, hints and what changed. */
+/**
+ * One audit record. Never carries a secret, its hash or a query string: only ids, hints and
+ * what changed (non-secret fields as old -> new values).
+ */
 export interface AuditEvent {
   /** Unique id, `evt_<16 base62>`. */
   id: string
   at: number
+  /** What happened: `key.created`, `key.rotated`, `key.denied`, `policy.changed`, … */
   action: string
   keyId: string | null
+  /** Who did it: an admin key id, `cli:<os user>`, or null (the key itself, for denials). */
   actor: string | null
+  /** The client address of the request, or null (the command line). Absent counts as null. */
+  ip?: string | null
   details: Readonly<Record<string, unknown>>
+  /** Identical denials merged into this one event (same key, code and minute). Absent: 1. */
+  count?: number
 }
 
+/** An audit event as stored: with its place in the hash chain. */
+export interface StoredAuditEvent extends AuditEvent {
+  ip: string | null
+  count: number
+  /** Position in the chain, 1, 2, 3, … in append order. */
+  seq: number
+  /** `hash` of the event before it (`seq - 1`), or 64 zeros for the first one. */
+  prevHash: string
+  /** SHA-256 (hex) over `prevHash` and the event's canonical form (src/core/audit-chain.ts). */
+  hash: string
+}
+
+/** A point of the chain: a seq and the hash of the event at it. */
+export interface AuditChainPoint {
+  seq: number
+  hash: string
+}
+
+/**
+ * Where the stored chain starts and ends. `anchor` is the last event no longer stored
+ * (pruned, or written before the chain existed): the first stored event must follow it.
+ * `head` is the last event appended (equal to `anchor` when none is stored).
+ */
+export interface AuditChainState {
+  anchor: AuditChainPoint
+  head: AuditChainPoint
+}
+
+/** Filters of `listAudit`; every filter given must match. Newest first (`at`, then `seq`). */
 export interface AuditQuery {
   keyId?: string
+  actor?: string
+  action?: string
+  /** Epoch ms, inclusive. */
   since?: number
+  /** Epoch ms, exclusive. */
+  until?: number
+  /** Only events listed after this one (a page cursor): older `at`, or the same and lower `seq`. */
+  before?: { at: number; seq: number }
   limit: number
+}
+
+/** Builds the audit events of a change from what it replaced, inside the change's transaction. */
+export type AuditOf<T> = (before: T) => readonly AuditEvent[]
+
+/** A rotation, applied by `Store.rotateSecret` in one transaction. */
+export interface SecretRotation {
+  /** The new secret (`expiresAt` null: it becomes the current one). */
+  secret: SecretRecord
+  /** The other unexpired secrets of the key stop at this time (end of the grace period). */
+  previousExpireAt: number
+  /**
+   * The hint of the current secret the caller read: when the stored key's hint differs, another
+   * rotation came first and this one is refused (`store_conflict`), changing nothing.
+   */
+  expectHint: string
+  /** The time of the rotation: the key's `updatedAt` and `rotatedAt`. */
+  now: number
+  audit: AuditOf<KeyRecord>
+}
+
+/** Maximum key age: global, and per owner (an owner's own value replaces the global one). */
+export interface ExpiryPolicy {
+  /** Ms; null: no global maximum. */
+  maxAgeMs: number | null
+  /** Owner id -> ms. */
+  owners: Readonly<Record<string, number>>
+}
+
+/** What `Store.expiryCounts` answers, for metrics. */
+export interface ExpiryCounts {
+  /** Active, unexpired keys whose current secret is older than their policy's maximum age. */
+  pastPolicy: number
+  /** Per asked window: active keys that expire after `now` and within the window. */
+  expiring: number[]
 }
 
 /** The key fields verification reads: identity, permissions, limits and status. */
@@ -293,8 +383,11 @@ export interface Store {
   readonly kind: string
   /** Applies pending versioned migrations; idempotent; never implicit in a constructor. */
   migrate(): Promise<void>
-  /** Inserts a key and its first secret in one transaction; `store_conflict` on a duplicate id or hash. */
-  insertKey(key: KeyRecord, secret: SecretRecord): Promise<void>
+  /**
+   * Inserts a key and its first secret, and appends `audit` to the audit chain, in one
+   * transaction; `store_conflict` on a duplicate id or hash.
+   */
+  insertKey(key: KeyRecord, secret: SecretRecord, audit?: readonly AuditEvent[]): Promise<void>
   /** Inserts many keys with their first secrets in one transaction (bulk imports, benchmarks). */
   insertKeys(rows: readonly { key: KeyRecord; secret: SecretRecord }[]): Promise<void>
   /**
@@ -305,25 +398,77 @@ export interface Store {
   getKey(id: string): Promise<KeyRecord | null>
   /** Keys newest first, in cursor pages. */
   listKeys(query: ListKeysQuery): Promise<KeyPage>
-  /** Applies a patch; returns the updated key, or null when it does not exist. */
-  updateKey(id: string, patch: KeyPatch): Promise<KeyRecord | null>
+  /**
+   * Applies a patch and appends the events `audit` builds from the key before and after it, in
+   * one transaction (the key's row locked); returns the updated key, or null when it does not
+   * exist (nothing is appended then).
+   */
+  updateKey(
+    id: string,
+    patch: KeyPatch,
+    audit?: (before: KeyRecord, after: KeyRecord) => readonly AuditEvent[],
+  ): Promise<KeyRecord | null>
   /** All secrets of a key, newest first. */
   listSecrets(keyId: string): Promise<SecretRecord[]>
   /**
-   * Adds a secret to a key and, in the same transaction, sets `expiresAt` of its other
-   * unexpired secrets to `previousExpireAt` (rotation with a grace period). `store_conflict`
-   * on a duplicate hash; false when the key does not exist.
+   * A rotation in one transaction, all or nothing: checks that the key still has the hint the
+   * caller read and is not revoked (else `store_conflict`, nothing changed), sets `expiresAt` of
+   * its other unexpired secrets to `previousExpireAt`, adds the new secret, sets the key's
+   * `hint`, `updatedAt` and `rotatedAt`, and appends the events `audit` builds. Two concurrent
+   * rotations of one key: one wins, the other gets `store_conflict`. `store_conflict` on a
+   * duplicate hash; null when the key does not exist.
    */
-  addSecret(secret: SecretRecord, previousExpireAt: number): Promise<boolean>
+  rotateSecret(rotation: SecretRotation): Promise<KeyRecord | null>
+  /**
+   * Ends the grace period of a key's old secrets now: every secret with an expiry after `now`
+   * gets `expiresAt = now` (the current one, without expiry, stays). Appends the events `audit`
+   * builds from the number ended (when it is above 0), in the same transaction. Null when the
+   * key does not exist.
+   */
+  endGracePeriods(keyId: string, now: number, audit: AuditOf<number>): Promise<number | null>
   /** Adds counts and raises last-used times; one batch, one transaction. */
   recordUsage(entries: readonly UsageEntry[]): Promise<void>
+  /**
+   * Appends events to the hash chain in one transaction, serialised with every other append
+   * (of any process): each gets the next `seq`, the previous hash and its own.
+   * `store_conflict` on an event id already stored (nothing appended).
+   */
   appendAudit(events: readonly AuditEvent[]): Promise<void>
-  /** Audit events, newest first. */
-  listAudit(query: AuditQuery): Promise<AuditEvent[]>
+  /** Audit events, newest first (`at`, then `seq`, descending). */
+  listAudit(query: AuditQuery): Promise<StoredAuditEvent[]>
+  /** Stored events with `seq > afterSeq`, in `seq` order, at most `limit`: for verification. */
+  readAuditChain(afterSeq: number, limit: number): Promise<StoredAuditEvent[]>
+  /** The chain's anchor and head. */
+  auditChainState(): Promise<AuditChainState>
+  /**
+   * Deletes the oldest events (in `seq` order) while they are older than `before`, at most
+   * `limit`, and moves the anchor to the last one deleted, in one transaction. Returns how many
+   * were deleted.
+   */
+  pruneAudit(before: number, limit: number): Promise<number>
   /** Role name -> scopes. */
   listRoles(): Promise<Map<string, string[]>>
-  setRole(name: string, scopes: readonly string[]): Promise<void>
-  deleteRole(name: string): Promise<boolean>
+  /** Defines or replaces a role and appends what `audit` builds from its old scopes (null: new). */
+  setRole(
+    name: string,
+    scopes: readonly string[],
+    audit?: AuditOf<readonly string[] | null>,
+  ): Promise<void>
+  /** Deletes a role and appends what `audit` builds from its scopes; false when absent. */
+  deleteRole(name: string, audit?: AuditOf<readonly string[]>): Promise<boolean>
+  /** The expiry policy (none set: `{ maxAgeMs: null, owners: {} }`). */
+  getExpiryPolicy(): Promise<ExpiryPolicy>
+  /**
+   * Sets (or with null, removes) the maximum key age, global (`ownerId` null) or of one owner,
+   * and appends what `audit` builds from the value it replaced, in one transaction.
+   */
+  setExpiryPolicy(
+    ownerId: string | null,
+    maxAgeMs: number | null,
+    audit: AuditOf<number | null>,
+  ): Promise<void>
+  /** Counts for metrics at `now`: keys past the policy, and expiring within each window. */
+  expiryCounts(now: number, withinMs: readonly number[]): Promise<ExpiryCounts>
   getMeta(name: string): Promise<string | null>
   /** Stores `value` unless `name` is already set; returns what is stored afterwards. */
   setMetaIfAbsent(name: string, value: string): Promise<string>

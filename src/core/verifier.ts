@@ -1,5 +1,6 @@
 // The verify pipeline (DESIGN.md steps 1-7) with its cache, its limits and usage counting.
 import { hash, randomBytes } from 'node:crypto'
+import { AuditBuffer, type AuditBufferOptions } from './audit-buffer.js'
 import { VerifyCache } from './cache.js'
 import type { Clock } from './clock.js'
 import { KeywardError } from './errors.js'
@@ -41,6 +42,8 @@ export interface VerifierOptions {
   /** Scopes that grant others (`compileImpliedScopes`); null: none. */
   impliedScopes: ReadonlyMap<string, readonly string[]> | null
   usageFlushIntervalMs: number
+  /** Denials of known keys as audit events (audit-buffer.ts). */
+  audit: Required<AuditBufferOptions>
   onError: (error: unknown) => void
 }
 
@@ -98,6 +101,7 @@ export class Verifier {
   private readonly limits: LimitPolicy | null
   private readonly impliedScopes: ReadonlyMap<string, readonly string[]> | null
   private readonly usage: UsageBuffer
+  private readonly denials: AuditBuffer
   private readonly cacheSalt = randomBytes(16).toString('base64')
   private roles: Map<string, string[]> | null = null
   private rolesLoadedAt = 0
@@ -128,6 +132,7 @@ export class Verifier {
       this.rolesTtlMs = ttlMs
     }
     this.usage = new UsageBuffer(this.store, options.usageFlushIntervalMs, options.onError)
+    this.denials = new AuditBuffer(this.store, options.audit, options.onError)
   }
 
   async verify(
@@ -277,15 +282,16 @@ export class Verifier {
    * console.log(outcomes.ok, outcomes.key_invalid)
    */
   stats(): VerifierStats {
-    return this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes)
+    const counts = this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes)
+    return { ...counts, audit: this.denials.stats() }
   }
 
   async flush(): Promise<void> {
-    await this.usage.flush()
+    await Promise.all([this.usage.flush(), this.denials.flush()])
   }
 
   async close(): Promise<void> {
-    await this.usage.close()
+    await Promise.all([this.usage.close(), this.denials.close()])
   }
 
   /**
@@ -322,8 +328,20 @@ export class Verifier {
     return hash('sha256', this.cacheSalt + credential, 'base64url')
   }
 
-  /** Steps 4-5 on a found key; `undefined` when step 6 (the limiter) must decide. */
+  /** `decideSteps`, and a refusal of the known key noted for the audit trail (no I/O). */
   private decide(
+    entry: CacheEntry,
+    options: VerifyOptions | undefined,
+    now: number,
+  ): VerifyResult | undefined {
+    const result = this.decideSteps(entry, options, now)
+    if (result !== undefined && !result.ok)
+      this.denials.record(entry.key.id, result.code, options?.ip, now)
+    return result
+  }
+
+  /** Steps 4-5 on a found key; `undefined` when step 6 (the limiter) must decide. */
+  private decideSteps(
     entry: CacheEntry,
     options: VerifyOptions | undefined,
     now: number,
@@ -381,7 +399,10 @@ export class Verifier {
     } catch (error) {
       return this.limiterFailed(entry, error)
     }
-    return this.admit(entry, decision)
+    const result = this.admit(entry, decision)
+    // the in-process limiter's refusals are noted by `decide`; these are the remote limiter's
+    if (!result.ok) this.denials.record(entry.key.id, result.code, options?.ip, this.clock.now())
+    return result
   }
 
   /** Step 6 with an in-process limiter: no promise at all. */

@@ -65,6 +65,7 @@ describe('verifier.stats()', () => {
         degraded: 0,
       },
       storeErrors: { lookup: 0, usageFlush: 0 },
+      audit: { dropped: 0, failedFlushes: 0, pending: 0 },
     })
   })
 

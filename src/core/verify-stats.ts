@@ -46,6 +46,12 @@ export interface VerifierStats {
     /** Decided by the local fallback because Redis was unreachable (allowed or not). */
     degraded: number
   }
+  /**
+   * Denials of known keys kept for the audit trail (core/audit-buffer.ts): `dropped` denials
+   * that found the buffer full, `failedFlushes` writes refused (retried), `pending` events now.
+   * Absent from a bare `VerifyCounters.snapshot()`; the verifier always sets it.
+   */
+  audit?: { dropped: number; failedFlushes: number; pending: number }
   /** Failures of the key store seen by verification. */
   storeErrors: {
     /** A lookup failed: the verification answered `store_unavailable`. */

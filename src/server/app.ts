@@ -21,7 +21,9 @@ import { logRequest, logRequestStart } from './request-log.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { jwksRoutes } from './routes/jwks.js'
+import { auditRoutes } from './routes/audit.js'
 import { keyRoutes } from './routes/keys.js'
+import { policyRoutes } from './routes/policy.js'
 import { roleRoutes } from './routes/roles.js'
 import { tokenRoutes } from './routes/token.js'
 import { verifyRoutes } from './routes/verify.js'
@@ -408,9 +410,16 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
       ...onDenied,
     })
   }
-  await app.register(keyRoutes, { keyward: options.keyward })
+  // admin changes record the client address the way the failed-auth limiter reads it
+  const trusted =
+    options.trustedProxies === undefined || options.trustedProxies.length === 0
+      ? null
+      : trustProxies(options.trustedProxies)
+  await app.register(keyRoutes, { keyward: options.keyward, trustedProxies: trusted })
   await app.register(verifyRoutes, { keyward: options.keyward })
-  await app.register(roleRoutes, { keyward: options.keyward })
+  await app.register(roleRoutes, { keyward: options.keyward, trustedProxies: trusted })
+  await app.register(auditRoutes, { keyward: options.keyward })
+  await app.register(policyRoutes, { keyward: options.keyward, trustedProxies: trusted })
   if (dashboard !== null && sessions !== null) {
     await app.register(sessionRoutes, { sessions, cookieName, secureCookies })
     await app.register(dashboardRoutes, { dir: dashboard.dir ?? DEFAULT_DASHBOARD_DIR })

@@ -27,9 +27,11 @@ export interface ApiKeyFields {
   enabled?: boolean
 }
 
-function isoToMs(text: string, what: string): number {
+/** An ISO 8601 time of a request as epoch ms, or `invalid_argument` naming the field. */
+export function isoToMs(text: string, what: string): number {
   const ms = Date.parse(text)
-  if (Number.isNaN(ms)) throw bad(`${what} ${JSON.stringify(text)} is not an ISO 8601 time`)
+  if (Number.isNaN(ms))
+    throw bad(`${what} ${JSON.stringify(text)} is not an ISO 8601 time: use e.g. 2026-01-31T12:00:00Z`)
   return ms
 }
 

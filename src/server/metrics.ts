@@ -16,6 +16,15 @@ export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ])
 
+/** The windows of `keyward_keys_expiring`, by label. */
+const EXPIRING_WINDOWS: readonly (readonly [string, number])[] = [
+  ['1d', 86_400_000],
+  ['7d', 7 * 86_400_000],
+  ['30d', 30 * 86_400_000],
+]
+/** How long key counts for the gauges are reused: a scrape every few seconds costs one query. */
+const EXPIRY_REFRESH_MS = 30_000
+
 /** The path of the verify API, whose requests the latency histogram times as `verify_api`. */
 const VERIFY_ROUTE = { method: 'POST', url: '/v1/keys/verify' }
 
@@ -266,6 +275,56 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
       latency,
     ) as unknown as Metric,
   )
+  new Counter({
+    name: 'keyward_audit_events_dropped_total',
+    help: 'Denials of known keys not written to the audit trail: the in-memory buffer already held its maximum of distinct events (identical denials merge and are not dropped)',
+    registers,
+    collect() {
+      this.reset()
+      this.inc(stats().audit?.dropped ?? 0)
+    },
+  })
+  // Key counts come from one cheap indexed query, run at most once per EXPIRY_REFRESH_MS
+  // whatever the scrape rate, never per request. A failed query keeps the last values.
+  let expiry: { at: number; pastPolicy: number; expiring: number[] } | null = null
+  let refreshing: Promise<void> | null = null
+  const refreshExpiry = async (): Promise<void> => {
+    const now = Date.now()
+    if (expiry !== null && now - expiry.at < EXPIRY_REFRESH_MS) return
+    refreshing ??= keyward.store
+      .expiryCounts(now, EXPIRING_WINDOWS.map(([, ms]) => ms))
+      .then(
+        (counts) => {
+          expiry = { at: now, ...counts }
+        },
+        () => {},
+      )
+      .finally(() => {
+        refreshing = null
+      })
+    await refreshing
+  }
+  new Gauge({
+    name: 'keyward_keys_past_policy',
+    help: "Active keys whose current secret is older than the expiry policy's maximum age (rotate them)",
+    registers,
+    async collect() {
+      await refreshExpiry()
+      if (expiry !== null) this.set(expiry.pastPolicy)
+    },
+  })
+  new Gauge({
+    name: 'keyward_keys_expiring',
+    help: 'Active keys that expire within the labelled time (and have not expired yet)',
+    labelNames: ['within'],
+    registers,
+    async collect() {
+      await refreshExpiry()
+      if (expiry === null) return
+      for (const [i, [label]] of EXPIRING_WINDOWS.entries())
+        this.set({ within: label }, expiry.expiring[i] ?? 0)
+    },
+  })
   new Gauge({
     name: 'keyward_build_info',
     help: 'keyward and Node.js versions of this process (always 1)',

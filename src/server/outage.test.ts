@@ -28,6 +28,7 @@ function storeRoutes(svc: TestService, keyId: string): [string, string, unknown]
     'POST /v1/keys': { name: 'during outage' },
     'PATCH /v1/keys/:id': { name: 'renamed' },
     'PUT /v1/roles/:name': { scopes: ['a:b'] },
+    'PUT /v1/policy': { maxAge: '90d' },
     // a key not in the cache, so that the store must be asked
     'POST /v1/keys/verify': { key: unknownKey },
   }

@@ -67,6 +67,10 @@ export const rotateKeyBody = {
   additionalProperties: false,
   properties: {
     gracePeriod: { ...durationSchema, description: 'How long the old secret keeps working' },
+    expectHint: string(64, {
+      description:
+        'The hint of the secret you mean to replace (as you last read it): when the key was rotated meanwhile, the answer is 409 and nothing changes',
+    }),
   },
 }
 
@@ -125,6 +129,43 @@ export const keySchema = {
     revokedAt: { type: ['string', 'null'], format: 'date-time' },
     lastUsedAt: { type: ['string', 'null'], format: 'date-time' },
     usageCount: { type: 'integer' },
+    rotatedAt: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'When the current secret was issued by a rotation (null: never rotated)',
+    },
+    pastPolicy: {
+      type: 'boolean',
+      description: "True when the current secret is older than the expiry policy's maximum age for this key",
+    },
+    policy: {
+      type: 'object',
+      properties: {
+        maxAge: { type: ['string', 'null'], description: 'The maximum age that applies (owner, else global), e.g. "90d"' },
+        pastPolicy: { type: 'boolean' },
+      },
+    },
+    secrets: {
+      type: 'array',
+      description: 'GET /v1/keys/:id only: every secret of the key, newest first',
+      items: {
+        type: 'object',
+        properties: {
+          hint: { type: 'string' },
+          state: { type: 'string', enum: ['current', 'grace', 'expired'] },
+          current: { type: 'boolean' },
+          createdAt: { type: 'string', format: 'date-time' },
+          expiresAt: {
+            type: ['string', 'null'],
+            format: 'date-time',
+            description: 'Until when it verifies (the end of its grace period); null: no end',
+          },
+          lastUsedAt: { type: ['string', 'null'], format: 'date-time' },
+          imported: { type: 'boolean' },
+          pepperVersion: { type: 'integer' },
+        },
+      },
+    },
   },
 }
 

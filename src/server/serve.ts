@@ -10,6 +10,7 @@ import { describeError } from '../open/describe-error.js'
 import { createService, SERVICE_IMPLIED_SCOPES } from './app.js'
 import { bootstrapAdminKey, bootstrapMessage } from './bootstrap.js'
 import { openServiceLimiter, type ServiceLimiter } from './limiter.js'
+import { startAuditPruning } from './audit-retention.js'
 import type { ServeSettings } from './settings.js'
 import { loadTlsFiles } from './tls.js'
 import { createTokenSigner, type TokenSigner } from '../tokens/signer.js'
@@ -206,6 +207,16 @@ export async function startService(
   const app = created
   url = urlOf(app, settings.tls !== null, settings.host)
   const tokens = signer!
+  const pruning =
+    settings.auditRetention === null
+      ? null
+      : startAuditPruning({
+          audit: opened.keyward.audit,
+          retentionMs: settings.auditRetention,
+          onPruned: (deleted) =>
+            log.info({ deleted, retention: settings.auditRetention }, 'pruned old audit events'),
+          onError: (error) => log.error({ err: error }, 'pruning old audit events failed'),
+        })
 
   let resolveStopped!: () => void
   const stopped = new Promise<void>((resolve) => {
@@ -250,8 +261,9 @@ export async function startService(
       clearTimeout(timer)
     }
     tokens.close()
+    await pruning?.stop()
     try {
-      // flushes batched usage, then closes the store
+      // flushes batched usage and denial events, then closes the store
       await opened.close()
     } catch (error) {
       log.error({ err: error }, 'closing the store failed; usage since the last flush may be lost')

@@ -2,7 +2,7 @@
 // environment, JSON in the config file), checked, and shown in error lines. settings.ts
 // holds the table that uses them.
 import { resolve } from 'node:path'
-import { parseDuration } from '../core/duration.js'
+import { formatDuration, parseDuration } from '../core/duration.js'
 import { trustProxies } from '../limits/client-ip.js'
 import { parseDatabaseUrl, redactDatabaseUrl } from '../open/database-url.js'
 import { isValidScope } from '../core/scopes.js'
@@ -117,6 +117,25 @@ export const databaseUrl: Kind<string> = {
     return t
   },
   show: showUrl,
+}
+
+/** A retention period in days or more (`90d`, `2w`, `1y`), or null for `none` (keep forever). */
+export const retentionOrNone: Kind<number | null> = {
+  allowed: 'a duration of at least 1d, e.g. "90d", "12w", "1y", or "none" to keep everything',
+  json: 'string',
+  parse(value) {
+    const t = text(value).trim()
+    if (t === 'none') return null
+    let ms: number
+    try {
+      ms = parseDuration(t)
+    } catch {
+      throw new Invalid()
+    }
+    if (ms < 86_400_000) throw new Invalid()
+    return ms
+  },
+  format: (ms) => (ms === null ? 'none' : formatDuration(ms)),
 }
 
 /** An absolute http(s) URL without a query or fragment, or null when unset. */

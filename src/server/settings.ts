@@ -25,6 +25,7 @@ import {
   type Raw,
   httpUrlOrNone,
   redisUrl,
+  retentionOrNone,
   scopeOrNone,
   upstreamUrlOrNone,
   secondsBetween,
@@ -260,6 +261,15 @@ export const SETTINGS = {
     kind: duration,
     default: DEFAULT_SERVICE_LIMITS.keepAliveTimeoutMs,
     description: 'how long an idle kept-alive connection stays open',
+  }),
+  auditRetention: setting<number | null>({
+    flag: '--audit-retention <duration>',
+    env: 'KEYWARD_AUDIT_RETENTION',
+    kind: retentionOrNone,
+    default: null,
+    defaultText: 'none (keep every event)',
+    description:
+      'audit events older than this are deleted, in small batches every 10 minutes; the hash chain stays verifiable from the last deleted event',
   }),
   drainTimeout: setting({
     flag: '--drain-timeout <duration>',

@@ -1,6 +1,11 @@
 export type {
+  AuditChainPoint,
+  AuditChainState,
   AuditEvent,
+  AuditOf,
   AuditQuery,
+  ExpiryCounts,
+  ExpiryPolicy,
   FoundKey,
   FoundKeyFields,
   KeyPage,
@@ -12,7 +17,9 @@ export type {
   QuotaRule,
   RateLimitRule,
   SecretRecord,
+  SecretRotation,
   SigningKeyRecord,
+  StoredAuditEvent,
   Store,
   UsageEntry,
 } from '../core/types.js'

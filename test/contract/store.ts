@@ -1,10 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { KeywardError } from '../../src/core/errors.js'
 import { foundKey } from '../../src/stores/found-key.js'
 import { matchesListQuery } from '../../src/stores/list-query.js'
-import type { AuditEvent, KeyRecord, ListKeysQuery, Store } from '../../src/stores/types.js'
+import type { KeyRecord, ListKeysQuery, SecretRecord, Store } from '../../src/stores/types.js'
 import {
-  base62,
   makeKey,
   makeSecret,
   makeSigningKey,
@@ -12,6 +10,8 @@ import {
   newKeyId,
   T0,
 } from '../fixtures/records.js'
+import { describeAuditContract } from './store-audit.js'
+import { event, expectCode, rotateTo } from './store-helpers.js'
 
 export { makeKey, makeSecret, newHash, newKeyId } from '../fixtures/records.js'
 
@@ -50,37 +50,6 @@ function fullKey(): KeyRecord {
   })
 }
 
-function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
-  return {
-    id: `evt_${base62(16)}`,
-    at: T0,
-    action: 'key.created',
-    keyId: null,
-    actor: null,
-    details: {},
-    ...overrides,
-  }
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<KeywardError> {
-  const error = await p.then(
-    () => {
-      throw new Error(`expected KeywardError ${code}, but the call succeeded`)
-    },
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(KeywardError)
-  expect((error as KeywardError).code).toBe(code)
-  return error as KeywardError
-}
-
-/**
- * The conformance suite every `Store` must pass. `makeStore` returns a fresh, isolated store
- * that has not been migrated yet; the suite migrates it.
- *
- * @example
- * describeStore('memory', async () => ({ store: createMemoryStore(), cleanup: async () => {} }))
- */
 export function describeStore(name: string, makeStore: MakeStore): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store
@@ -101,6 +70,11 @@ export function describeStore(name: string, makeStore: MakeStore): void {
       await store.insertKey(key, makeSecret(key.id, { createdAt: key.createdAt }))
       return key
     }
+
+    const rotate = (secret: SecretRecord, previousExpireAt: number, expectHint?: string) =>
+      rotateTo(store, secret, previousExpireAt, expectHint)
+
+    describeAuditContract(() => store)
 
     describe('migrate and kind', () => {
       it('names its kind', () => {
@@ -581,73 +555,6 @@ export function describeStore(name: string, makeStore: MakeStore): void {
       })
     })
 
-    describe('secrets and rotation', () => {
-      it('lists a key’s secrets newest first, and none for an unknown key', async () => {
-        const key = makeKey()
-        const first = makeSecret(key.id, { createdAt: T0 })
-        await store.insertKey(key, first)
-        const second = makeSecret(key.id, { createdAt: T0 + 10, pepperVersion: 2 })
-        await expect(store.addSecret(second, T0 + 100)).resolves.toBe(true)
-        const third = makeSecret(key.id, { createdAt: T0 + 20, imported: true })
-        await expect(store.addSecret(third, T0 + 200)).resolves.toBe(true)
-        const secrets = await store.listSecrets(key.id)
-        expect(secrets.map((s) => s.hash)).toEqual([third.hash, second.hash, first.hash])
-        expect(secrets[0]).toEqual(third)
-        await expect(store.listSecrets(newKeyId())).resolves.toEqual([])
-      })
-
-      it('adds a secret and moves the expiry of the others to previousExpireAt', async () => {
-        const bystander = makeKey()
-        const untouched = makeSecret(bystander.id)
-        await store.insertKey(bystander, untouched)
-        const key = makeKey()
-        const a = makeSecret(key.id, { createdAt: T0 })
-        await store.insertKey(key, a)
-        const b = makeSecret(key.id, { createdAt: T0 + 1, expiresAt: T0 + 1_000_000 })
-        const c = makeSecret(key.id, { createdAt: T0 + 2, expiresAt: T0 + 10 })
-        // previousExpireAt beyond every expiry: a (no expiry) gets it, b and c keep theirs
-        await store.addSecret(b, T0 + 5_000_000)
-        await store.addSecret(c, T0 + 5_000_000)
-        let byHash = new Map((await store.listSecrets(key.id)).map((s) => [s.hash, s]))
-        expect(byHash.get(a.hash)?.expiresAt).toBe(T0 + 5_000_000)
-        expect(byHash.get(b.hash)?.expiresAt).toBe(T0 + 1_000_000)
-        expect(byHash.get(c.hash)?.expiresAt).toBe(T0 + 10)
-
-        const rotated = makeSecret(key.id, { createdAt: T0 + 3, hint: 'kw_test_Rota…ted1' })
-        await expect(store.addSecret(rotated, T0 + 500)).resolves.toBe(true)
-        byHash = new Map((await store.listSecrets(key.id)).map((s) => [s.hash, s]))
-        expect(byHash.get(a.hash)?.expiresAt).toBe(T0 + 500) // later expiry -> shortened
-        expect(byHash.get(b.hash)?.expiresAt).toBe(T0 + 500) // later expiry -> shortened
-        expect(byHash.get(c.hash)?.expiresAt).toBe(T0 + 10) // already earlier -> kept
-        expect(byHash.get(rotated.hash)).toEqual(rotated)
-        expect((await store.findByHash(a.hash))?.secret.expiresAt).toBe(T0 + 500)
-        expect((await store.findByHash(rotated.hash))?.key.id).toBe(key.id)
-        // another key's secrets are not touched by this key's rotation
-        await expect(store.listSecrets(bystander.id)).resolves.toEqual([untouched])
-      })
-
-      it('answers false for an unknown key and stores nothing', async () => {
-        const secret = makeSecret(newKeyId())
-        await expect(store.addSecret(secret, T0)).resolves.toBe(false)
-        await expect(store.findByHash(secret.hash)).resolves.toBeNull()
-      })
-
-      it('refuses a duplicate hash with store_conflict and changes nothing', async () => {
-        const key = makeKey()
-        const first = makeSecret(key.id)
-        await store.insertKey(key, first)
-        const other = makeKey()
-        const taken = makeSecret(other.id)
-        await store.insertKey(other, taken)
-        await expectCode(
-          store.addSecret(makeSecret(key.id, { hash: taken.hash }), T0 + 1),
-          'store_conflict',
-        )
-        await expect(store.listSecrets(key.id)).resolves.toEqual([first])
-        expect((await store.findByHash(taken.hash))?.key.id).toBe(other.id)
-      })
-    })
-
     describe('recordUsage', () => {
       it('adds counts and keeps the latest lastUsedAt, without touching updatedAt', async () => {
         const a = await insert()
@@ -672,53 +579,6 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           { keyId: a.id, count: 1, lastUsedAt: T0 + 1 },
         ])
         expect((await store.getKey(a.id))?.usageCount).toBe(1)
-      })
-    })
-
-    describe('audit', () => {
-      it('appends and lists newest first, with every field', async () => {
-        const e1 = event({
-          at: T0 + 1,
-          keyId: 'key_AAAAAAAAAAAAAAAA',
-          actor: 'cli',
-          details: { scopes: ['a:b'], n: 1 },
-        })
-        const e2 = event({ at: T0 + 3, action: 'key.revoked' })
-        const e3 = event({ at: T0 + 2, action: 'role.set', details: { name: 'ops' } })
-        await store.appendAudit([e1, e2])
-        await store.appendAudit([e3])
-        await store.appendAudit([])
-        await expect(store.listAudit({ limit: 10 })).resolves.toEqual([e2, e3, e1])
-      })
-
-      it('orders events of the same millisecond newest appended first', async () => {
-        const events = Array.from({ length: 4 }, (_, i) => event({ at: T0, action: `a${i}` }))
-        await store.appendAudit(events.slice(0, 2))
-        await store.appendAudit(events.slice(2))
-        const listed = await store.listAudit({ limit: 10 })
-        expect(listed.map((e) => e.action)).toEqual(['a3', 'a2', 'a1', 'a0'])
-      })
-
-      it('filters by key and since (inclusive), and honours limit', async () => {
-        const k = 'key_BBBBBBBBBBBBBBBB'
-        const events = Array.from({ length: 6 }, (_, i) =>
-          event({ at: T0 + i * 10, keyId: i % 2 ? k : null }),
-        )
-        await store.appendAudit(events)
-        const forKey = await store.listAudit({ keyId: k, limit: 10 })
-        expect(forKey.map((e) => e.at)).toEqual([T0 + 50, T0 + 30, T0 + 10])
-        const since = await store.listAudit({ since: T0 + 20, limit: 10 })
-        expect(since.map((e) => e.at)).toEqual([T0 + 50, T0 + 40, T0 + 30, T0 + 20])
-        const both = await store.listAudit({ keyId: k, since: T0 + 30, limit: 1 })
-        expect(both).toEqual([events[5]])
-        await expect(store.listAudit({ limit: 2 })).resolves.toEqual([events[5], events[4]])
-      })
-
-      it('refuses an event id that is already stored with store_conflict', async () => {
-        const e = event()
-        await store.appendAudit([e])
-        await expectCode(store.appendAudit([event(), { ...e, action: 'other' }]), 'store_conflict')
-        await expect(store.listAudit({ limit: 10 })).resolves.toEqual([e])
       })
     })
 
@@ -764,7 +624,7 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           return { key, secret: makeSecret(key.id, { pepperVersion: v }) }
         })
         await store.insertKeys(rows)
-        await store.addSecret(makeSecret(a.id, { pepperVersion: 7 }), T0)
+        await rotate(makeSecret(a.id, { pepperVersion: 7 }), T0)
         await expect(store.pepperVersions()).resolves.toEqual([1, 2, 7])
       })
     })
@@ -897,7 +757,14 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           ['listKeys', () => store.listKeys({ now: T0, limit: 1 })],
           ['updateKey', () => store.updateKey(key.id, { updatedAt: T0 })],
           ['listSecrets', () => store.listSecrets(key.id)],
-          ['addSecret', () => store.addSecret(makeSecret(key.id), T0)],
+          ['rotateSecret', () => rotate(makeSecret(key.id), T0, key.hint)],
+          ['endGracePeriods', () => store.endGracePeriods(key.id, T0, () => [])],
+          ['readAuditChain', () => store.readAuditChain(0, 1)],
+          ['auditChainState', () => store.auditChainState()],
+          ['pruneAudit', () => store.pruneAudit(T0, 1)],
+          ['getExpiryPolicy', () => store.getExpiryPolicy()],
+          ['setExpiryPolicy', () => store.setExpiryPolicy(null, 1, () => [])],
+          ['expiryCounts', () => store.expiryCounts(T0, [1])],
           ['recordUsage', () => store.recordUsage([{ keyId: key.id, count: 1, lastUsedAt: T0 }])],
           ['appendAudit', () => store.appendAudit([event()])],
           ['listAudit', () => store.listAudit({ limit: 1 })],

@@ -3,7 +3,8 @@
 // a limit of 30 a minute admits exactly 30 of 120 verifications spread over the three; a key
 // revoked on one node is refused by the others within a second (measured and printed); and the
 // nodes survive Redis being killed and restarted and PostgreSQL going away and coming back,
-// without a restart. The shared services are never stopped: Redis is a private redis-server,
+// without a restart. Admin changes and denials from the three nodes make one intact audit chain
+// (issue 12). The shared services are never stopped: Redis is a private redis-server,
 // and PostgreSQL is reached through a TCP proxy the test cuts and restores.
 // A second test: one node on an SQLite file, the CLI revokes, the node refuses within a second.
 import { spawn } from 'node:child_process'
@@ -212,6 +213,39 @@ describeWithService('postgres', 'three keyward serve nodes on PostgreSQL and Red
     })
     expect(await admittedOf120(again.key)).toBe(30)
   }, 120_000)
+
+  it('write one audit chain from the three nodes: admin changes and denials', async () => {
+    // admin changes on every node at once, and the same key rotated from all three
+    const made = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => createKey(nodes[i % 3]!, { scopes: ['orders:read'] })),
+    )
+    const rotations = await Promise.all(
+      nodes.map((node) => call(node, 'POST', `/v1/keys/${made[0]!.id}/rotate`, admin)),
+    )
+    for (const r of rotations) expect([200, 409]).toContain(r.status)
+    // refusals of a real key on every node (written in batches, every 5 s)
+    await Promise.all(
+      nodes.map((node) =>
+        call(node, 'POST', '/v1/keys/verify', admin, { key: made[1]!.key, scopes: ['orders:write'] }),
+      ),
+    )
+    const db = `${baseUrl}?schema=${schema}`
+    const env = { KEYWARD_PEPPER: SERVE_PEPPER }
+    await expect
+      .poll(
+        async () => {
+          const r = await runCli(['audit', '--key', made[1]!.id, '--type', 'key.denied', '--json', '--db', db], { env })
+          return (JSON.parse(r.stdout) as { count: number }[]).reduce((n, e) => n + e.count, 0)
+        },
+        { timeout: 15_000, interval: 500 },
+      )
+      .toBe(3)
+    const verified = await runCli(['audit', 'verify', '--json', '--db', db], { env })
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0)
+    const report = JSON.parse(verified.stdout)
+    console.log(`[multi-node] audit chain: ${report.checked} events from three nodes, intact`)
+    expect(report.checked).toBeGreaterThanOrEqual(12 + 1 + 1)
+  }, 60_000)
 })
 
 it('one node on an SQLite file refuses a key the CLI revoked within a second', async () => {

@@ -68,7 +68,7 @@ describe('README: Admin API', () => {
     const lines = block('admin-api', 'sh').trim().split('\n')
     const [setup, ...calls] = lines
     expect(setup).toContain('URL=http://127.0.0.1:8080')
-    expect(calls).toHaveLength(10)
+    expect(calls).toHaveLength(14)
     const script = [
       setup!.replace('http://127.0.0.1:8080', svc.url),
       ...calls.map((l) => `${l.replaceAll('key_…', id)} -o /dev/null -w '%{http_code}\\n'`),
@@ -76,7 +76,7 @@ describe('README: Admin API', () => {
     const r = await run('bash', ['-c', script], { ADMIN_KEY: svc.adminKey })
     expect(r.stderr).toBe('')
     expect(r.stdout.trim().split('\n')).toEqual(
-      ['201', '200', '200', '200', '200', '200', '200', '201', '200', '204'],
+      ['201', '200', '200', '200', '200', '200', '200', '200', '201', '200', '204', '200', '200', '200'],
     )
     const key = await svc.keyward.getKey(id)
     expect(key).toMatchObject({ state: 'revoked', scopes: ['orders:read', 'orders:write'] })

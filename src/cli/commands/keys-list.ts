@@ -38,6 +38,7 @@ function filtersOf(opts: KeysListOptions): ListKeysInput {
 export async function keysList(opts: KeysListOptions, io: CliIo): Promise<number> {
   const filters = filtersOf(opts)
   return withKeyward(io, opts, { mustExist: true }, async ({ keyward }) => {
+    const policy = await keyward.getExpiryPolicy()
     const records: KeyRecord[] = []
     let cursor: string | undefined
     do {
@@ -52,7 +53,10 @@ export async function keysList(opts: KeysListOptions, io: CliIo): Promise<number
     if (opts.json) {
       writeJson(
         io,
-        records.map((r) => keyToJson(r, keyward.statusOf(r))),
+        records.map((r) => ({
+          ...keyToJson(r, keyward.statusOf(r)),
+          pastPolicy: keyward.admin.isPastPolicy(r, policy),
+        })),
       )
       return 0
     }
@@ -69,7 +73,8 @@ export async function keysList(opts: KeysListOptions, io: CliIo): Promise<number
       r.id,
       r.name,
       r.ownerId ?? '-',
-      keyward.statusOf(r),
+      // a key whose secret is older than the expiry policy allows: rotate it
+      `${keyward.statusOf(r)}${keyward.admin.isPastPolicy(r, policy) ? ' (past policy)' : ''}`,
       formatScopes(r),
       r.hint,
       formatTime(r.createdAt),

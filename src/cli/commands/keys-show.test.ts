@@ -20,13 +20,16 @@ describe('keyward keys show', () => {
     expect(r.stdout).toMatch(/^owner {9}svc:a$/m)
     expect(r.stdout).toMatch(/^limits {8}default=10\/1s$/m)
     expect(r.stdout).toMatch(/^metadata {6}\{"a":1\}$/m)
-    expect(r.stdout).toContain(`kw_live_${key.slice(8, 12)}…${key.slice(-4)}  created`)
+    expect(r.stdout).toMatch(
+      new RegExp(`^kw_live_${key.slice(8, 12)}…${key.slice(-4)} +current +\\S.* +no end +never$`, 'm'),
+    )
     expect(r.stdout).not.toContain(key)
     const json = await runCli(['keys', 'show', id, '--json', '--db', db.url], { env })
     expect(JSON.parse(json.stdout)).toMatchObject({
       id,
       owner: 'svc:a',
-      secrets: [{ pepperVersion: 1, imported: false }],
+      secrets: [{ pepperVersion: 1, imported: false, state: 'current', current: true, lastUsedAt: null }],
+      pastPolicy: false,
     })
     expect(json.stdout).not.toContain(key)
   })
@@ -59,5 +62,23 @@ describe('keyward keys show', () => {
     expect(missing.stderr).toBe(
       "keyward: missing required argument 'id' (see keyward keys show --help)\n",
     )
+  })
+
+  it('lists every secret during a rotation, and flags a key past the expiry policy', async () => {
+    const db = tempDb()
+    const { id } = await createTestKey(db.url)
+    await runCli(['keys', 'rotate', id, '--grace', '7d', '--db', db.url], { env })
+    await runCli(['policy', 'set', '--max-age', '1ms', '--db', db.url], { env })
+    const r = await runCli(['keys', 'show', id, '--db', db.url], { env })
+    expect(r.code).toBe(0)
+    const rows = r.stdout.split('\n').filter((l) => /^kw_live_/.test(l))
+    expect(rows).toHaveLength(2)
+    expect(rows[0]).toMatch(/ current +.* no end /)
+    expect(rows[1]).toMatch(/ grace period +.* \(in 7d\) /)
+    expect(r.stdout).toMatch(/^max age +1ms - PAST POLICY: rotate this key$/m)
+    expect(r.stdout).toContain(`keyward keys rotate ${id} --finish`)
+    const json = JSON.parse((await runCli(['keys', 'show', id, '--json', '--db', db.url], { env })).stdout)
+    expect(json.secrets.map((s: { state: string }) => s.state)).toEqual(['current', 'grace'])
+    expect(json).toMatchObject({ pastPolicy: true, policy: { maxAge: '1ms', pastPolicy: true } })
   })
 })

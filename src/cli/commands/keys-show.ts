@@ -1,11 +1,14 @@
 import type { Command } from 'commander'
+import { formatDuration } from '../../core/duration.js'
 import { KeywardError } from '../../core/errors.js'
-import { isoTime, keyToJson } from '../../core/key-json.js'
+import { keyToJson, policyToJson, secretToJson } from '../../core/key-json.js'
+import { maxAgeOf } from '../../core/policy.js'
 import { type DbOptions, withKeyward } from '../context.js'
 import {
   formatFields,
   formatRates,
   formatScopes,
+  formatTable,
   formatTime,
   formatTimeRelative,
 } from '../format.js'
@@ -23,28 +26,32 @@ export function notFound(id: string): KeywardError {
   )
 }
 
-/** `keyward keys show ID`: one key with its secrets' hints, limits and usage. */
+/**
+ * `keyward keys show ID`: one key with its limits, usage, expiry policy standing, and every
+ * secret: hint, created, until when it works, current or not, last used.
+ */
 export async function keysShow(idArg: string, opts: KeysShowOptions, io: CliIo): Promise<number> {
   const id = parseKeyId(idArg)
   return withKeyward(io, opts, { mustExist: true }, async ({ keyward, store }) => {
     const record = await keyward.getKey(id)
     if (record === null) throw notFound(id)
-    const secrets = await store.listSecrets(id)
+    const [secrets, policy] = await Promise.all([
+      store.listSecrets(id),
+      keyward.getExpiryPolicy(),
+    ])
     const status = keyward.statusOf(record)
+    const now = Date.now()
+    const pastPolicy = keyward.admin.isPastPolicy(record, policy)
+    const maxAge = maxAgeOf(record, policy)
     if (opts.json) {
       writeJson(io, {
         ...keyToJson(record, status),
-        secrets: secrets.map((s) => ({
-          hint: s.hint,
-          pepperVersion: s.pepperVersion,
-          imported: s.imported,
-          createdAt: isoTime(s.createdAt),
-          expiresAt: isoTime(s.expiresAt),
-        })),
+        pastPolicy,
+        policy: policyToJson(maxAge, pastPolicy),
+        secrets: secrets.map((s) => secretToJson(s, now)),
       })
       return 0
     }
-    const now = Date.now()
     writeLine(
       io,
       formatFields(
@@ -63,20 +70,37 @@ export async function keysShow(idArg: string, opts: KeysShowOptions, io: CliIo):
           ['revoked', formatTime(record.revokedAt)],
           ['last used', formatTime(record.lastUsedAt, 'never')],
           ['uses', String(record.usageCount)],
+          ['rotated', formatTime(record.rotatedAt ?? null, 'never')],
+          [
+            'max age',
+            maxAge === null
+              ? 'no policy'
+              : `${formatDuration(maxAge)}${pastPolicy ? ' - PAST POLICY: rotate this key' : ''}`,
+          ],
         ],
         '',
       ),
     )
     writeLine(io)
-    writeLine(io, 'secrets (stored as keyed hashes):')
-    for (const s of secrets) {
-      const until =
-        s.expiresAt === null ? 'current' : `valid until ${formatTimeRelative(s.expiresAt, now)}`
+    writeLine(io, 'secrets (stored as keyed hashes), newest first:')
+    writeLine(
+      io,
+      formatTable(
+        ['hint', 'state', 'created', 'works until', 'last used'],
+        secrets.map((s) => [
+          `${s.hint}${s.imported ? ' (imported)' : ''}`,
+          s.expiresAt === null ? 'current' : s.expiresAt > now ? 'grace period' : 'expired',
+          formatTime(s.createdAt),
+          s.expiresAt === null ? 'no end' : formatTimeRelative(s.expiresAt, now),
+          formatTime(s.lastUsedAt ?? null, 'never'),
+        ]),
+      ),
+    )
+    if (secrets.some((s) => s.expiresAt !== null && s.expiresAt > now))
       writeLine(
         io,
-        `  ${s.hint}  created ${formatTime(s.createdAt)}  ${until}${s.imported ? '  imported' : ''}`,
+        `Once every caller uses ${record.hint}: keyward keys rotate ${record.id} --finish`,
       )
-    }
     return 0
   })
 }

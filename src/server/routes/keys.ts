@@ -1,9 +1,12 @@
-// The admin API for keys: create, list, read, change, rotate, revoke.
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+// The admin API for keys: create, list, read, change, rotate (and finish a rotation), revoke.
+import type { FastifyPluginAsync } from 'fastify'
 import { parseDuration } from '../../core/duration.js'
-import { keyToJson } from '../../core/key-json.js'
+import { keyToJson, policyToJson, secretToJson } from '../../core/key-json.js'
 import type { Keyward } from '../../core/keyward.js'
-import type { KeyRecord } from '../../core/types.js'
+import { maxAgeOf } from '../../core/policy.js'
+import type { ExpiryPolicy, KeyRecord } from '../../core/types.js'
+import type { TrustedProxies } from '../../limits/client-ip.js'
+import { adminContext } from '../admin-context.js'
 import { type ApiKeyFields, createInput, type ListQuery, listInput, updateInput } from '../key-input.js'
 import { problem, sendProblem } from '../problems.js'
 import {
@@ -21,18 +24,33 @@ import {
 const READ = { keyward: { scopes: ['keys:read'] } }
 const WRITE = { keyward: { scopes: ['keys:write'] } }
 
-/** The admin key of the request, as the actor of audit events. */
-function actor(request: FastifyRequest): string {
-  return request.apiKey!.id
-}
-
 function notFound(id: string) {
   return problem('not_found', `No key with id ${JSON.stringify(id)}: list keys with GET /v1/keys.`)
 }
 
-export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, { keyward }) => {
+export const keyRoutes: FastifyPluginAsync<{
+  keyward: Keyward
+  trustedProxies: TrustedProxies | null
+}> = async (app, { keyward, trustedProxies }) => {
   const admin = keyward.admin
-  const show = (record: KeyRecord) => keyToJson(record, admin.statusOf(record))
+  const show = (record: KeyRecord, policy: ExpiryPolicy) => {
+    const pastPolicy = admin.isPastPolicy(record, policy)
+    return {
+      ...keyToJson(record, admin.statusOf(record)),
+      pastPolicy,
+      policy: policyToJson(maxAgeOf(record, policy), pastPolicy),
+    }
+  }
+  /** One key with its secrets, as GET /v1/keys/:id shows it. */
+  const detail = async (record: KeyRecord) => {
+    const [policy, secrets] = await Promise.all([
+      admin.getExpiryPolicy(),
+      keyward.store.listSecrets(record.id),
+    ])
+    const now = Date.now()
+    return { ...show(record, policy), secrets: secrets.map((s) => secretToJson(s, now)) }
+  }
+  const showOne = async (record: KeyRecord) => show(record, await admin.getExpiryPolicy())
 
   app.post<{ Body: ApiKeyFields }>(
     '/v1/keys',
@@ -46,10 +64,11 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
       },
     },
     async (request, reply) => {
-      const input = createInput(request.body, actor(request), Date.now())
-      const { key, record } = await admin.createKey(input)
+      const ctx = adminContext(request, trustedProxies)
+      const input = createInput(request.body, ctx.actor!, Date.now())
+      const { key, record } = await admin.createKey({ ...input, ...ctx })
       reply.code(201).header('cache-control', 'no-store')
-      return { key, ...show(record) }
+      return { key, ...(await showOne(record)) }
     },
   )
 
@@ -58,15 +77,19 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
     {
       config: READ,
       schema: {
-        summary: 'List keys, newest first, in pages; filter by owner, status, prefix, scope, expiry',
+        summary:
+          'List keys, newest first, in pages; filter by owner, status, prefix, scope, expiry. Keys past the expiry policy have pastPolicy: true',
         tags: ['keys'],
         querystring: listKeysQuery,
         response: { 200: keyPageSchema, ...problemResponses },
       },
     },
     async (request) => {
-      const page = await admin.listKeys(listInput(request.query))
-      return { items: page.items.map(show), nextCursor: page.nextCursor }
+      const [page, policy] = await Promise.all([
+        admin.listKeys(listInput(request.query)),
+        admin.getExpiryPolicy(),
+      ])
+      return { items: page.items.map((r) => show(r, policy)), nextCursor: page.nextCursor }
     },
   )
 
@@ -75,7 +98,8 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
     {
       config: READ,
       schema: {
-        summary: 'One key',
+        summary:
+          'One key, with its secrets: the current one and those in a grace period (until when, last used)',
         tags: ['keys'],
         params: keyIdParams,
         response: { 200: keySchema, ...problemResponses },
@@ -84,7 +108,7 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
     async (request, reply) => {
       const record = await admin.getKey(request.params.id)
       if (record === null) return sendProblem(reply, notFound(request.params.id))
-      return show(record)
+      return detail(record)
     },
   )
 
@@ -101,17 +125,19 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
       },
     },
     async (request) => {
-      const input = updateInput(request.body, actor(request), Date.now())
-      return show(await admin.updateKey(request.params.id, input))
+      const ctx = adminContext(request, trustedProxies)
+      const input = updateInput(request.body, ctx.actor!, Date.now())
+      return showOne(await admin.updateKey(request.params.id, { ...input, ...ctx }))
     },
   )
 
-  app.post<{ Params: { id: string }; Body: { gracePeriod?: string } | null }>(
+  app.post<{ Params: { id: string }; Body: { gracePeriod?: string; expectHint?: string } | null }>(
     '/v1/keys/:id/rotate',
     {
       config: WRITE,
       schema: {
-        summary: 'Issue a new secret; the old one works until the grace period ends (default 24h)',
+        summary:
+          'Issue a new secret; the old one works until the grace period ends (default 24h). 409 when another rotation of the key came first',
         tags: ['keys'],
         params: keyIdParams,
         body: rotateKeyBody,
@@ -121,12 +147,47 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
     async (request, reply) => {
       const grace = request.body?.gracePeriod
       const graceMs = grace === undefined ? undefined : parseGrace(grace)
+      const expectHint = request.body?.expectHint
       const { key, record } = await admin.rotateKey(request.params.id, {
         ...(graceMs !== undefined ? { graceMs } : {}),
-        actor: actor(request),
+        ...(expectHint !== undefined ? { expectHint } : {}),
+        ...adminContext(request, trustedProxies),
       })
       reply.header('cache-control', 'no-store')
-      return { key, ...show(record) }
+      return { key, ...(await showOne(record)) }
+    },
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/keys/:id/rotate/finish',
+    {
+      config: WRITE,
+      schema: {
+        summary:
+          "End the grace period of the key's old secrets now (once every caller uses the new one); answers the key with its secrets",
+        tags: ['keys'],
+        params: keyIdParams,
+        response: {
+          200: {
+            ...keySchema,
+            properties: {
+              ...keySchema.properties,
+              endedSecrets: {
+                type: 'integer',
+                description: 'Old secrets that stopped working now (0: none was left)',
+              },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { record, ended } = await admin.finishRotation(
+        request.params.id,
+        adminContext(request, trustedProxies),
+      )
+      return { ...(await detail(record)), endedSecrets: ended }
     },
   )
 
@@ -141,7 +202,8 @@ export const keyRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, {
         response: { 200: keySchema, ...problemResponses },
       },
     },
-    async (request) => show(await admin.revokeKey(request.params.id, { actor: actor(request) })),
+    async (request) =>
+      showOne(await admin.revokeKey(request.params.id, adminContext(request, trustedProxies))),
   )
 }
 

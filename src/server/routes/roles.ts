@@ -1,6 +1,8 @@
 // The admin API for roles: named sets of scopes that keys hold through their `roles`.
 import type { FastifyPluginAsync } from 'fastify'
 import type { Keyward } from '../../core/keyward.js'
+import type { TrustedProxies } from '../../limits/client-ip.js'
+import { adminContext } from '../admin-context.js'
 import { problem, sendProblem } from '../problems.js'
 import { problemResponses, putRoleBody, roleListSchema, roleNameParams, roleSchema } from '../schemas.js'
 
@@ -14,7 +16,10 @@ function notFound(name: string) {
   )
 }
 
-export const roleRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, { keyward }) => {
+export const roleRoutes: FastifyPluginAsync<{
+  keyward: Keyward
+  trustedProxies: TrustedProxies | null
+}> = async (app, { keyward, trustedProxies }) => {
   const admin = keyward.admin
 
   app.get(
@@ -71,7 +76,11 @@ export const roleRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, 
     async (request, reply) => {
       const { name } = request.params
       const existed = (await admin.listRoles()).has(name)
-      const scopes = await admin.setRole(name, request.body.scopes, { actor: request.apiKey!.id })
+      const scopes = await admin.setRole(
+        name,
+        request.body.scopes,
+        adminContext(request, trustedProxies),
+      )
       reply.code(existed ? 200 : 201)
       return { name, scopes }
     },
@@ -90,7 +99,7 @@ export const roleRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, 
     },
     async (request, reply) => {
       const { name } = request.params
-      const deleted = await admin.deleteRole(name, { actor: request.apiKey!.id })
+      const deleted = await admin.deleteRole(name, adminContext(request, trustedProxies))
       if (!deleted) return sendProblem(reply, notFound(name))
       return reply.code(204).send()
     },

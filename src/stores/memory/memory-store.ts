@@ -1,7 +1,10 @@
+import { chainEvents, EMPTY_CHAIN } from '../../core/audit-chain.js'
 import { KeywardError } from '../../core/errors.js'
 import type {
+  AuditChainPoint,
   AuditEvent,
   AuditQuery,
+  ExpiryPolicy,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -9,11 +12,13 @@ import type {
   SecretRecord,
   SigningKeyRecord,
   Store,
+  StoredAuditEvent,
   UsageEntry,
 } from '../types.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { foundKey } from '../found-key.js'
 import { matchesListQuery } from '../list-query.js'
+import { auditMatches, isExpiringWithin, isPastPolicy, rotationConflict } from '../audit-query.js'
 
 const clone = <T>(v: T): T => structuredClone(v)
 
@@ -31,8 +36,15 @@ const newestSigningKeyFirst = (a: SigningKeyRecord, b: SigningKeyRecord): number
 export function createMemoryStore(): Store {
   const keys = new Map<string, KeyRecord>()
   const secrets = new Map<string, SecretRecord>()
-  const audit: AuditEvent[] = []
+  // the chain in seq order; pruning removes from the front
+  let audit: StoredAuditEvent[] = []
   const auditIds = new Set<string>()
+  let head: AuditChainPoint = { ...EMPTY_CHAIN }
+  let anchor: AuditChainPoint = { ...EMPTY_CHAIN }
+  let policy: { maxAgeMs: number | null; owners: Map<string, number> } = {
+    maxAgeMs: null,
+    owners: new Map(),
+  }
   const roles = new Map<string, string[]>()
   const meta = new Map<string, string>()
   const signingKeys = new Map<string, SigningKeyRecord>()
@@ -40,20 +52,43 @@ export function createMemoryStore(): Store {
   const open = (): void => {
     if (closed) throw new KeywardError('store_unavailable', 'the memory store is closed')
   }
+  /** Checks a batch of events before anything changes (ids unique), so a change stays atomic. */
+  function checkEvents(events: readonly AuditEvent[]): void {
+    const ids = new Set<string>()
+    for (const e of events) {
+      if (auditIds.has(e.id) || ids.has(e.id))
+        throw new KeywardError('store_conflict', `an audit event with id ${e.id} already exists`)
+      ids.add(e.id)
+    }
+  }
+  function append(events: readonly AuditEvent[]): void {
+    if (events.length === 0) return
+    const stored = chainEvents(head, clone(events))
+    for (const e of stored) auditIds.add(e.id)
+    audit.push(...stored)
+    const last = stored[stored.length - 1]!
+    head = { seq: last.seq, hash: last.hash }
+  }
+  const currentPolicy = (): ExpiryPolicy => ({
+    maxAgeMs: policy.maxAgeMs,
+    owners: Object.fromEntries(policy.owners),
+  })
 
   return {
     kind: 'memory',
     async migrate() {
       open()
     },
-    async insertKey(key, secret) {
+    async insertKey(key, secret, events = []) {
       open()
       if (keys.has(key.id))
         throw new KeywardError('store_conflict', `a key with id ${key.id} already exists`)
       if (secrets.has(secret.hash))
         throw new KeywardError('store_conflict', 'this secret is already stored')
+      checkEvents(events)
       keys.set(key.id, clone(key))
       secrets.set(secret.hash, clone(secret))
+      append(events)
     },
     async insertKeys(rows) {
       open()
@@ -103,12 +138,15 @@ export function createMemoryStore(): Store {
           rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
       }
     },
-    async updateKey(id: string, patch: KeyPatch) {
+    async updateKey(id: string, patch: KeyPatch, auditOf) {
       open()
       const key = keys.get(id)
       if (!key) return null
       const updated = { ...key, ...clone(patch) } as KeyRecord
+      const events = auditOf?.(clone(key), clone(updated)) ?? []
+      checkEvents(events)
       keys.set(id, updated)
+      append(events)
       return clone(updated)
     },
     async listSecrets(keyId) {
@@ -118,17 +156,37 @@ export function createMemoryStore(): Store {
         .sort((a, b) => b.createdAt - a.createdAt)
         .map(clone)
     },
-    async addSecret(secret: SecretRecord, previousExpireAt: number) {
+    async rotateSecret({ secret, previousExpireAt, expectHint, now, audit: auditOf }) {
       open()
-      if (!keys.has(secret.keyId)) return false
+      const key = keys.get(secret.keyId)
+      if (!key) return null
+      if (key.hint !== expectHint || key.state === 'revoked')
+        throw rotationConflict(secret.keyId, key.state === 'revoked')
       if (secrets.has(secret.hash))
         throw new KeywardError('store_conflict', 'this secret is already stored')
+      const updated: KeyRecord = { ...key, hint: secret.hint, updatedAt: now, rotatedAt: now }
+      const events = auditOf(clone(key))
+      checkEvents(events)
       for (const s of secrets.values()) {
         if (s.keyId === secret.keyId && (s.expiresAt === null || s.expiresAt > previousExpireAt))
           s.expiresAt = previousExpireAt
       }
       secrets.set(secret.hash, clone(secret))
-      return true
+      keys.set(key.id, updated)
+      append(events)
+      return clone(updated)
+    },
+    async endGracePeriods(keyId, now, auditOf) {
+      open()
+      if (!keys.has(keyId)) return null
+      const ending = [...secrets.values()].filter(
+        (s) => s.keyId === keyId && s.expiresAt !== null && s.expiresAt > now,
+      )
+      const events = ending.length > 0 ? auditOf(ending.length) : []
+      checkEvents(events)
+      for (const s of ending) s.expiresAt = now
+      append(events)
+      return ending.length
     },
     async recordUsage(entries: readonly UsageEntry[]) {
       open()
@@ -141,40 +199,86 @@ export function createMemoryStore(): Store {
     },
     async appendAudit(events) {
       open()
-      const ids = new Set<string>()
-      for (const e of events) {
-        if (auditIds.has(e.id) || ids.has(e.id))
-          throw new KeywardError('store_conflict', `an audit event with id ${e.id} already exists`)
-        ids.add(e.id)
-      }
-      for (const id of ids) auditIds.add(id)
-      audit.push(...events.map(clone))
+      checkEvents(events)
+      append(events)
     },
     async listAudit(query: AuditQuery) {
       open()
-      // reversed first so that events of the same millisecond come newest appended first
-      return [...audit]
-        .reverse()
-        .filter(
-          (e) =>
-            (query.keyId === undefined || e.keyId === query.keyId) &&
-            (query.since === undefined || e.at >= query.since),
-        )
-        .sort((a, b) => b.at - a.at)
+      return audit
+        .filter((e) => auditMatches(e, query))
+        .sort((a, b) => b.at - a.at || b.seq - a.seq)
         .slice(0, query.limit)
         .map(clone)
+    },
+    async readAuditChain(afterSeq, limit) {
+      open()
+      return audit
+        .filter((e) => e.seq > afterSeq)
+        .slice(0, limit)
+        .map(clone)
+    },
+    async auditChainState() {
+      open()
+      return { anchor: { ...anchor }, head: { ...head } }
+    },
+    async pruneAudit(before, limit) {
+      open()
+      let n = 0
+      while (n < limit && n < audit.length && audit[n]!.at < before) n++
+      if (n === 0) return 0
+      const last = audit[n - 1]!
+      anchor = { seq: last.seq, hash: last.hash }
+      for (const e of audit.slice(0, n)) auditIds.delete(e.id)
+      audit = audit.slice(n)
+      return n
     },
     async listRoles() {
       open()
       return new Map([...roles].map(([k, v]) => [k, [...v]]))
     },
-    async setRole(name, scopes) {
+    async setRole(name, scopes, auditOf) {
       open()
+      const before = roles.get(name)
+      const events = auditOf?.(before === undefined ? null : [...before]) ?? []
+      checkEvents(events)
       roles.set(name, [...scopes])
+      append(events)
     },
-    async deleteRole(name) {
+    async deleteRole(name, auditOf) {
       open()
-      return roles.delete(name)
+      const before = roles.get(name)
+      if (before === undefined) return false
+      const events = auditOf?.([...before]) ?? []
+      checkEvents(events)
+      roles.delete(name)
+      append(events)
+      return true
+    },
+    async getExpiryPolicy() {
+      open()
+      return currentPolicy()
+    },
+    async setExpiryPolicy(ownerId, maxAgeMs, auditOf) {
+      open()
+      const before = ownerId === null ? policy.maxAgeMs : (policy.owners.get(ownerId) ?? null)
+      const events = auditOf(before)
+      checkEvents(events)
+      const owners = new Map(policy.owners)
+      let global = policy.maxAgeMs
+      if (ownerId === null) global = maxAgeMs
+      else if (maxAgeMs === null) owners.delete(ownerId)
+      else owners.set(ownerId, maxAgeMs)
+      policy = { maxAgeMs: global, owners }
+      append(events)
+    },
+    async expiryCounts(now, withinMs) {
+      open()
+      const p = currentPolicy()
+      const all = [...keys.values()]
+      return {
+        pastPolicy: all.filter((k) => isPastPolicy(k, p, now)).length,
+        expiring: withinMs.map((w) => all.filter((k) => isExpiringWithin(k, now, w)).length),
+      }
     },
     async getMeta(name) {
       open()

@@ -6,6 +6,7 @@ import { describeWithService, uniqueName } from '../../../test/helpers/services.
 import { describePoolTarget } from './errors.js'
 import { foundKey } from '../found-key.js'
 import { createPostgresStore } from './postgres-store.js'
+import { POSTGRES_MIGRATIONS } from './schema.js'
 
 async function caught(p: Promise<unknown> | (() => unknown)): Promise<KeywardError> {
   try {
@@ -109,7 +110,7 @@ describeWithService('postgres', 'PostgreSQL store against a real server', (url) 
     await admin.connect()
     const { rows } = await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`)
     await admin.end()
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3])
+    expect(rows.map((r) => r.version)).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version))
     await expect(stores[3]!.getKey('key_AAAAAAAAAAAAAAAA')).resolves.toBeNull()
   })
 
@@ -121,7 +122,9 @@ describeWithService('postgres', 'PostgreSQL store against a real server', (url) 
     await pool.query(`INSERT INTO "${schema}".migrations VALUES (999, 'future', 0)`)
     const e = await caught(store.migrate())
     expect(e.code).toBe('store_unavailable')
-    expect(e.message).toMatch(/newer than this keyward \(3\): upgrade keyward$/)
+    expect(e.message).toMatch(
+      new RegExp(`newer than this keyward \\(${POSTGRES_MIGRATIONS.at(-1)!.version}\\): upgrade keyward$`),
+    )
     await pool.end()
   })
 

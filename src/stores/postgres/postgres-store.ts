@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Pool, PoolClient, QueryResultRow } from 'pg'
 import { KeywardError } from '../../core/errors.js'
+import { rotationConflict } from '../audit-query.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import type {
-  AuditEvent,
   FoundKey,
   FoundKeyFields,
   KeyPage,
@@ -13,7 +13,9 @@ import type {
   SecretRecord,
   Store,
 } from '../types.js'
+import { postgresAudit } from './audit.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
+import { fromJson, toJson, toNumber, toNumberOrNull } from './values.js'
 import { POSTGRES_MIGRATIONS } from './schema.js'
 import { postgresSigningKeys } from './signing-keys.js'
 import { rejectUnknownOptions } from '../../core/options.js'
@@ -34,6 +36,8 @@ const BATCH_ROWS = 5000
 
 const KEY_COLUMNS =
   'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
+/** What reads select of a key: the inserted columns, then those later migrations added. */
+const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
 const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
 
 /** Patch field -> column and SQL cast; the only names that reach dynamic SQL. */
@@ -52,21 +56,6 @@ const PATCH_COLUMNS: Record<keyof KeyPatch, [column: string, cast: string]> = {
   revokedAt: ['revoked_at', 'bigint'],
   updatedAt: ['updated_at', 'bigint'],
 }
-
-/** bigint columns arrive as strings (pg's default) or numbers (a custom type parser). */
-function toNumber(v: unknown): number {
-  const n = typeof v === 'number' ? v : Number(v)
-  if (!Number.isSafeInteger(n))
-    throw new KeywardError(
-      'store_corrupt',
-      `a keyward table holds ${String(v)} where a whole number of ms or a count belongs: restore it from a backup`,
-    )
-  return n
-}
-const toNumberOrNull = (v: unknown): number | null => (v === null ? null : toNumber(v))
-/** jsonb arrives parsed, unless the caller replaced pg's jsonb parser. */
-const fromJson = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T
-const toJson = (v: unknown): string | null => (v === null ? null : JSON.stringify(v))
 
 /** The key columns verification reads (findByHash selects only these). */
 function foundFieldsFromRow(r: QueryResultRow): FoundKeyFields {
@@ -95,6 +84,9 @@ function keyFromRow(r: QueryResultRow): KeyRecord {
     revokedAt: toNumberOrNull(r.revoked_at),
     lastUsedAt: toNumberOrNull(r.last_used_at),
     usageCount: toNumber(r.usage_count),
+    ...(r.rotated_at === null || r.rotated_at === undefined
+      ? {}
+      : { rotatedAt: toNumber(r.rotated_at) }),
   }
 }
 
@@ -114,17 +106,6 @@ function secretFromRow(r: QueryResultRow): SecretRecord {
     imported: r.imported,
     createdAt: toNumber(r.created_at),
     expiresAt: toNumberOrNull(r.expires_at),
-  }
-}
-
-function auditFromRow(r: QueryResultRow): AuditEvent {
-  return {
-    id: r.id,
-    at: toNumber(r.at),
-    action: r.action,
-    keyId: r.key_id,
-    actor: r.actor,
-    details: fromJson(r.details),
   }
 }
 
@@ -307,6 +288,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     )
   }
 
+  const audit = postgresAudit({ pool, s, transaction, conflict, guard })
+  const appendIn = audit.appendIn
+
   async function migrateOne(
     c: PoolClient,
     m: (typeof POSTGRES_MIGRATIONS)[number],
@@ -342,11 +326,12 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         for (const m of POSTGRES_MIGRATIONS) await transaction((c) => migrateOne(c, m, latest))
       })
     },
-    async insertKey(key, secret) {
+    async insertKey(key, secret, events = []) {
       await guard(() =>
-        transaction((c) =>
-          insertRows(c, [{ key, secret }]).catch((e) => Promise.reject(conflict(e))),
-        ),
+        transaction(async (c) => {
+          await insertRows(c, [{ key, secret }]).catch((e) => Promise.reject(conflict(e)))
+          await appendIn(c, events)
+        }),
       )
     },
     async insertKeys(rows) {
@@ -374,7 +359,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
     async getKey(id) {
       return guard(async () => {
-        const { rows } = await pool.query(`SELECT ${KEY_COLUMNS} FROM ${s}.keys WHERE id = $1`, [
+        const { rows } = await pool.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1`, [
           id,
         ])
         return rows[0] === undefined ? null : keyFromRow(rows[0])
@@ -408,7 +393,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           where.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`)
         }
         const { rows } = await pool.query(
-          `SELECT ${KEY_COLUMNS} FROM ${s}.keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          `SELECT ${KEY_SELECT} FROM ${s}.keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY created_at DESC, id DESC LIMIT ${param(query.limit + 1)}`,
           values,
         )
@@ -421,7 +406,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         }
       })
     },
-    async updateKey(id, patch) {
+    async updateKey(id, patch, auditOf) {
       return guard(async () => {
         const fields = (Object.keys(patch) as (keyof KeyPatch)[]).filter(
           (f) => patch[f] !== undefined && f in PATCH_COLUMNS,
@@ -432,11 +417,21 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           values.push(cast === 'jsonb' ? toJson(patch[f]) : patch[f])
           return `${column} = $${values.length}::${cast}`
         })
-        const { rows } = await pool.query(
-          `UPDATE ${s}.keys SET ${set.join(', ')} WHERE id = $1 RETURNING ${KEY_COLUMNS}`,
-          values,
-        )
-        return rows[0] === undefined ? null : keyFromRow(rows[0])
+        const update = `UPDATE ${s}.keys SET ${set.join(', ')} WHERE id = $1 RETURNING ${KEY_SELECT}`
+        if (auditOf === undefined) {
+          const { rows } = await pool.query(update, values)
+          return rows[0] === undefined ? null : keyFromRow(rows[0])
+        }
+        return transaction(async (c) => {
+          const before = await c.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [
+            id,
+          ])
+          if (before.rows[0] === undefined) return null
+          const { rows } = await c.query(update, values)
+          const after = keyFromRow(rows[0])
+          await appendIn(c, auditOf(keyFromRow(before.rows[0]), after))
+          return after
+        })
       })
     },
     async listSecrets(keyId) {
@@ -448,18 +443,24 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         return rows.map((r) => secretFromRow(r))
       })
     },
-    async addSecret(secret, previousExpireAt) {
+    async rotateSecret(r) {
       return guard(() =>
         transaction(async (c) => {
-          // the row lock also serialises two rotations of one key
-          const found = await c.query(`SELECT 1 FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [
-            secret.keyId,
-          ])
-          if (found.rowCount === 0) return false
+          // the row lock serialises two rotations of one key: the second reads the first's hint
+          const found = await c.query(
+            `SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1 FOR UPDATE`,
+            [r.secret.keyId],
+          )
+          if (found.rows[0] === undefined) return null
+          const before = keyFromRow(found.rows[0])
+          if (before.hint !== r.expectHint || before.state === 'revoked')
+            throw rotationConflict(before.id, before.state === 'revoked')
+          const events = r.audit(before)
           await c.query(
             `UPDATE ${s}.secrets SET expires_at = $1 WHERE key_id = $2 AND (expires_at IS NULL OR expires_at > $1)`,
-            [previousExpireAt, secret.keyId],
+            [r.previousExpireAt, before.id],
           )
+          const secret = r.secret
           await c
             .query(
               `INSERT INTO ${s}.secrets (${SECRET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -474,7 +475,27 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
               ],
             )
             .catch((e) => Promise.reject(conflict(e)))
-          return true
+          const { rows } = await c.query(
+            `UPDATE ${s}.keys SET hint = $2, updated_at = $3, rotated_at = $3 WHERE id = $1 RETURNING ${KEY_SELECT}`,
+            [before.id, secret.hint, r.now],
+          )
+          await appendIn(c, events)
+          return keyFromRow(rows[0])
+        }),
+      )
+    },
+    async endGracePeriods(keyId, now, auditOf) {
+      return guard(() =>
+        transaction(async (c) => {
+          const found = await c.query(`SELECT 1 FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [keyId])
+          if (found.rowCount === 0) return null
+          const r = await c.query(
+            `UPDATE ${s}.secrets SET expires_at = $1 WHERE key_id = $2 AND expires_at IS NOT NULL AND expires_at > $1`,
+            [now, keyId],
+          )
+          const ended = r.rowCount ?? 0
+          if (ended > 0) await appendIn(c, auditOf(ended))
+          return ended
         }),
       )
     },
@@ -497,70 +518,43 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         )
       })
     },
-    async appendAudit(events) {
-      if (events.length === 0) return guard(async () => undefined)
-      await guard(async () => {
-        await pool
-          .query(
-            `INSERT INTO ${s}.audit (id, at, action, key_id, actor, details)
-             SELECT id, at, action, key_id, actor, details::jsonb
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-               WITH ORDINALITY AS t(id, at, action, key_id, actor, details, ord)
-             ORDER BY ord`,
-            [
-              events.map((e) => e.id),
-              events.map((e) => e.at),
-              events.map((e) => e.action),
-              events.map((e) => e.keyId),
-              events.map((e) => e.actor),
-              events.map((e) => JSON.stringify(e.details)),
-            ],
-          )
-          .catch((e) => Promise.reject(conflict(e)))
-      })
-    },
-    async listAudit(query) {
-      return guard(async () => {
-        const where: string[] = []
-        const values: unknown[] = []
-        if (query.keyId !== undefined) {
-          values.push(query.keyId)
-          where.push(`key_id = $${values.length}`)
-        }
-        if (query.since !== undefined) {
-          values.push(query.since)
-          where.push(`at >= $${values.length}`)
-        }
-        values.push(query.limit)
-        const { rows } = await pool.query(
-          `SELECT id, at, action, key_id, actor, details FROM ${s}.audit
-           ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY at DESC, seq DESC LIMIT $${values.length}`,
-          values,
-        )
-        return rows.map(auditFromRow)
-      })
-    },
+    ...audit.methods,
     async listRoles() {
       return guard(async () => {
         const { rows } = await pool.query(`SELECT name, scopes FROM ${s}.roles ORDER BY name`)
         return new Map(rows.map((r) => [r.name as string, fromJson<string[]>(r.scopes)]))
       })
     },
-    async setRole(name, scopes) {
+    async setRole(name, scopes, auditOf) {
+      const upsert = `INSERT INTO ${s}.roles (name, scopes) VALUES ($1, $2::jsonb)
+           ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`
+      if (auditOf === undefined) {
+        await guard(() => pool.query(upsert, [name, JSON.stringify(scopes)]))
+        return
+      }
       await guard(() =>
-        pool.query(
-          `INSERT INTO ${s}.roles (name, scopes) VALUES ($1, $2::jsonb)
-           ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
-          [name, JSON.stringify(scopes)],
-        ),
+        transaction(async (c) => {
+          // a new role has no row to lock: concurrent first definitions are ordered by the chain
+          const before = await c.query(`SELECT scopes FROM ${s}.roles WHERE name = $1 FOR UPDATE`, [
+            name,
+          ])
+          const events = auditOf(
+            before.rows[0] === undefined ? null : fromJson<string[]>(before.rows[0].scopes),
+          )
+          await c.query(upsert, [name, JSON.stringify(scopes)])
+          await appendIn(c, events)
+        }),
       )
     },
-    async deleteRole(name) {
-      return guard(async () => {
-        const r = await pool.query(`DELETE FROM ${s}.roles WHERE name = $1`, [name])
-        return (r.rowCount ?? 0) > 0
-      })
+    async deleteRole(name, auditOf) {
+      return guard(() =>
+        transaction(async (c) => {
+          const r = await c.query(`DELETE FROM ${s}.roles WHERE name = $1 RETURNING scopes`, [name])
+          if (r.rows[0] === undefined) return false
+          if (auditOf !== undefined) await appendIn(c, auditOf(fromJson<string[]>(r.rows[0].scopes)))
+          return true
+        }),
+      )
     },
     async getMeta(name) {
       return guard(async () => {

@@ -101,4 +101,38 @@ CREATE TABLE ${s}.signing_keys (
 CREATE UNIQUE INDEX signing_keys_one_unretired_idx ON ${s}.signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
 `,
   },
+  {
+    version: 4,
+    name: 'audit hash chain, admin event fields, rotation time, expiry policy',
+    // Appends lock the one row of audit_chain (SELECT … FOR UPDATE) in the transaction that
+    // writes the events, so several nodes on one database still build one chain. Events stored
+    // before this version stay listed but are outside the chain: the anchor starts after them.
+    // Key age (for the expiry policy) counts from the last rotation, else from creation.
+    sql: (s) => `
+ALTER TABLE ${s}.audit
+  ADD COLUMN ip text,
+  ADD COLUMN count integer NOT NULL DEFAULT 1,
+  ADD COLUMN prev_hash text,
+  ADD COLUMN hash text;
+CREATE INDEX audit_actor_at_idx ON ${s}.audit (actor, at DESC, seq DESC);
+CREATE INDEX audit_action_at_idx ON ${s}.audit (action, at DESC, seq DESC);
+CREATE TABLE ${s}.audit_chain (
+  id integer PRIMARY KEY CHECK (id = 1),
+  anchor_seq bigint NOT NULL,
+  anchor_hash text NOT NULL,
+  head_seq bigint NOT NULL,
+  head_hash text NOT NULL
+);
+INSERT INTO ${s}.audit_chain (id, anchor_seq, anchor_hash, head_seq, head_hash)
+SELECT 1, coalesce(max(seq), 0), '${'0'.repeat(64)}', coalesce(max(seq), 0), '${'0'.repeat(64)}' FROM ${s}.audit;
+
+ALTER TABLE ${s}.keys ADD COLUMN rotated_at bigint;
+CREATE INDEX keys_age_idx ON ${s}.keys ((coalesce(rotated_at, created_at)));
+CREATE INDEX keys_owner_age_idx ON ${s}.keys (owner_id, (coalesce(rotated_at, created_at)));
+CREATE TABLE ${s}.policies (
+  owner text PRIMARY KEY,
+  max_age_ms bigint NOT NULL
+);
+`,
+  },
 ]

@@ -242,4 +242,38 @@ CREATE UNIQUE INDEX ${p}signing_keys_one_unretired ON ${p}signing_keys ((retired
 ALTER TABLE ${p}changes ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 7,
+    name: 'audit hash chain, admin event fields, rotation time, expiry policy',
+    // The chain's head and anchor live in one row, updated in the same IMMEDIATE transaction as
+    // the events it covers: appends from several processes are serialised by SQLite's write
+    // lock. Events stored before this version stay listed but are outside the chain: the anchor
+    // starts after them. Key age (for the expiry policy) counts from the last rotation, else
+    // from creation: an expression index answers "past the policy" without reading every key.
+    sql: (p) => `
+ALTER TABLE ${p}audit ADD COLUMN ip TEXT;
+ALTER TABLE ${p}audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE ${p}audit ADD COLUMN prev_hash TEXT;
+ALTER TABLE ${p}audit ADD COLUMN hash TEXT;
+CREATE INDEX ${p}audit_actor_at ON ${p}audit (actor, at DESC, seq DESC);
+CREATE INDEX ${p}audit_action_at ON ${p}audit (action, at DESC, seq DESC);
+CREATE TABLE ${p}audit_chain (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  anchor_seq INTEGER NOT NULL,
+  anchor_hash TEXT NOT NULL,
+  head_seq INTEGER NOT NULL,
+  head_hash TEXT NOT NULL
+);
+INSERT INTO ${p}audit_chain (id, anchor_seq, anchor_hash, head_seq, head_hash)
+SELECT 1, coalesce(max(seq), 0), '${'0'.repeat(64)}', coalesce(max(seq), 0), '${'0'.repeat(64)}' FROM ${p}audit;
+
+ALTER TABLE ${p}keys ADD COLUMN rotated_at INTEGER;
+CREATE INDEX ${p}keys_age ON ${p}keys (coalesce(rotated_at, created_at));
+CREATE INDEX ${p}keys_owner_age ON ${p}keys (owner_id, coalesce(rotated_at, created_at));
+CREATE TABLE ${p}policies (
+  owner TEXT PRIMARY KEY NOT NULL,
+  max_age_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+  },
 ]

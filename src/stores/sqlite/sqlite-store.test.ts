@@ -50,20 +50,22 @@ describe('createSqliteStore', () => {
       .all()
     expect(tables).toEqual([
       'kw2_audit',
+      'kw2_audit_chain',
       'kw2_changes',
       'kw2_keys',
       'kw2_lookup',
       'kw2_meta',
       'kw2_migrations',
+      'kw2_policies',
       'kw2_roles',
       'kw2_secrets',
       'kw2_signing_keys',
       // SQLite's own, for the change table's AUTOINCREMENT
       'sqlite_sequence',
     ])
-    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([
-      1, 2, 3, 4, 5, 6,
-    ])
+    expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual(
+      SQLITE_MIGRATIONS.map((m) => m.version),
+    )
     await store.close()
     expect(db.open).toBe(true)
     db.close()
@@ -279,7 +281,13 @@ describe('the lookup table (cold verification reads one integer-keyed row)', () 
     }
     await store.updateKey(key.id, { ...changed, updatedAt: 2 })
     const second = makeSecret(key.id)
-    await store.addSecret(second, 7000)
+    await store.rotateSecret({
+      secret: second,
+      previousExpireAt: 7000,
+      expectHint: key.hint,
+      now: 3,
+      audit: () => [],
+    })
     const found = await store.findByHash(first.hash)
     expect(found?.key).toEqual({ id: key.id, prefix: key.prefix, ...changed })
     expect(found?.secret.expiresAt).toBe(7000)

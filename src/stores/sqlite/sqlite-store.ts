@@ -2,18 +2,20 @@ import Database from 'better-sqlite3'
 import { KeywardError } from '../../core/errors.js'
 import { msOption, rejectUnknownOptions } from '../../core/options.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
+import { rotationConflict } from '../audit-query.js'
 import type {
   AuditEvent,
-  AuditQuery,
   FoundKey,
   KeyPage,
   KeyPatch,
   KeyRecord,
   ListKeysQuery,
   SecretRecord,
+  SecretRotation,
   Store,
   UsageEntry,
 } from '../types.js'
+import { sqliteAudit } from './audit.js'
 import { toSqliteKeywardError } from './errors.js'
 import { hashSlot, SLOT_PROBES, SQLITE_MIGRATIONS } from './schema.js'
 import { sqliteSigningKeys } from './signing-keys.js'
@@ -50,6 +52,8 @@ const OPTION_NAMES = new Set([
 
 const KEY_COLUMNS =
   'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
+/** What reads select of a key: the inserted columns, then those later migrations added. */
+const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
 const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
 const KEY_WIDTH = 18
 /** insertKeys batches from this size on are sorted and get a bigger page cache. */
@@ -133,6 +137,7 @@ function keyFromRow(r: Row): KeyRecord {
     revokedAt: r[15] as number | null,
     lastUsedAt: r[16] as number | null,
     usageCount: r[17] as number,
+    ...(r[18] === null || r[18] === undefined ? {} : { rotatedAt: r[18] as number }),
   }
 }
 
@@ -181,17 +186,6 @@ function secretFromRow(r: Row): SecretRecord {
     imported: r[4] === 1,
     createdAt: r[5] as number,
     expiresAt: r[6] as number | null,
-  }
-}
-
-function auditFromRow(r: Row): AuditEvent {
-  return {
-    id: r[0] as string,
-    at: r[1] as number,
-    action: r[2] as string,
-    keyId: r[3] as string | null,
-    actor: r[4] as string | null,
-    details: decodeObject(r[5] as string),
   }
 }
 
@@ -289,7 +283,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       findByHash: raw(
         `SELECT ${FOUND_COLUMNS} FROM ${p}lookup WHERE slot >= ? AND slot < ? AND hash = ? LIMIT 1`,
       ),
-      getKey: raw(`SELECT ${KEY_COLUMNS} FROM ${p}keys WHERE id = ?`),
+      getKey: raw(`SELECT ${KEY_SELECT} FROM ${p}keys WHERE id = ?`),
       keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
       listSecrets: raw(
         `SELECT ${SECRET_COLUMNS} FROM ${p}secrets WHERE key_id = ? ORDER BY created_at DESC`,
@@ -300,9 +294,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       recordUsage: db.prepare(
         `UPDATE ${p}keys SET usage_count = usage_count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`,
       ),
-      appendAudit: db.prepare(
-        `INSERT INTO ${p}audit (id, at, action, key_id, actor, details) VALUES (?, ?, ?, ?, ?, ?)`,
+      rotateKey: raw(
+        `UPDATE ${p}keys SET hint = ?, updated_at = ?, rotated_at = ? WHERE id = ? RETURNING ${KEY_SELECT}`,
       ),
+      endGrace: db.prepare(
+        `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at > ?`,
+      ),
+      getRole: db.prepare(`SELECT scopes FROM ${p}roles WHERE name = ?`).pluck(),
       listRoles: raw(`SELECT name, scopes FROM ${p}roles ORDER BY name`),
       setRole: db.prepare(
         `INSERT INTO ${p}roles (name, scopes) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
@@ -323,7 +321,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         )
         .pluck(),
       listKeys: new Map<string, Stmt>(),
-      listAudit: new Map<string, Stmt>(),
       updateKey: new Map<string, Stmt>(),
     }
   }
@@ -410,7 +407,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  const insertKeyTx = db.transaction(insertOne)
+  const audit = sqliteAudit(db, p, fail)
+  const appendIn = audit.appendIn
+
+  const insertKeyTx = db.transaction(
+    (key: KeyRecord, secret: SecretRecord, events: readonly AuditEvent[]) => {
+      insertOne(key, secret)
+      appendIn(events)
+    },
+  )
   const insertKeysTx = db.transaction(
     (rows: readonly { key: KeyRecord; secret: SecretRecord }[]) => {
       if (rows.length < BULK_ROWS) {
@@ -445,18 +450,64 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }
     },
   )
-  const addSecretTx = db.transaction((secret: SecretRecord, previousExpireAt: number): boolean => {
+  const rotateTx = db.transaction((r: SecretRotation): KeyRecord | null => {
     const s = st()
-    if (s.keyExists.get(secret.keyId) === undefined) return false
-    s.expireOthers.run(previousExpireAt, secret.keyId, previousExpireAt)
+    const row = s.getKey.get(r.secret.keyId) as Row | undefined
+    if (row === undefined) return null
+    const before = keyFromRow(row)
+    if (before.hint !== r.expectHint || before.state === 'revoked')
+      throw rotationConflict(before.id, before.state === 'revoked')
+    const events = r.audit(before)
+    s.expireOthers.run(r.previousExpireAt, r.secret.keyId, r.previousExpireAt)
     try {
-      s.insertSecret.run(secretParams(secret))
+      s.insertSecret.run(secretParams(r.secret))
     } catch (e) {
       throw fail(e, 'this secret is already stored')
     }
-    return true
+    const after = keyFromRow(s.rotateKey.get(r.secret.hint, r.now, r.now, before.id) as Row)
+    appendIn(events)
+    return after
   })
-  const updateKeyTx = db.transaction((id: string, patch: KeyPatch): KeyRecord | null => {
+  const endGraceTx = db.transaction(
+    (keyId: string, now: number, auditOf: (ended: number) => readonly AuditEvent[]) => {
+      const s = st()
+      if (s.keyExists.get(keyId) === undefined) return null
+      const ended = s.endGrace.run(now, keyId, now).changes
+      if (ended > 0) appendIn(auditOf(ended))
+      return ended
+    },
+  )
+  const setRoleTx = db.transaction(
+    (
+      name: string,
+      scopes: readonly string[],
+      auditOf: ((before: readonly string[] | null) => readonly AuditEvent[]) | undefined,
+    ) => {
+      const s = st()
+      const before = s.getRole.get(name) as string | undefined
+      const events = auditOf?.(before === undefined ? null : decodeList(before)) ?? []
+      s.setRole.run(name, encodeList(scopes))
+      appendIn(events)
+    },
+  )
+  const deleteRoleTx = db.transaction(
+    (name: string, auditOf: ((before: readonly string[]) => readonly AuditEvent[]) | undefined) => {
+      const s = st()
+      const before = s.getRole.get(name) as string | undefined
+      if (before === undefined) return false
+      const events = auditOf?.(decodeList(before)) ?? []
+      s.deleteRole.run(name)
+      appendIn(events)
+      return true
+    },
+  )
+  const updateKeyTx = db.transaction(
+    (
+      id: string,
+      patch: KeyPatch,
+      auditOf: ((before: KeyRecord, after: KeyRecord) => readonly AuditEvent[]) | undefined,
+    ): KeyRecord | null => {
+    const before = auditOf === undefined ? undefined : (st().getKey.get(id) as Row | undefined)
     const fields = (Object.keys(patch) as (keyof KeyPatch)[])
       .filter((f) => patch[f] !== undefined && f in PATCH_COLUMNS)
       .sort()
@@ -466,7 +517,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (stmt === undefined) {
       const set = fields.map((f) => `${PATCH_COLUMNS[f]} = ?`).join(', ')
       stmt = db
-        .prepare(`UPDATE ${p}keys SET ${set} WHERE id = ? RETURNING ${KEY_COLUMNS}`)
+        .prepare(`UPDATE ${p}keys SET ${set} WHERE id = ? RETURNING ${KEY_SELECT}`)
         .raw(true)
       cache.set(cacheKey, stmt)
     }
@@ -480,21 +531,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return v
     })
     const row = stmt.get(...values, id) as Row | undefined
-    return row === undefined ? null : keyFromRow(row)
+    if (row === undefined) return null
+    const after = keyFromRow(row)
+    if (auditOf !== undefined && before !== undefined) appendIn(auditOf(keyFromRow(before), after))
+    return after
   })
   const recordUsageTx = db.transaction((entries: readonly UsageEntry[]) => {
     const stmt = st().recordUsage
     for (const e of entries) stmt.run(e.count, e.lastUsedAt, e.keyId)
-  })
-  const appendAuditTx = db.transaction((events: readonly AuditEvent[]) => {
-    const stmt = st().appendAudit
-    for (const e of events) {
-      try {
-        stmt.run(e.id, e.at, e.action, e.keyId, e.actor, encodeObject(e.details))
-      } catch (err) {
-        throw fail(err, `an audit event with id ${e.id} already exists`)
-      }
-    }
   })
   const signingKeys = sqliteSigningKeys(db, p)
   const kidConflict = (kid: string) => `a signing key with kid ${kid} already exists`
@@ -552,27 +596,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')
       stmt = db
         .prepare(
-          `SELECT ${KEY_COLUMNS} FROM ${p}keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          `SELECT ${KEY_SELECT} FROM ${p}keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY created_at DESC, id DESC LIMIT @limit`,
-        )
-        .raw(true)
-      cache.set(cacheKey, stmt)
-    }
-    return stmt
-  }
-
-  function listAuditStmt(q: AuditQuery): Stmt {
-    const cacheKey = `${q.keyId !== undefined}:${q.since !== undefined}`
-    const cache = st().listAudit
-    let stmt = cache.get(cacheKey)
-    if (stmt === undefined) {
-      const where: string[] = []
-      if (q.keyId !== undefined) where.push('key_id = @keyId')
-      if (q.since !== undefined) where.push('at >= @since')
-      stmt = db
-        .prepare(
-          `SELECT id, at, action, key_id, actor, details FROM ${p}audit ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY at DESC, seq DESC LIMIT @limit`,
         )
         .raw(true)
       cache.set(cacheKey, stmt)
@@ -595,10 +620,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           throw e
         }
         prepared = null
+        audit.reset()
       })
     },
-    async insertKey(key, secret) {
-      guard(() => insertKeyTx.immediate(key, secret))
+    async insertKey(key, secret, events = []) {
+      guard(() => insertKeyTx.immediate(key, secret, events))
     },
     async insertKeys(rows) {
       if (rows.length === 0) return guard(() => undefined)
@@ -655,14 +681,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         }
       })
     },
-    async updateKey(id, patch) {
-      return guard(() => updateKeyTx.immediate(id, patch))
+    async updateKey(id, patch, auditOf) {
+      return guard(() => updateKeyTx.immediate(id, patch, auditOf))
     },
     async listSecrets(keyId) {
       return guard(() => (st().listSecrets.all(keyId) as Row[]).map((r) => secretFromRow(r)))
     },
-    async addSecret(secret, previousExpireAt) {
-      return guard(() => addSecretTx.immediate(secret, previousExpireAt))
+    async rotateSecret(rotation) {
+      return guard(() => rotateTx.immediate(rotation))
+    },
+    async endGracePeriods(keyId, now, auditOf) {
+      return guard(() => endGraceTx.immediate(keyId, now, auditOf))
     },
     async recordUsage(entries) {
       if (entries.length === 0) return guard(() => undefined)
@@ -670,15 +699,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async appendAudit(events) {
       if (events.length === 0) return guard(() => undefined)
-      guard(() => appendAuditTx.immediate(events))
+      guard(() => audit.append(events))
     },
     async listAudit(query) {
-      return guard(() => {
-        const params: Record<string, unknown> = { limit: query.limit }
-        if (query.keyId !== undefined) params.keyId = query.keyId
-        if (query.since !== undefined) params.since = query.since
-        return (listAuditStmt(query).all(params) as Row[]).map(auditFromRow)
-      })
+      return guard(() => audit.list(query))
+    },
+    async readAuditChain(afterSeq, limit) {
+      return guard(() => audit.readChain(afterSeq, limit))
+    },
+    async auditChainState() {
+      return guard(() => audit.chainState())
+    },
+    async pruneAudit(before, limit) {
+      return guard(() => audit.prune(before, limit))
     },
     async listRoles() {
       return guard(
@@ -691,13 +724,20 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           ),
       )
     },
-    async setRole(name, scopes) {
-      guard(() => db.transaction(() => st().setRole.run(name, encodeList(scopes))).immediate())
+    async setRole(name, scopes, auditOf) {
+      guard(() => setRoleTx.immediate(name, scopes, auditOf))
     },
-    async deleteRole(name) {
-      return guard(
-        () => db.transaction(() => st().deleteRole.run(name).changes > 0).immediate() as boolean,
-      )
+    async deleteRole(name, auditOf) {
+      return guard(() => deleteRoleTx.immediate(name, auditOf) as boolean)
+    },
+    async getExpiryPolicy() {
+      return guard(() => audit.getPolicy())
+    },
+    async setExpiryPolicy(ownerId, maxAgeMs, auditOf) {
+      guard(() => audit.setPolicy(ownerId, maxAgeMs, auditOf))
+    },
+    async expiryCounts(now, withinMs) {
+      return guard(() => audit.expiryCounts(now, withinMs))
     },
     async getMeta(name) {
       return guard(() => (st().getMeta.get(name) as string | undefined) ?? null)
