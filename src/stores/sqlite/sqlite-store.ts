@@ -344,7 +344,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function endSnapshot(): void {
     if (!snapshot) return
     snapshot = false
-    if (db.open && db.inTransaction) endRead!.run()
+    if (!db.open || !db.inTransaction) return
+    try {
+      endRead!.run()
+    } catch (error) {
+      // a read transaction left open would pin a stale snapshot for every later lookup
+      if (db.inTransaction) db.exec('ROLLBACK')
+      throw error
+    }
   }
   function scheduledEnd(): void {
     endScheduled = false
