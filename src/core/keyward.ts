@@ -25,6 +25,7 @@ import { rejectUnknownOptions } from './options.js'
 import { checkPeppers } from './pepper-check.js'
 import { compileImpliedScopes } from './scopes.js'
 import type { AuditEvent, AuditQuery, FoundKey, KeyPage, KeyRecord, Store } from './types.js'
+import { resolveUsageOptions, type UsageOptions } from './usage.js'
 import { checkPositiveInt } from './validate.js'
 import { type CacheOptions, Verifier } from './verifier.js'
 import type { VerifyOptions, VerifyResult } from './verify-types.js'
@@ -35,8 +36,10 @@ export type { CreatedKey, CreateKeyInput, ListKeysInput, UpdateKeyInput } from '
 export { KeyAdmin } from './key-admin.js'
 export type { KeywardLimitsOptions } from './limit-policy.js'
 export { Verifier } from './verifier.js'
+export type { UsageOptions } from './usage.js'
 export type { VerifierStats, VerifyOutcomeCounts } from './verify-stats.js'
 export type {
+  SecretDeprecation,
   VerifiedKey,
   VerifiedTokenClaims,
   VerifyDenial,
@@ -58,6 +61,8 @@ export interface KeywardOptions {
   acceptPrefixes?: readonly string[]
   /** How often usage counters are written to the store. Default 10 s. */
   usageFlushIntervalMs?: number
+  /** Usage analytics: on/off and their memory bound (`UsageOptions`). */
+  usage?: UsageOptions
   /** Called with errors of background work (usage flush, a lost change feed); default: ignored. */
   onError?: (error: unknown) => void
   /**
@@ -84,6 +89,7 @@ const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
   'allowImported',
   'acceptPrefixes',
   'usageFlushIntervalMs',
+  'usage',
   'onError',
   'changes',
   'limits',
@@ -184,6 +190,7 @@ export class Keyward {
       limits: resolveLimitPolicy(options.limits),
       impliedScopes: resolveImplied(options.impliedScopes),
       usageFlushIntervalMs: interval,
+      usage: resolveUsageOptions(options.usage),
       onError,
     })
     const verifier = this.verifier

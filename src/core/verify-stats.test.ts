@@ -65,6 +65,7 @@ describe('verifier.stats()', () => {
         degraded: 0,
       },
       storeErrors: { lookup: 0, usageFlush: 0 },
+      usage: { dropped: 0, tagsMerged: 0, pendingCells: 0 },
     })
   })
 

@@ -12,8 +12,14 @@ export type {
   QuotaRule,
   RateLimitRule,
   SecretRecord,
+  SecretUse,
   SigningKeyRecord,
   Store,
+  UsageCell,
+  UsageDetail,
   UsageEntry,
+  UsageSummary,
+  UsageSummaryQuery,
 } from '../core/types.js'
+export { USAGE_HOUR_MS, USAGE_MINUTE_MS } from '../core/types.js'
 export { foundKey } from './found-key.js'

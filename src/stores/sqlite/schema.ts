@@ -242,4 +242,28 @@ CREATE UNIQUE INDEX ${p}signing_keys_one_unretired ON ${p}signing_keys ((retired
 ALTER TABLE ${p}changes ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    // 8, not 7: the numbers 7 (SQLite) and 4 (PostgreSQL) are taken by the audit trail's tables
+    version: 8,
+    name: 'usage analytics, last use per secret',
+    // One row per key, bucket, outcome and tag: minute buckets as recorded (span_ms 60000),
+    // hour buckets once rolled up (3600000). A rowid table, so that roll-up and pruning can
+    // delete bounded batches by rowid; the unique index is the upsert's conflict target and
+    // serves the per-key reads, the bucket index the overview, roll-up and pruning.
+    sql: (p) => `
+CREATE TABLE ${p}usage (
+  key_id TEXT NOT NULL,
+  bucket INTEGER NOT NULL,
+  span_ms INTEGER NOT NULL,
+  code TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  first_ip TEXT,
+  last_ip TEXT
+);
+CREATE UNIQUE INDEX ${p}usage_cell ON ${p}usage (key_id, bucket, span_ms, code, tag);
+CREATE INDEX ${p}usage_bucket ON ${p}usage (span_ms, bucket);
+ALTER TABLE ${p}secrets ADD COLUMN last_used_at INTEGER;
+`,
+  },
 ]

@@ -58,11 +58,12 @@ describe('createSqliteStore', () => {
       'kw2_roles',
       'kw2_secrets',
       'kw2_signing_keys',
+      'kw2_usage',
       // SQLite's own, for the change table's AUTOINCREMENT
       'sqlite_sequence',
     ])
     expect(db.prepare('SELECT version FROM kw2_migrations').pluck().all()).toEqual([
-      1, 2, 3, 4, 5, 6,
+      1, 2, 3, 4, 5, 6, 8,
     ])
     await store.close()
     expect(db.open).toBe(true)
