@@ -54,10 +54,16 @@ describe('UsageBuffer', () => {
   const buffers: UsageBuffer[] = []
   /** A buffer whose `record(keyId, now)` counts a valid verification (analytics off). */
   const make = (store: Store, intervalMs = 60_000, onError = (_: unknown) => {}) => {
-    const buffer = new UsageBuffer(store, intervalMs, onError, resolveUsageOptions({ analytics: false }))
+    const buffer = new UsageBuffer(
+      store,
+      intervalMs,
+      onError,
+      resolveUsageOptions({ analytics: false }),
+    )
     buffers.push(buffer)
     return {
-      record: (keyId: string, now: number) => buffer.record(slotOf(keyId), 'valid', undefined, undefined, now),
+      record: (keyId: string, now: number) =>
+        buffer.record(slotOf(keyId), 'valid', undefined, undefined, now),
       flush: () => buffer.flush(),
       close: () => buffer.close(),
     }
@@ -231,11 +237,51 @@ describe('UsageBuffer analytics', () => {
     expect(details).toHaveLength(1)
     const cells = details[0]!.cells
     expect(cells).toEqual([
-      { keyId: 'key_a', at: T, code: 'valid', tag: '/orders', count: 3, firstIp: '192.0.2.1', lastIp: '192.0.2.2' },
-      { keyId: 'key_a', at: T, code: 'insufficient_scope', tag: '/orders', count: 1, firstIp: '192.0.2.3', lastIp: '192.0.2.3' },
-      { keyId: 'key_a', at: T, code: 'valid', tag: '', count: 1, firstIp: '192.0.2.4', lastIp: '192.0.2.4' },
-      { keyId: 'key_b', at: T, code: 'key_revoked', tag: '/orders', count: 1, firstIp: '192.0.2.5', lastIp: '192.0.2.5' },
-      { keyId: 'key_a', at: T + M, code: 'valid', tag: '/orders', count: 1, firstIp: '192.0.2.6', lastIp: '192.0.2.6' },
+      {
+        keyId: 'key_a',
+        at: T,
+        code: 'valid',
+        tag: '/orders',
+        count: 3,
+        firstIp: '192.0.2.1',
+        lastIp: '192.0.2.2',
+      },
+      {
+        keyId: 'key_a',
+        at: T,
+        code: 'insufficient_scope',
+        tag: '/orders',
+        count: 1,
+        firstIp: '192.0.2.3',
+        lastIp: '192.0.2.3',
+      },
+      {
+        keyId: 'key_a',
+        at: T,
+        code: 'valid',
+        tag: '',
+        count: 1,
+        firstIp: '192.0.2.4',
+        lastIp: '192.0.2.4',
+      },
+      {
+        keyId: 'key_b',
+        at: T,
+        code: 'key_revoked',
+        tag: '/orders',
+        count: 1,
+        firstIp: '192.0.2.5',
+        lastIp: '192.0.2.5',
+      },
+      {
+        keyId: 'key_a',
+        at: T + M,
+        code: 'valid',
+        tag: '/orders',
+        count: 1,
+        firstIp: '192.0.2.6',
+        lastIp: '192.0.2.6',
+      },
     ])
     // a secret's last use is any outcome's; the key's counter counts valid ones only
     expect(details[0]!.secrets).toEqual([
@@ -248,7 +294,8 @@ describe('UsageBuffer analytics', () => {
     const { store } = usageStore()
     const buffer = make(store, { flushCells: 1_000_000 })
     const a = slotOf('key_a')
-    for (let i = 0; i < 1_000_000; i++) buffer.record(a, 'rate_limited', '192.0.2.1', '/x', T + (i % M))
+    for (let i = 0; i < 1_000_000; i++)
+      buffer.record(a, 'rate_limited', '192.0.2.1', '/x', T + (i % M))
     expect(buffer.pendingCells).toBe(1)
   })
 
@@ -278,7 +325,8 @@ describe('UsageBuffer analytics', () => {
     buffer.record(slotOf('key_b'), 'valid', undefined, '/x', T)
     expect(buffer.pendingCells).toBe(0)
     // while it hangs, the next two fill the buffer and the rest is dropped
-    for (const k of ['key_c', 'key_d', 'key_e', 'key_f']) buffer.record(slotOf(k), 'valid', undefined, '/x', T)
+    for (const k of ['key_c', 'key_d', 'key_e', 'key_f'])
+      buffer.record(slotOf(k), 'valid', undefined, '/x', T)
     buffer.record(slotOf('key_c'), 'valid', undefined, '/x', T) // an existing cell still counts
     buffer.record(slotOf('key_e'), 'valid', undefined, '/x', T)
     expect(buffer.bound.dropped).toBe(3)
@@ -342,7 +390,7 @@ describe('UsageBuffer analytics', () => {
     expect(details[0]!.secrets.map((x) => x.keyId).sort()).toEqual(['key_a', 'key_b', 'key_c'])
   })
 
-  it('with analytics off, writes no cells but still the secrets\' last use', async () => {
+  it("with analytics off, writes no cells but still the secrets' last use", async () => {
     const { store, details } = usageStore()
     const buffer = make(store, { analytics: false })
     buffer.record(slotOf('key_a'), 'key_expired', '192.0.2.1', '/a', T)
@@ -353,8 +401,14 @@ describe('UsageBuffer analytics', () => {
   })
 
   it('rejects bad options, naming them', () => {
-    expect(() => resolveUsageOptions({ maxCells: 0 })).toThrow('"usage.maxCells" must be a whole number >= 1, got 0')
-    expect(() => resolveUsageOptions({ analytics: 'yes' as never })).toThrow('"usage.analytics" must be true or false')
-    expect(() => resolveUsageOptions({ maxcells: 1 } as never)).toThrow('unknown option "usage.maxcells"')
+    expect(() => resolveUsageOptions({ maxCells: 0 })).toThrow(
+      '"usage.maxCells" must be a whole number >= 1, got 0',
+    )
+    expect(() => resolveUsageOptions({ analytics: 'yes' as never })).toThrow(
+      '"usage.analytics" must be true or false',
+    )
+    expect(() => resolveUsageOptions({ maxcells: 1 } as never)).toThrow(
+      'unknown option "usage.maxcells"',
+    )
   })
 })

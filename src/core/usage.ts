@@ -177,12 +177,10 @@ export class UsageBuffer {
   private count(keyId: string, code: string, ip: string | undefined, tag: string, nowMs: number) {
     const minute = nowMs - (nowMs % MINUTE_MS)
     if (minute !== this.minute) {
-      // a verification decided a little late (an async lookup) may belong to the previous
-      // minute: it goes into the current one rather than keep two minutes open
-      if (minute > this.minute) {
-        this.closeMinute()
-        this.minute = minute
-      }
+      // a new minute (or, rarely, a verification stamped before the turn of the minute that
+      // ends after it): the open cells go to the write list, the store adds rows up
+      this.closeMinute()
+      this.minute = minute
     }
     let byTag = this.current.get(keyId)
     if (byTag === undefined) {

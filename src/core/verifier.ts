@@ -529,11 +529,17 @@ export class Verifier {
     const sunsetAt = row.secret.expiresAt
     if (sunsetAt === null) return null
     const secrets = listed ?? (await this.store.listSecrets(row.key.id))
-    // newest first: the successor is the one listed just before this secret
-    const i = secrets.findIndex((s) => s.hint === hint && s.expiresAt === sunsetAt)
-    const successor = i > 0 ? secrets[i - 1] : undefined
-    if (successor === undefined) return null
-    return Object.freeze({ deprecatedAt: successor.createdAt, sunsetAt })
+    const own = secrets.find((s) => s.hint === hint && s.expiresAt === sunsetAt)
+    if (own === undefined) return null
+    // the successor: the earliest secret created since this one that lives as long (creation
+    // times alone cannot order a rotation made in the same millisecond as the creation)
+    let deprecatedAt: number | null = null
+    for (const s of secrets) {
+      if (s === own || s.createdAt < own.createdAt) continue
+      if (s.expiresAt !== null && s.expiresAt < sunsetAt) continue
+      if (deprecatedAt === null || s.createdAt < deprecatedAt) deprecatedAt = s.createdAt
+    }
+    return deprecatedAt === null ? null : Object.freeze({ deprecatedAt, sunsetAt })
   }
 
   /** What verification needs of a found key: effective scopes, IP allowlist, limits. */
@@ -566,7 +572,9 @@ export class Verifier {
       scopes: compileScopes(scopes),
       ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
       success: Object.freeze(
-        deprecation === null ? { ok: true, key: verified } : { ok: true, key: verified, deprecation },
+        deprecation === null
+          ? { ok: true, key: verified }
+          : { ok: true, key: verified, deprecation },
       ),
       limitRequest: this.limits === null ? null : keyLimitRequest(this.limits, row.key),
       slot: { keyId: row.key.id, hint, lastUsedAt: 0, pending: false },

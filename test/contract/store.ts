@@ -451,9 +451,9 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           expiresAt: now + 10,
         })
         const ids = async (extra: { status?: 'active' | 'revoked' | 'expired' } = {}) =>
-          (
-            await store.listKeys({ expiringBefore: before, now, limit: 10, ...extra })
-          ).items.map((k) => k.id)
+          (await store.listKeys({ expiringBefore: before, now, limit: 10, ...extra })).items.map(
+            (k) => k.id,
+          )
         await expect(ids()).resolves.toEqual([revoked.id, last.id, soon.id])
         await expect(ids({ status: 'active' })).resolves.toEqual([last.id, soon.id])
         await expect(ids({ status: 'revoked' })).resolves.toEqual([revoked.id])
@@ -734,8 +734,20 @@ export function describeStore(name: string, makeStore: MakeStore): void {
         await store.recordUsage([], {
           secrets: [],
           cells: [
-            cell(a.id, { at: D0 + 1 * MIN, count: 1, tag: '/a', firstIp: '198.51.100.1', lastIp: '198.51.100.1' }),
-            cell(a.id, { at: D0 + 2 * MIN, count: 2, tag: '/b', firstIp: '198.51.100.2', lastIp: '198.51.100.2' }),
+            cell(a.id, {
+              at: D0 + 1 * MIN,
+              count: 1,
+              tag: '/a',
+              firstIp: '198.51.100.1',
+              lastIp: '198.51.100.1',
+            }),
+            cell(a.id, {
+              at: D0 + 2 * MIN,
+              count: 2,
+              tag: '/b',
+              firstIp: '198.51.100.2',
+              lastIp: '198.51.100.2',
+            }),
             cell(a.id, { at: D0 + 61 * MIN, count: 4, code: 'insufficient_scope', tag: '/b' }),
             cell(b.id, { at: D0 + 3 * MIN, count: 8, code: 'key_revoked', tag: '' }),
             cell(b.id, { at: D0 + 86_400_000, count: 100 }), // the next day: outside
@@ -798,7 +810,9 @@ export function describeStore(name: string, makeStore: MakeStore): void {
         // later minutes of an hour already rolled up fold into the same row
         await store.recordUsage([], {
           secrets: [],
-          cells: [cell(a.id, { at: D0 + 30 * MIN, count: 10, firstIp: '192.0.2.9', lastIp: '192.0.2.9' })],
+          cells: [
+            cell(a.id, { at: D0 + 30 * MIN, count: 10, firstIp: '192.0.2.9', lastIp: '192.0.2.9' }),
+          ],
         })
         await expect(store.rollUpUsage(D0 + HOUR, 100)).resolves.toBe(1)
         const merged = await summary({ keyId: a.id, until: D0 + HOUR })
@@ -1075,7 +1089,10 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           ['listSecrets', () => store.listSecrets(key.id)],
           ['addSecret', () => store.addSecret(makeSecret(key.id), T0)],
           ['recordUsage', () => store.recordUsage([{ keyId: key.id, count: 1, lastUsedAt: T0 }])],
-          ['summarizeUsage', () => store.summarizeUsage({ since: 0, until: T0, stepMs: 60_000, tagLimit: 1 })],
+          [
+            'summarizeUsage',
+            () => store.summarizeUsage({ since: 0, until: T0, stepMs: 60_000, tagLimit: 1 }),
+          ],
           ['rollUpUsage', () => store.rollUpUsage(T0, 1)],
           ['pruneUsage', () => store.pruneUsage(T0, 1)],
           ['appendAudit', () => store.appendAudit([event()])],

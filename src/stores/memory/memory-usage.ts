@@ -48,10 +48,16 @@ export function memoryUsage() {
         if (q.keyId !== undefined && r.keyId !== q.keyId) continue
         const at = r.at - (r.at % q.stepMs)
         let codes = series.get(at)
-        if (codes === undefined) series.set(at, (codes = new Map()))
+        if (codes === undefined) {
+          codes = new Map()
+          series.set(at, codes)
+        }
         codes.set(r.code, (codes.get(r.code) ?? 0) + r.count)
         let k = keys.get(r.keyId)
-        if (k === undefined) keys.set(r.keyId, (k = { keyId: r.keyId, total: 0, denied: 0 }))
+        if (k === undefined) {
+          k = { keyId: r.keyId, total: 0, denied: 0 }
+          keys.set(r.keyId, k)
+        }
         k.total += r.count
         if (r.code !== 'valid') k.denied += r.count
         tags.set(r.tag, (tags.get(r.tag) ?? 0) + r.count)

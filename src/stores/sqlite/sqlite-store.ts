@@ -555,7 +555,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       else if (q.status !== undefined) where.push('state = @status')
       if (q.prefix !== undefined) where.push('prefix = @prefix')
       if (q.scope !== undefined)
-        where.push("scopes <> '[]' AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = @scope)")
+        where.push(
+          "scopes <> '[]' AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = @scope)",
+        )
       if (q.expiringBefore !== undefined)
         where.push('expires_at > @now AND expires_at < @expiringBefore')
       if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')

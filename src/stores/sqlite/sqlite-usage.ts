@@ -104,16 +104,7 @@ export function sqliteUsage(db: Database.Database, p: string) {
     for (const r of due) {
       del.run(r[0])
       const bucket = r[2] as number
-      up.run(
-        r[1],
-        bucket - (bucket % USAGE_HOUR_MS),
-        USAGE_HOUR_MS,
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-      )
+      up.run(r[1], bucket - (bucket % USAGE_HOUR_MS), USAGE_HOUR_MS, r[3], r[4], r[5], r[6], r[7])
     }
     return due.length
   }
