@@ -218,6 +218,13 @@ export const verifyBody = {
       examples: ['POST /orders'],
     }),
     ip: string(64, { description: "The client's IP address, checked against the key's IP allowlist" }),
+    tag: string(128, {
+      minLength: 1,
+      pattern: '^[\\x20-\\x3e\\x40-\\x7e]+$',
+      description:
+        'What usage analytics count this call under: your route pattern or a name (no "?", never a URL with its query)',
+      examples: ['/orders/:id'],
+    }),
   },
 }
 
@@ -259,5 +266,98 @@ export const verifyAnswerSchema = {
       type: 'integer',
       description: 'For rate_limited and quota_exhausted: seconds until the same request can pass',
     },
+    deprecation: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'Only when the key was sent with an old secret inside its rotation grace period: when it was superseded (the Deprecation header the middleware sends, RFC 9745)',
+    },
+    sunset: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'With deprecation: when the old secret stops working (the Sunset header, RFC 8594); switch to the new secret before then',
+    },
+  },
+}
+
+export const usageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    since: string(40, {
+      description: 'How far back: a duration ("1h", "24h", "30d") or an ISO time. Default 24h',
+      examples: ['24h'],
+    }),
+    step: {
+      type: 'string',
+      enum: ['1m', '1h', '1d'],
+      description:
+        'Width of the series buckets. Default: 1m up to 6 hours back, 1h up to 7 days, else 1d. Minute data older than the roll-up age exists per hour only',
+    },
+  },
+}
+
+export const usageOverviewQuery = {
+  ...usageQuery,
+  properties: {
+    ...usageQuery.properties,
+    top: string(3, {
+      pattern: '^[1-9][0-9]?$|^100$',
+      description: 'How many keys each top list holds, 1-100. Default 10',
+    }),
+  },
+}
+
+const countsSchema = {
+  type: 'object',
+  additionalProperties: { type: 'integer' },
+  description: 'Verifications by outcome: valid, or the denial code (insufficient_scope, rate_limited, key_revoked, …)',
+}
+
+const usageSeriesFields = {
+  since: { type: 'string', format: 'date-time' },
+  until: { type: 'string', format: 'date-time' },
+  step: { type: 'string' },
+  series: {
+    type: 'array',
+    description: 'Buckets that saw verifications, oldest first',
+    items: {
+      type: 'object',
+      properties: { at: { type: 'string', format: 'date-time' }, counts: countsSchema },
+    },
+  },
+  totals: countsSchema,
+}
+
+export const keyUsageSchema = {
+  type: 'object',
+  properties: {
+    keyId: { type: 'string' },
+    ...usageSeriesFields,
+    firstIp: { type: ['string', 'null'], description: 'Client address of the first verification in the range' },
+    lastIp: { type: ['string', 'null'], description: 'Client address of the last verification in the range' },
+    routes: {
+      type: 'array',
+      description: 'Route patterns or tags the verifications were counted under, busiest first ("" untagged, "other" past the per-minute tag limit)',
+      items: { type: 'object', properties: { tag: { type: 'string' }, total: { type: 'integer' } } },
+    },
+  },
+}
+
+const topKeySchema = (count: 'total' | 'denied') => ({
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { keyId: { type: 'string' }, name: { type: 'string' }, [count]: { type: 'integer' } },
+  },
+})
+
+export const usageOverviewSchema = {
+  type: 'object',
+  properties: {
+    ...usageSeriesFields,
+    topByTraffic: { ...topKeySchema('total'), description: 'Keys with the most verifications' },
+    topByDenials: { ...topKeySchema('denied'), description: 'Keys with the most denials' },
   },
 }

@@ -9,7 +9,12 @@ import type { RedisFailurePolicy } from '../limits/redis.js'
 import { DEFAULT_DATABASE_URL } from '../open/database-url.js'
 import { describeError } from '../open/describe-error.js'
 import { DEFAULT_ACCESS_TOKEN_LIFETIME_SEC, MAX_TOKEN_LIFETIME_SEC } from '../tokens/limits.js'
-import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './app.js'
+import {
+  DEFAULT_SERVICE_LIMITS,
+  DEFAULT_USAGE_MINUTE_ROWS_MS,
+  DEFAULT_USAGE_RETENTION_MS,
+  type ServiceLimits,
+} from './app.js'
 import {
   audienceList,
   boolean,
@@ -261,6 +266,31 @@ export const SETTINGS = {
     default: DEFAULT_SERVICE_LIMITS.keepAliveTimeoutMs,
     description: 'how long an idle kept-alive connection stays open',
   }),
+  usageMinutesFor: setting({
+    flag: '--usage-minutes-for <duration>',
+    env: 'KEYWARD_USAGE_MINUTES_FOR',
+    kind: duration,
+    default: DEFAULT_USAGE_MINUTE_ROWS_MS,
+    defaultText: '48h',
+    description:
+      'usage analytics keep per-minute rows this long, then roll them up into hourly rows (in the background, in small batches)',
+  }),
+  usageRetention: setting({
+    flag: '--usage-retention <duration>',
+    env: 'KEYWARD_USAGE_RETENTION',
+    kind: duration,
+    default: DEFAULT_USAGE_RETENTION_MS,
+    defaultText: '90d',
+    description: 'usage rows older than this are deleted; at least --usage-minutes-for',
+  }),
+  usageMaxCells: setting({
+    flag: '--usage-max-cells <count>',
+    env: 'KEYWARD_USAGE_MAX_CELLS',
+    kind: integer(100, 10_000_000),
+    default: 50_000,
+    description:
+      'most usage cells (key, minute, outcome, route) held in memory between writes; past it, verifications are not recorded in analytics and counted in keyward_usage_cells_dropped_total',
+  }),
   drainTimeout: setting({
     flag: '--drain-timeout <duration>',
     env: 'KEYWARD_DRAIN_TIMEOUT',
@@ -453,6 +483,11 @@ export function resolveSettings(input: SettingsInput): ServeSettings {
   if (tls === null && !v.behindTlsProxy && !isLoopback(v.host)) {
     fail(
       `${named('host')} is ${v.host}, not a loopback address, and plain HTTP there would carry keys in clear text: serve HTTPS with --tls-cert and --tls-key, or, when a TLS-terminating proxy is in front, say so with --behind-tls-proxy and --trusted-proxy`,
+    )
+  }
+  if (v.usageRetention < v.usageMinutesFor) {
+    fail(
+      `${named('usageRetention')} is shorter than ${named('usageMinutesFor')}: keep usage at least as long as its per-minute rows`,
     )
   }
   if (v.headersTimeout > v.requestTimeout) {
