@@ -48,8 +48,11 @@ export function parseUsageRange(
   if (ISO_RE.test(sinceText)) {
     start = Date.parse(sinceText)
     if (Number.isNaN(start))
-      throw bad(`since ${JSON.stringify(sinceText)} is not a valid time: use e.g. "2026-01-31T00:00:00Z"`)
-    if (start >= now) throw bad(`since ${JSON.stringify(sinceText)} is in the future: use a past time`)
+      throw bad(
+        `since ${JSON.stringify(sinceText)} is not a valid time: use e.g. "2026-01-31T00:00:00Z"`,
+      )
+    if (start >= now)
+      throw bad(`since ${JSON.stringify(sinceText)} is in the future: use a past time`)
   } else {
     let back: number
     try {
@@ -62,8 +65,7 @@ export function parseUsageRange(
     start = now - back
   }
   const span = now - start
-  const step =
-    query.step ?? (span <= 6 * 3_600_000 ? '1m' : span <= 7 * 86_400_000 ? '1h' : '1d')
+  const step = query.step ?? (span <= 6 * 3_600_000 ? '1m' : span <= 7 * 86_400_000 ? '1h' : '1d')
   const stepMs = USAGE_STEPS[step]
   if (stepMs === undefined)
     throw bad(`step ${JSON.stringify(step)} is not supported: use 1m, 1h or 1d`)

@@ -89,7 +89,8 @@ export const listKeysQuery = {
     },
     prefix: string(33, { description: 'Keys with this prefix', examples: ['kw_live'] }),
     scope: string(200, {
-      description: "Keys whose own scopes include this one exactly (no wildcard matching, not through roles)",
+      description:
+        'Keys whose own scopes include this one exactly (no wildcard matching, not through roles)',
       examples: ['orders:read'],
     }),
     expiringBefore: string(40, {
@@ -172,7 +173,12 @@ export const putRoleBody = {
   additionalProperties: false,
   required: ['scopes'],
   properties: {
-    scopes: { type: 'array', maxItems: 100, items: scopeSchema, description: 'The role grants these scopes' },
+    scopes: {
+      type: 'array',
+      maxItems: 100,
+      items: scopeSchema,
+      description: 'The role grants these scopes',
+    },
   },
 }
 
@@ -206,18 +212,23 @@ export const verifyBody = {
       type: 'integer',
       minimum: 0,
       maximum: 1_000_000_000,
-      description: 'Units the request uses from the key\'s rate limits and quota (default 1; 0 reads them without charging)',
+      description:
+        "Units the request uses from the key's rate limits and quota (default 1; 0 reads them without charging)",
     },
     idempotencyKey: string(255, {
       pattern: '^[\\x21-\\x7e]+$',
-      description: "The client's Idempotency-Key: a retry of the same operation is not charged to the quota again. Needs operation.",
+      description:
+        "The client's Idempotency-Key: a retry of the same operation is not charged to the quota again. Needs operation.",
     }),
     operation: string(2048, {
       minLength: 1,
-      description: 'What the request does, binding idempotencyKey, e.g. "POST /orders" (add a hash of the body to bind that too)',
+      description:
+        'What the request does, binding idempotencyKey, e.g. "POST /orders" (add a hash of the body to bind that too)',
       examples: ['POST /orders'],
     }),
-    ip: string(64, { description: "The client's IP address, checked against the key's IP allowlist" }),
+    ip: string(64, {
+      description: "The client's IP address, checked against the key's IP allowlist",
+    }),
     tag: string(128, {
       minLength: 1,
       pattern: '^[\\x20-\\x3e\\x40-\\x7e]+$',
@@ -245,7 +256,8 @@ export const verifyAnswerSchema = {
     valid: { type: 'boolean' },
     code: {
       type: 'string',
-      description: 'valid, or why not: key_invalid, key_revoked, key_expired, key_disabled, ip_not_allowed, insufficient_scope, rate_limited, quota_exhausted, idempotency_key_reused',
+      description:
+        'valid, or why not: key_invalid, key_revoked, key_expired, key_disabled, ip_not_allowed, insufficient_scope, rate_limited, quota_exhausted, idempotency_key_reused',
     },
     keyId: { type: ['string', 'null'] },
     owner: { type: ['string', 'null'] },
@@ -255,7 +267,8 @@ export const verifyAnswerSchema = {
     expiresAt: { type: ['string', 'null'], format: 'date-time' },
     ratelimit: {
       ...policySchema,
-      description: "The key's most constraining limit after this request (fewest units left), or null when it has none",
+      description:
+        "The key's most constraining limit after this request (fewest units left), or null when it has none",
     },
     missingScopes: {
       type: 'array',
@@ -312,7 +325,8 @@ export const usageOverviewQuery = {
 const countsSchema = {
   type: 'object',
   additionalProperties: { type: 'integer' },
-  description: 'Verifications by outcome: valid, or the denial code (insufficient_scope, rate_limited, key_revoked, …)',
+  description:
+    'Verifications by outcome: valid, or the denial code (insufficient_scope, rate_limited, key_revoked, …)',
 }
 
 const usageSeriesFields = {
@@ -335,12 +349,22 @@ export const keyUsageSchema = {
   properties: {
     keyId: { type: 'string' },
     ...usageSeriesFields,
-    firstIp: { type: ['string', 'null'], description: 'Client address of the first verification in the range' },
-    lastIp: { type: ['string', 'null'], description: 'Client address of the last verification in the range' },
+    firstIp: {
+      type: ['string', 'null'],
+      description: 'Client address of the first verification in the range',
+    },
+    lastIp: {
+      type: ['string', 'null'],
+      description: 'Client address of the last verification in the range',
+    },
     routes: {
       type: 'array',
-      description: 'Route patterns or tags the verifications were counted under, busiest first ("" untagged, "other" past the per-minute tag limit)',
-      items: { type: 'object', properties: { tag: { type: 'string' }, total: { type: 'integer' } } },
+      description:
+        'Route patterns or tags the verifications were counted under, busiest first ("" untagged, "other" past the per-minute tag limit)',
+      items: {
+        type: 'object',
+        properties: { tag: { type: 'string' }, total: { type: 'integer' } },
+      },
     },
   },
 }
@@ -349,7 +373,11 @@ const topKeySchema = (count: 'total' | 'denied') => ({
   type: 'array',
   items: {
     type: 'object',
-    properties: { keyId: { type: 'string' }, name: { type: 'string' }, [count]: { type: 'integer' } },
+    properties: {
+      keyId: { type: 'string' },
+      name: { type: 'string' },
+      [count]: { type: 'integer' },
+    },
   },
 })
 

@@ -58,7 +58,10 @@ export const usageRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app,
       if ((await keyward.getKey(id)) === null)
         return sendProblem(
           reply,
-          problem('not_found', `No key with id ${JSON.stringify(id)}: list keys with GET /v1/keys.`),
+          problem(
+            'not_found',
+            `No key with id ${JSON.stringify(id)}: list keys with GET /v1/keys.`,
+          ),
         )
       await flushed(keyward, request.log)
       const summary = await store.summarizeUsage({
