@@ -18,9 +18,12 @@ describe('keyward usage', () => {
     expect(lines[0]).toMatch(/^TIME +VALID +INSUFFICIENT_SCOPE$/)
     expect(lines[1]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:00Z +2 +1$/)
     expect(lines[2]).toMatch(/^total +2 +1$/)
-    const json = await runCli(['usage', a.id, '--since', '1h', '--step', '1m', '--json', '--db', db.url], {
-      env,
-    })
+    const json = await runCli(
+      ['usage', a.id, '--since', '1h', '--step', '1m', '--json', '--db', db.url],
+      {
+        env,
+      },
+    )
     const report = JSON.parse(json.stdout)
     expect(report).toMatchObject({
       keyId: a.id,

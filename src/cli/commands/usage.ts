@@ -59,7 +59,10 @@ export async function usage(idArg: string, opts: UsageOptions, io: CliIo): Promi
       formatTable(
         ['time', ...codes],
         [
-          ...report.series.map((p) => [formatTime(Date.parse(p.at)), ...codes.map((c) => cell(p.counts, c))]),
+          ...report.series.map((p) => [
+            formatTime(Date.parse(p.at)),
+            ...codes.map((c) => cell(p.counts, c)),
+          ]),
           ['total', ...codes.map((c) => cell(report.totals, c))],
         ],
       ),
