@@ -13,10 +13,14 @@
 // KEYWARD_TEST_REDIS_URL; skipped without one), so the ratio shows what limiting costs. With
 // Fastify, the hand-written hook of bench/reference-fastify.ts runs the key cases too (with
 // @fastify/rate-limit per key id for `memory` and `redis`), for scale.
+// `usage`: the plain keys against a server with usage analytics on (per key, minute, outcome
+// and route, written to SQLite every 10 s) while the other cases run with them off; printed as
+// its protected/open ratio divided by plain's (target >= 0.95), with the bytes each server
+// wrote (write() calls, /proc/PID/io) per million verifications, the last flush included.
 // `npm run bench:http -- fastify` runs one framework.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -36,13 +40,35 @@ const KEYS = 1_000
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
-const CASES = (process.env.BENCH_CASES ?? 'plain,jwt,memory,redis').split(',') as Case[]
+const CASES = (process.env.BENCH_CASES ?? 'plain,jwt,memory,redis,usage').split(',') as Case[]
 const REDIS_URL = process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || undefined
 const REDIS_PREFIX = `kw_bench_http_${process.pid}`
 /** Far above what one key gets in a run (about 1,000 requests), so nothing is refused. */
 const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 
-type Case = 'plain' | 'jwt' | 'memory' | 'redis'
+type Case = 'plain' | 'jwt' | 'memory' | 'redis' | 'usage'
+
+/** How often the examples write usage (keyward's default), waited for after the last round. */
+const USAGE_FLUSH_MS = 10_000
+
+/** Bytes a process handed to write() so far (`wchar` of /proc/PID/io), or undefined. */
+function writtenBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+    return Number(/^wchar: (\d+)$/m.exec(io)?.[1])
+  } catch {
+    return undefined
+  }
+}
+
+/** What a framework's run measured per case, for figures across servers. */
+interface CaseFigures {
+  ratio: number
+  /** Bytes the server wrote per million verifications over its rounds; undefined off Linux. */
+  bytesPerMillion?: number
+}
+const figures = new Map<string, CaseFigures>()
 /** The audience of the bench's tokens: the example, as keyward serve would know it. */
 const TOKEN_AUDIENCE = 'http://orders.bench.example'
 
@@ -231,6 +257,7 @@ async function benchFramework(
   const { child, base } = await startExample(framework, env)
   // keys go in X-API-Key; the jwt case's values are whole `Bearer <token>` lines
   const headerOf = (c: Case) => (c === 'jwt' ? 'authorization' : 'x-api-key')
+  let writtenBefore: number | undefined
   /** A timed run, with the server's CPU time per request. */
   const measured = async (...args: Parameters<typeof load>): Promise<LoadResult> => {
     const before = cpuNs(child.pid)
@@ -251,6 +278,10 @@ async function benchFramework(
       )
     const open: LoadResult[] = []
     const protectedRuns = cases.map(() => [] as LoadResult[])
+    // what the server writes to SQLite: measured where usage is compared (plain, usage)
+    const measureWrites =
+      framework !== 'reference' && cases.some((c) => c.name === 'plain' || c.name === 'usage')
+    writtenBefore = measureWrites ? writtenBytes(child.pid) : undefined
     for (let r = 0; r < ROUNDS; r++) {
       const o = await load(base, '/health', 'x-pad', cases[0]!.keys, { duration: SECONDS })
       check(o, '/health')
@@ -261,6 +292,14 @@ async function benchFramework(
         protectedRuns[i]!.push(p)
       }
     }
+    // the last counts reach the file at the next flush: wait for it, then read what was written
+    let written: number | undefined
+    if (writtenBefore !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, USAGE_FLUSH_MS + 500))
+      const after = writtenBytes(child.pid)
+      if (after !== undefined) written = after - writtenBefore
+    }
+    const verified = protectedRuns.flat().reduce((n, p) => n + p.requests, 0)
     const openRate = median(open.map((o) => o.rps))
     const openP99 = median(open.map((o) => o.p99Ms))
     const plainAt = cases.findIndex((c) => c.name === 'plain')
@@ -269,6 +308,12 @@ async function benchFramework(
       const ratio = median(runs.map((p, r) => p.rps / open[r]!.rps))
       const protRate = median(runs.map((p) => p.rps))
       const protP99 = median(runs.map((p) => p.p99Ms))
+      figures.set(`${framework}:${c.name}`, {
+        ratio,
+        ...(written === undefined || verified === 0
+          ? {}
+          : { bytesPerMillion: (written / verified) * 1e6 }),
+      })
       // the jwt case against the plain keys of the same rounds (the issue's target)
       const versusPlain =
         c.name === 'jwt' && plainAt >= 0
@@ -353,13 +398,23 @@ try {
       ...(CASES.includes('jwt') ? [{ name: 'jwt' as const, keys: keys.tokens }] : []),
       ...(CASES.includes('memory') ? [{ name: 'memory' as const, keys: keys.limited }] : []),
     ]
-    if (local.length > 0) await benchFramework(framework, env, local)
+    // the key cases without usage analytics; `usage` is the plain keys with them on
+    const plainEnv = { ...env, KEYWARD_USAGE_ANALYTICS: 'off' }
+    if (local.length > 0) await benchFramework(framework, plainEnv, local)
+    if (CASES.includes('usage')) {
+      await benchFramework(framework, env, [{ name: 'usage', keys: keys.plain }])
+      printUsageFigures(framework)
+    }
     if (!CASES.includes('redis')) continue
     if (REDIS_URL === undefined) {
       console.log(`${framework.padEnd(8)} redis  skipped: set KEYWARD_REDIS_URL`)
       continue
     }
-    const redisEnv = { ...env, KEYWARD_REDIS_URL: REDIS_URL, KEYWARD_REDIS_PREFIX: REDIS_PREFIX }
+    const redisEnv = {
+      ...plainEnv,
+      KEYWARD_REDIS_URL: REDIS_URL,
+      KEYWARD_REDIS_PREFIX: REDIS_PREFIX,
+    }
     await benchFramework(framework, redisEnv, [{ name: 'redis', keys: keys.limited }])
   }
   console.log(`JWKS fetched ${jwks.fetches()} times in all (once per example server)`)
@@ -367,6 +422,22 @@ try {
   jwks.server.close()
   rmSync(dir, { recursive: true, force: true })
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
+}
+
+/** The usage case against plain: ratio of ratios, and bytes written per million verifications. */
+function printUsageFigures(framework: string): void {
+  const usage = figures.get(`${framework}:usage`)
+  const plain = figures.get(`${framework}:plain`)
+  if (usage === undefined) return
+  const mb = (f: CaseFigures | undefined) =>
+    f?.bytesPerMillion === undefined ? 'n/a' : `${(f.bytesPerMillion / 1e6).toFixed(1)} MB`
+  const versus =
+    plain === undefined
+      ? 'no plain case in this run to compare with'
+      : `usage/plain ${(usage.ratio / plain.ratio).toFixed(2)} (target >= 0.95${usage.ratio / plain.ratio < 0.95 ? ', MISSED' : ''})`
+  console.log(
+    `${framework.padEnd(8)} usage  ${versus}; SQLite bytes written per million verifications: ${mb(usage)} with analytics, ${mb(plain)} without (10 s flushes, 1,000 keys)`,
+  )
 }
 
 /** Removes what the redis case wrote (it would expire anyway). */
