@@ -14,21 +14,25 @@
 // Fastify, the hand-written hook of bench/reference-fastify.ts runs the key cases too (with
 // @fastify/rate-limit per key id for `memory` and `redis`), for scale.
 // `usage`: the plain keys against a server with usage analytics on (per key, minute, outcome
-// and route, written to SQLite every 10 s) while the other cases run with them off; printed as
-// its protected/open ratio divided by plain's (target >= 0.95), with the bytes each server
-// wrote (write() calls, /proc/PID/io) per million verifications, the last flush included.
+// and route), while the other cases run with them off; printed as its protected/open ratio
+// divided by plain's (target >= 0.95). Then the bytes usage writes to SQLite per million
+// verifications, with and without analytics, measured in this process on a fresh file: a
+// million cached verifications over the 1,000 keys at the usage case's rate on a simulated
+// clock, flushed every 10 s of it (keyward's default), the WAL's growth counted with automatic
+// checkpoints off (a checkpoint later copies those pages into the database file once more).
 // `npm run bench:http -- fastify` runs one framework.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon, { type AutocannonResult } from 'autocannon'
+import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import { createKeyward } from '../src/core/keyward.js'
-import { openSqliteStore } from '../src/stores/sqlite/index.js'
+import { createSqliteStore, openSqliteStore } from '../src/stores/sqlite/index.js'
 import { createTokenSigner } from '../src/tokens/signer.js'
 import { canPin, cpuNs, pinLoadGenerator, startServer, stopServer } from './lib.js'
 
@@ -48,27 +52,8 @@ const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 
 type Case = 'plain' | 'jwt' | 'memory' | 'redis' | 'usage'
 
-/** How often the examples write usage (keyward's default), waited for after the last round. */
-const USAGE_FLUSH_MS = 10_000
-
-/** Bytes a process handed to write() so far (`wchar` of /proc/PID/io), or undefined. */
-function writtenBytes(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const io = readFileSync(`/proc/${pid}/io`, 'utf8')
-    return Number(/^wchar: (\d+)$/m.exec(io)?.[1])
-  } catch {
-    return undefined
-  }
-}
-
-/** What a framework's run measured per case, for figures across servers. */
-interface CaseFigures {
-  ratio: number
-  /** Bytes the server wrote per million verifications over its rounds; undefined off Linux. */
-  bytesPerMillion?: number
-}
-const figures = new Map<string, CaseFigures>()
+/** Protected/open ratio and protected rate of each framework's case, for figures across servers. */
+const figures = new Map<string, { ratio: number; rate: number }>()
 /** The audience of the bench's tokens: the example, as keyward serve would know it. */
 const TOKEN_AUDIENCE = 'http://orders.bench.example'
 
@@ -257,7 +242,6 @@ async function benchFramework(
   const { child, base } = await startExample(framework, env)
   // keys go in X-API-Key; the jwt case's values are whole `Bearer <token>` lines
   const headerOf = (c: Case) => (c === 'jwt' ? 'authorization' : 'x-api-key')
-  let writtenBefore: number | undefined
   /** A timed run, with the server's CPU time per request. */
   const measured = async (...args: Parameters<typeof load>): Promise<LoadResult> => {
     const before = cpuNs(child.pid)
@@ -278,10 +262,6 @@ async function benchFramework(
       )
     const open: LoadResult[] = []
     const protectedRuns = cases.map(() => [] as LoadResult[])
-    // what the server writes to SQLite: measured where usage is compared (plain, usage)
-    const measureWrites =
-      framework !== 'reference' && cases.some((c) => c.name === 'plain' || c.name === 'usage')
-    writtenBefore = measureWrites ? writtenBytes(child.pid) : undefined
     for (let r = 0; r < ROUNDS; r++) {
       const o = await load(base, '/health', 'x-pad', cases[0]!.keys, { duration: SECONDS })
       check(o, '/health')
@@ -292,14 +272,6 @@ async function benchFramework(
         protectedRuns[i]!.push(p)
       }
     }
-    // the last counts reach the file at the next flush: wait for it, then read what was written
-    let written: number | undefined
-    if (writtenBefore !== undefined) {
-      await new Promise((resolve) => setTimeout(resolve, USAGE_FLUSH_MS + 500))
-      const after = writtenBytes(child.pid)
-      if (after !== undefined) written = after - writtenBefore
-    }
-    const verified = protectedRuns.flat().reduce((n, p) => n + p.requests, 0)
     const openRate = median(open.map((o) => o.rps))
     const openP99 = median(open.map((o) => o.p99Ms))
     const plainAt = cases.findIndex((c) => c.name === 'plain')
@@ -308,12 +280,7 @@ async function benchFramework(
       const ratio = median(runs.map((p, r) => p.rps / open[r]!.rps))
       const protRate = median(runs.map((p) => p.rps))
       const protP99 = median(runs.map((p) => p.p99Ms))
-      figures.set(`${framework}:${c.name}`, {
-        ratio,
-        ...(written === undefined || verified === 0
-          ? {}
-          : { bytesPerMillion: (written / verified) * 1e6 }),
-      })
+      figures.set(`${framework}:${c.name}`, { ratio, rate: protRate })
       // the jwt case against the plain keys of the same rounds (the issue's target)
       const versusPlain =
         c.name === 'jwt' && plainAt >= 0
@@ -374,7 +341,7 @@ try {
     )
     const reference = { ...env, BENCH_KEY_HASHES: hashes }
     for (const c of CASES) {
-      if (c === 'jwt' || (c === 'redis' && REDIS_URL === undefined)) continue
+      if (c === 'jwt' || c === 'usage' || (c === 'redis' && REDIS_URL === undefined)) continue
       const limitEnv =
         c === 'plain'
           ? {}
@@ -403,7 +370,7 @@ try {
     if (local.length > 0) await benchFramework(framework, plainEnv, local)
     if (CASES.includes('usage')) {
       await benchFramework(framework, env, [{ name: 'usage', keys: keys.plain }])
-      printUsageFigures(framework)
+      await printUsageFigures(framework, keys.plain.length)
     }
     if (!CASES.includes('redis')) continue
     if (REDIS_URL === undefined) {
@@ -424,20 +391,78 @@ try {
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
 }
 
-/** The usage case against plain: ratio of ratios, and bytes written per million verifications. */
-function printUsageFigures(framework: string): void {
+/** The usage case against plain (ratio of ratios), then the bytes written per million. */
+async function printUsageFigures(framework: string, keyCount: number): Promise<void> {
   const usage = figures.get(`${framework}:usage`)
   const plain = figures.get(`${framework}:plain`)
   if (usage === undefined) return
-  const mb = (f: CaseFigures | undefined) =>
-    f?.bytesPerMillion === undefined ? 'n/a' : `${(f.bytesPerMillion / 1e6).toFixed(1)} MB`
   const versus =
     plain === undefined
       ? 'no plain case in this run to compare with'
       : `usage/plain ${(usage.ratio / plain.ratio).toFixed(2)} (target >= 0.95${usage.ratio / plain.ratio < 0.95 ? ', MISSED' : ''})`
+  console.log(`${framework.padEnd(8)} usage  ${versus}`)
+  const rate = Math.round(usage.rate)
+  const on = await usageWrites(keyCount, rate, true)
+  const off = await usageWrites(keyCount, rate, false)
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
   console.log(
-    `${framework.padEnd(8)} usage  ${versus}; SQLite bytes written per million verifications: ${mb(usage)} with analytics, ${mb(plain)} without (10 s flushes, 1,000 keys)`,
+    `${framework.padEnd(8)} usage  SQLite bytes written per million verifications at ${rate} req/s over ${keyCount} keys (WAL growth, 10 s flushes): ${mb(on)} with analytics, ${mb(off)} without`,
   )
+}
+
+const MILLION = 1_000_000
+const FLUSH_MS = 10_000
+
+/**
+ * Bytes appended to a fresh SQLite file's WAL by a million verifications of `keyCount` keys
+ * at `rate` per second (a simulated clock; every 10 s of it a flush, as keyward's timer would),
+ * from 250 client addresses, with or without analytics. Automatic checkpoints are off while it
+ * runs, so that the WAL only grows.
+ */
+async function usageWrites(keyCount: number, rate: number, analytics: boolean): Promise<number> {
+  const file = join(dir, `usage-${analytics ? 'on' : 'off'}.db`)
+  const db = new Database(file)
+  const store = createSqliteStore({ db })
+  await store.migrate()
+  const clock = { t: Date.UTC(2026, 0, 1), now: () => clock.t }
+  const keyward = await createKeyward({
+    store,
+    peppers: [{ version: 1, secret: 'bench-usage-writes-pepper-0123456789abcdef' }],
+    clock,
+    // flushed by hand on the simulated clock; the cache outlives the simulated run
+    usageFlushIntervalMs: 3_600_000,
+    cache: { ttlMs: 86_400_000 },
+    usage: { analytics },
+  })
+  const secrets: string[] = []
+  for (let i = 0; i < keyCount; i++)
+    secrets.push((await keyward.createKey({ name: `w-${i}`, scopes: ['orders:read'] })).key)
+  const ips = Array.from({ length: 250 }, (_, i) => `198.51.100.${i}`)
+  const scopes = ['orders:read']
+  for (const key of secrets) await keyward.verify(key, { scopes })
+  await keyward.verifier.flush()
+  db.pragma('wal_checkpoint(TRUNCATE)')
+  db.pragma('wal_autocheckpoint = 0')
+  const before = statSync(`${file}-wal`).size
+  const stepMs = 1000 / rate
+  let nextFlush = clock.t + FLUSH_MS
+  let t = clock.t
+  for (let i = 0; i < MILLION; i++) {
+    t += stepMs
+    clock.t = Math.floor(t)
+    const options = { scopes, ip: ips[i % ips.length]!, usageTag: '/orders' }
+    const result = keyward.verifyCached(secrets[i % keyCount]!, options)
+    if (result?.ok !== true) throw new Error('bench: a cached verification did not pass')
+    if (clock.t >= nextFlush) {
+      await keyward.verifier.flush()
+      nextFlush += FLUSH_MS
+    }
+  }
+  await keyward.verifier.flush()
+  const written = statSync(`${file}-wal`).size - before
+  await keyward.close()
+  await store.close()
+  return written
 }
 
 /** Removes what the redis case wrote (it would expire anyway). */

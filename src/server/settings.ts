@@ -4,6 +4,7 @@
 // Precedence: flag > environment > config file > default.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { formatDuration } from '../core/duration.js'
 import { KeywardError } from '../core/errors.js'
 import type { RedisFailurePolicy } from '../limits/redis.js'
 import { DEFAULT_DATABASE_URL } from '../open/database-url.js'
@@ -39,6 +40,13 @@ import { loadTlsFiles, TlsFileError, type TlsFiles } from './tls.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** A duration in hours or days, as ages of stored rows are written. */
+const age: Kind<number> = {
+  ...duration,
+  allowed: 'a whole number and a unit (m, h, d, w), e.g. "48h" or "90d"',
+  format: formatDuration,
+}
 
 /** One row of the table. */
 interface Setting<T> {
@@ -269,7 +277,7 @@ export const SETTINGS = {
   usageMinutesFor: setting({
     flag: '--usage-minutes-for <duration>',
     env: 'KEYWARD_USAGE_MINUTES_FOR',
-    kind: duration,
+    kind: age,
     default: DEFAULT_USAGE_MINUTE_ROWS_MS,
     defaultText: '48h',
     description:
@@ -278,9 +286,8 @@ export const SETTINGS = {
   usageRetention: setting({
     flag: '--usage-retention <duration>',
     env: 'KEYWARD_USAGE_RETENTION',
-    kind: duration,
+    kind: age,
     default: DEFAULT_USAGE_RETENTION_MS,
-    defaultText: '90d',
     description: 'usage rows older than this are deleted; at least --usage-minutes-for',
   }),
   usageMaxCells: setting({
