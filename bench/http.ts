@@ -52,8 +52,9 @@ const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 
 type Case = 'plain' | 'jwt' | 'memory' | 'redis' | 'usage'
 
-/** Protected/open ratio and protected rate of each framework's case, for figures across servers. */
-const figures = new Map<string, { ratio: number; rate: number }>()
+const MILLION = 1_000_000
+/** keyward's default usage flush interval. */
+const FLUSH_MS = 10_000
 /** The audience of the bench's tokens: the example, as keyward serve would know it. */
 const TOKEN_AUDIENCE = 'http://orders.bench.example'
 
@@ -280,7 +281,6 @@ async function benchFramework(
       const ratio = median(runs.map((p, r) => p.rps / open[r]!.rps))
       const protRate = median(runs.map((p) => p.rps))
       const protP99 = median(runs.map((p) => p.p99Ms))
-      figures.set(`${framework}:${c.name}`, { ratio, rate: protRate })
       // the jwt case against the plain keys of the same rounds (the issue's target)
       const versusPlain =
         c.name === 'jwt' && plainAt >= 0
@@ -368,10 +368,7 @@ try {
     // the key cases without usage analytics; `usage` is the plain keys with them on
     const plainEnv = { ...env, KEYWARD_USAGE_ANALYTICS: 'off' }
     if (local.length > 0) await benchFramework(framework, plainEnv, local)
-    if (CASES.includes('usage')) {
-      await benchFramework(framework, env, [{ name: 'usage', keys: keys.plain }])
-      await printUsageFigures(framework, keys.plain.length)
-    }
+    if (CASES.includes('usage')) await benchUsage(framework, plainEnv, env, keys.plain)
     if (!CASES.includes('redis')) continue
     if (REDIS_URL === undefined) {
       console.log(`${framework.padEnd(8)} redis  skipped: set KEYWARD_REDIS_URL`)
@@ -391,27 +388,70 @@ try {
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
 }
 
-/** The usage case against plain (ratio of ratios), then the bytes written per million. */
-async function printUsageFigures(framework: string, keyCount: number): Promise<void> {
-  const usage = figures.get(`${framework}:usage`)
-  const plain = figures.get(`${framework}:plain`)
-  if (usage === undefined) return
-  const versus =
-    plain === undefined
-      ? 'no plain case in this run to compare with'
-      : `usage/plain ${(usage.ratio / plain.ratio).toFixed(2)} (target >= 0.95${usage.ratio / plain.ratio < 0.95 ? ', MISSED' : ''})`
-  console.log(`${framework.padEnd(8)} usage  ${versus}`)
-  const rate = Math.round(usage.rate)
-  const on = await usageWrites(keyCount, rate, true)
-  const off = await usageWrites(keyCount, rate, false)
-  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
-  console.log(
-    `${framework.padEnd(8)} usage  SQLite bytes written per million verifications at ${rate} req/s over ${keyCount} keys (WAL growth, 10 s flushes): ${mb(on)} with analytics, ${mb(off)} without`,
-  )
+/**
+ * The usage case: two servers of the example, analytics off and on, measured in turns within
+ * each round (open, then protected, on one and then the other), so that the machine's load
+ * changes hit both alike. Prints the median of the per-round (on/off) ratios of protected/open,
+ * the servers' CPU time per protected request, then the bytes written per million.
+ */
+async function benchUsage(
+  framework: string,
+  offEnv: NodeJS.ProcessEnv,
+  onEnv: NodeJS.ProcessEnv,
+  keys: string[],
+): Promise<void> {
+  const off = await startExample(framework, offEnv)
+  const on = await startExample(framework, onEnv)
+  try {
+    for (const server of [off, on]) {
+      check(
+        await load(server.base, '/health', 'x-pad', keys, { amount: 2 * keys.length }),
+        'warm-up',
+      )
+      check(
+        await load(server.base, '/orders', 'x-api-key', keys, { amount: 2 * keys.length }),
+        'warm-up',
+      )
+    }
+    const ratios: number[] = []
+    const cpu: [number[], number[]] = [[], []]
+    const rates: [number[], number[]] = [[], []]
+    for (let r = 0; r < ROUNDS; r++) {
+      const pair: number[] = []
+      for (const [i, server] of [off, on].entries()) {
+        const o = await load(server.base, '/health', 'x-pad', keys, { duration: SECONDS })
+        check(o, '/health')
+        const before = cpuNs(server.child.pid)
+        const p = await load(server.base, '/orders', 'x-api-key', keys, { duration: SECONDS })
+        const after = cpuNs(server.child.pid)
+        check(p, `/orders (usage ${i === 1 ? 'on' : 'off'})`)
+        if (before !== undefined && after !== undefined)
+          cpu[i]!.push((after - before) / 1000 / p.requests)
+        rates[i]!.push(p.rps)
+        pair.push(p.rps / o.rps)
+      }
+      ratios.push(pair[1]! / pair[0]!)
+    }
+    const ratio = median(ratios)
+    const cpuText =
+      cpu[0].length === ROUNDS && cpu[1].length === ROUNDS
+        ? `; CPU per request ${median(cpu[1]).toFixed(1)} µs with analytics vs ${median(cpu[0]).toFixed(1)} µs without (ratio ${(median(cpu[0]) / median(cpu[1])).toFixed(2)})`
+        : ''
+    console.log(
+      `${framework.padEnd(8)} usage  (protected/open with analytics) / (without) ${ratio.toFixed(2)} (target >= 0.95${ratio < 0.95 ? ', MISSED' : ''})${cpuText}   (${Math.round(median(rates[1]))} vs ${Math.round(median(rates[0]))} protected req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
+    )
+    const rate = Math.round(median(rates[1]))
+    const withAnalytics = await usageWrites(keys.length, rate, true)
+    const without = await usageWrites(keys.length, rate, false)
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
+    console.log(
+      `${framework.padEnd(8)} usage  SQLite bytes written per million verifications at ${rate} req/s over ${keys.length} keys (WAL growth, 10 s flushes): ${mb(withAnalytics)} with analytics, ${mb(without)} without`,
+    )
+  } finally {
+    await stopServer(off.child)
+    await stopServer(on.child)
+  }
 }
-
-const MILLION = 1_000_000
-const FLUSH_MS = 10_000
 
 /**
  * Bytes appended to a fresh SQLite file's WAL by a million verifications of `keyCount` keys
