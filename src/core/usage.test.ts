@@ -290,6 +290,26 @@ describe('UsageBuffer analytics', () => {
     ])
   })
 
+  it('never adds to a cell already handed to a write (the remembered cell goes stale)', async () => {
+    const { store, details } = usageStore()
+    const buffer = make(store)
+    const a = slotOf('key_a')
+    buffer.record(a, 'valid', '192.0.2.1', '/x', T)
+    buffer.record(a, 'valid', '192.0.2.2', '/x', T)
+    await buffer.flush()
+    buffer.record(a, 'valid', '192.0.2.3', '/x', T + 1)
+    buffer.record(a, 'valid', '192.0.2.4', '/x', T + M) // the next minute
+    buffer.record(a, 'valid', '192.0.2.5', '/x', T + M)
+    await buffer.flush()
+    expect(details.map((d) => d.cells.map((c) => [c.at, c.count, c.firstIp, c.lastIp]))).toEqual([
+      [[T, 2, '192.0.2.1', '192.0.2.2']],
+      [
+        [T, 1, '192.0.2.3', '192.0.2.3'],
+        [T + M, 2, '192.0.2.4', '192.0.2.5'],
+      ],
+    ])
+  })
+
   it('holds one cell for a million denials of one key in one minute', () => {
     const { store } = usageStore()
     const buffer = make(store, { flushCells: 1_000_000 })

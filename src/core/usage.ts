@@ -91,6 +91,12 @@ export interface SecretSlot {
   readonly hint: string
   lastUsedAt: number
   pending: boolean
+  /**
+   * The cell this secret counted in last, valid while `cellEpoch` is the buffer's epoch: a
+   * caller that keeps hitting one route with one outcome skips the map lookups.
+   */
+  cell?: UsageCell | null
+  cellEpoch?: number
 }
 
 /** A key's cells of the current minute: tag, then outcome code. */
@@ -119,6 +125,8 @@ export class UsageBuffer {
   private older: UsageCell[] = []
   /** Cells held now (current and older), against `maxCells`. */
   private cells = 0
+  /** Bumped whenever `current` is replaced: slots' remembered cells are stale then. */
+  private epoch = 0
   private readonly timer: NodeJS.Timeout
   private flushing: Promise<void> | null = null
   private readonly options: ResolvedUsageOptions
@@ -171,10 +179,16 @@ export class UsageBuffer {
         this.keys.set(keyId, { keyId, count: 1, lastUsedAt: nowMs })
       }
     }
-    if (this.options.analytics) this.count(keyId, code, ip, tag ?? '', nowMs)
+    if (this.options.analytics) this.count(slot, code, ip, tag ?? '', nowMs)
   }
 
-  private count(keyId: string, code: string, ip: string | undefined, tag: string, nowMs: number) {
+  private count(
+    slot: SecretSlot,
+    code: string,
+    ip: string | undefined,
+    tag: string,
+    nowMs: number,
+  ): void {
     const minute = nowMs - (nowMs % MINUTE_MS)
     if (minute !== this.minute) {
       // a new minute (or, rarely, a verification stamped before the turn of the minute that
@@ -182,6 +196,22 @@ export class UsageBuffer {
       this.closeMinute()
       this.minute = minute
     }
+    const last = slot.cell
+    if (
+      last !== undefined &&
+      last !== null &&
+      slot.cellEpoch === this.epoch &&
+      last.code === code &&
+      last.tag === tag
+    ) {
+      last.count++
+      if (ip !== undefined) {
+        last.lastIp = ip
+        if (last.firstIp === null) last.firstIp = ip
+      }
+      return
+    }
+    const keyId = slot.keyId
     let byTag = this.current.get(keyId)
     if (byTag === undefined) {
       byTag = new Map()
@@ -200,7 +230,7 @@ export class UsageBuffer {
         byTag.set(tag, byCode)
       }
     }
-    const cell = byCode.get(code)
+    let cell = byCode.get(code)
     const address = ip ?? null
     if (cell !== undefined) {
       cell.count++
@@ -208,22 +238,17 @@ export class UsageBuffer {
         cell.lastIp = address
         if (cell.firstIp === null) cell.firstIp = address
       }
-      return
+    } else {
+      if (this.cells >= this.options.maxCells) {
+        this.bound.dropped++
+        return
+      }
+      cell = { keyId, at: this.minute, code, tag, count: 1, firstIp: address, lastIp: address }
+      byCode.set(code, cell)
+      this.cells++
     }
-    if (this.cells >= this.options.maxCells) {
-      this.bound.dropped++
-      return
-    }
-    byCode.set(code, {
-      keyId,
-      at: this.minute,
-      code,
-      tag,
-      count: 1,
-      firstIp: address,
-      lastIp: address,
-    })
-    this.cells++
+    slot.cell = cell
+    slot.cellEpoch = this.epoch
     if (this.cells >= this.options.flushCells && this.flushing === null)
       this.flush().catch(this.onError)
   }
@@ -234,6 +259,7 @@ export class UsageBuffer {
     for (const byTag of this.current.values())
       for (const byCode of byTag.values()) for (const cell of byCode.values()) this.older.push(cell)
     this.current = new Map()
+    this.epoch++
   }
 
   async flush(): Promise<void> {
