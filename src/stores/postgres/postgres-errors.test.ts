@@ -121,7 +121,7 @@ describeWithService('postgres', 'PostgreSQL store against a real server', (url) 
     await pool.query(`INSERT INTO "${schema}".migrations VALUES (999, 'future', 0)`)
     const e = await caught(store.migrate())
     expect(e.code).toBe('store_unavailable')
-    expect(e.message).toMatch(/newer than this keyward \(3\): upgrade keyward$/)
+    expect(e.message).toMatch(/newer than this keyward \(5\): upgrade keyward$/)
     await pool.end()
   })
 
