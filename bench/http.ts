@@ -13,18 +13,26 @@
 // KEYWARD_TEST_REDIS_URL; skipped without one), so the ratio shows what limiting costs. With
 // Fastify, the hand-written hook of bench/reference-fastify.ts runs the key cases too (with
 // @fastify/rate-limit per key id for `memory` and `redis`), for scale.
+// `usage`: the plain keys against a server with usage analytics on (per key, minute, outcome
+// and route), while the other cases run with them off; printed as its protected/open ratio
+// divided by plain's (target >= 0.95). Then the bytes usage writes to SQLite per million
+// verifications, with and without analytics, measured in this process on a fresh file: a
+// million cached verifications over the 1,000 keys at the usage case's rate on a simulated
+// clock, flushed every 10 s of it (keyward's default), the WAL's growth counted with automatic
+// checkpoints off (a checkpoint later copies those pages into the database file once more).
 // `npm run bench:http -- fastify` runs one framework.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon, { type AutocannonResult } from 'autocannon'
+import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import { createKeyward } from '../src/core/keyward.js'
-import { openSqliteStore } from '../src/stores/sqlite/index.js'
+import { createSqliteStore, openSqliteStore } from '../src/stores/sqlite/index.js'
 import { createTokenSigner } from '../src/tokens/signer.js'
 import { canPin, cpuNs, pinLoadGenerator, startServer, stopServer } from './lib.js'
 
@@ -36,13 +44,17 @@ const KEYS = 1_000
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
-const CASES = (process.env.BENCH_CASES ?? 'plain,jwt,memory,redis').split(',') as Case[]
+const CASES = (process.env.BENCH_CASES ?? 'plain,jwt,memory,redis,usage').split(',') as Case[]
 const REDIS_URL = process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || undefined
 const REDIS_PREFIX = `kw_bench_http_${process.pid}`
 /** Far above what one key gets in a run (about 1,000 requests), so nothing is refused. */
 const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 
-type Case = 'plain' | 'jwt' | 'memory' | 'redis'
+type Case = 'plain' | 'jwt' | 'memory' | 'redis' | 'usage'
+
+const MILLION = 1_000_000
+/** keyward's default usage flush interval. */
+const FLUSH_MS = 10_000
 /** The audience of the bench's tokens: the example, as keyward serve would know it. */
 const TOKEN_AUDIENCE = 'http://orders.bench.example'
 
@@ -329,7 +341,7 @@ try {
     )
     const reference = { ...env, BENCH_KEY_HASHES: hashes }
     for (const c of CASES) {
-      if (c === 'jwt' || (c === 'redis' && REDIS_URL === undefined)) continue
+      if (c === 'jwt' || c === 'usage' || (c === 'redis' && REDIS_URL === undefined)) continue
       const limitEnv =
         c === 'plain'
           ? {}
@@ -353,13 +365,20 @@ try {
       ...(CASES.includes('jwt') ? [{ name: 'jwt' as const, keys: keys.tokens }] : []),
       ...(CASES.includes('memory') ? [{ name: 'memory' as const, keys: keys.limited }] : []),
     ]
-    if (local.length > 0) await benchFramework(framework, env, local)
+    // the key cases without usage analytics; `usage` is the plain keys with them on
+    const plainEnv = { ...env, KEYWARD_USAGE_ANALYTICS: 'off' }
+    if (local.length > 0) await benchFramework(framework, plainEnv, local)
+    if (CASES.includes('usage')) await benchUsage(framework, plainEnv, env, keys.plain)
     if (!CASES.includes('redis')) continue
     if (REDIS_URL === undefined) {
       console.log(`${framework.padEnd(8)} redis  skipped: set KEYWARD_REDIS_URL`)
       continue
     }
-    const redisEnv = { ...env, KEYWARD_REDIS_URL: REDIS_URL, KEYWARD_REDIS_PREFIX: REDIS_PREFIX }
+    const redisEnv = {
+      ...plainEnv,
+      KEYWARD_REDIS_URL: REDIS_URL,
+      KEYWARD_REDIS_PREFIX: REDIS_PREFIX,
+    }
     await benchFramework(framework, redisEnv, [{ name: 'redis', keys: keys.limited }])
   }
   console.log(`JWKS fetched ${jwks.fetches()} times in all (once per example server)`)
@@ -367,6 +386,123 @@ try {
   jwks.server.close()
   rmSync(dir, { recursive: true, force: true })
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
+}
+
+/**
+ * The usage case: two servers of the example, analytics off and on, measured in turns within
+ * each round (open, then protected, on one and then the other), so that the machine's load
+ * changes hit both alike. Prints the median of the per-round (on/off) ratios of protected/open,
+ * the servers' CPU time per protected request, then the bytes written per million.
+ */
+async function benchUsage(
+  framework: string,
+  offEnv: NodeJS.ProcessEnv,
+  onEnv: NodeJS.ProcessEnv,
+  keys: string[],
+): Promise<void> {
+  const off = await startExample(framework, offEnv)
+  const on = await startExample(framework, onEnv)
+  try {
+    for (const server of [off, on]) {
+      check(
+        await load(server.base, '/health', 'x-pad', keys, { amount: 2 * keys.length }),
+        'warm-up',
+      )
+      check(
+        await load(server.base, '/orders', 'x-api-key', keys, { amount: 2 * keys.length }),
+        'warm-up',
+      )
+    }
+    const ratios: number[] = []
+    const cpu: [number[], number[]] = [[], []]
+    const rates: [number[], number[]] = [[], []]
+    for (let r = 0; r < ROUNDS; r++) {
+      const pair: number[] = []
+      for (const [i, server] of [off, on].entries()) {
+        const o = await load(server.base, '/health', 'x-pad', keys, { duration: SECONDS })
+        check(o, '/health')
+        const before = cpuNs(server.child.pid)
+        const p = await load(server.base, '/orders', 'x-api-key', keys, { duration: SECONDS })
+        const after = cpuNs(server.child.pid)
+        check(p, `/orders (usage ${i === 1 ? 'on' : 'off'})`)
+        if (before !== undefined && after !== undefined)
+          cpu[i]!.push((after - before) / 1000 / p.requests)
+        rates[i]!.push(p.rps)
+        pair.push(p.rps / o.rps)
+      }
+      ratios.push(pair[1]! / pair[0]!)
+    }
+    const ratio = median(ratios)
+    const cpuText =
+      cpu[0].length === ROUNDS && cpu[1].length === ROUNDS
+        ? `; CPU per request ${median(cpu[1]).toFixed(1)} µs with analytics vs ${median(cpu[0]).toFixed(1)} µs without (ratio ${(median(cpu[0]) / median(cpu[1])).toFixed(2)})`
+        : ''
+    console.log(
+      `${framework.padEnd(8)} usage  (protected/open with analytics) / (without) ${ratio.toFixed(2)} (target >= 0.95${ratio < 0.95 ? ', MISSED' : ''})${cpuText}   (${Math.round(median(rates[1]))} vs ${Math.round(median(rates[0]))} protected req/s, ${ROUNDS}x${SECONDS}s alternating, ${CONNECTIONS} connections)`,
+    )
+    const rate = Math.round(median(rates[1]))
+    const withAnalytics = await usageWrites(keys.length, rate, true)
+    const without = await usageWrites(keys.length, rate, false)
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
+    console.log(
+      `${framework.padEnd(8)} usage  SQLite bytes written per million verifications at ${rate} req/s over ${keys.length} keys (WAL growth, 10 s flushes): ${mb(withAnalytics)} with analytics, ${mb(without)} without`,
+    )
+  } finally {
+    await stopServer(off.child)
+    await stopServer(on.child)
+  }
+}
+
+/**
+ * Bytes appended to a fresh SQLite file's WAL by a million verifications of `keyCount` keys
+ * at `rate` per second (a simulated clock; every 10 s of it a flush, as keyward's timer would),
+ * from 250 client addresses, with or without analytics. Automatic checkpoints are off while it
+ * runs, so that the WAL only grows.
+ */
+async function usageWrites(keyCount: number, rate: number, analytics: boolean): Promise<number> {
+  const file = join(dir, `usage-${analytics ? 'on' : 'off'}.db`)
+  const db = new Database(file)
+  const store = createSqliteStore({ db })
+  await store.migrate()
+  const clock = { t: Date.UTC(2026, 0, 1), now: () => clock.t }
+  const keyward = await createKeyward({
+    store,
+    peppers: [{ version: 1, secret: 'bench-usage-writes-pepper-0123456789abcdef' }],
+    clock,
+    // flushed by hand on the simulated clock; the cache outlives the simulated run
+    usageFlushIntervalMs: 3_600_000,
+    cache: { ttlMs: 86_400_000 },
+    usage: { analytics },
+  })
+  const secrets: string[] = []
+  for (let i = 0; i < keyCount; i++)
+    secrets.push((await keyward.createKey({ name: `w-${i}`, scopes: ['orders:read'] })).key)
+  const ips = Array.from({ length: 250 }, (_, i) => `198.51.100.${i}`)
+  const scopes = ['orders:read']
+  for (const key of secrets) await keyward.verify(key, { scopes })
+  await keyward.verifier.flush()
+  db.pragma('wal_checkpoint(TRUNCATE)')
+  db.pragma('wal_autocheckpoint = 0')
+  const before = statSync(`${file}-wal`).size
+  const stepMs = 1000 / rate
+  let nextFlush = clock.t + FLUSH_MS
+  let t = clock.t
+  for (let i = 0; i < MILLION; i++) {
+    t += stepMs
+    clock.t = Math.floor(t)
+    const options = { scopes, ip: ips[i % ips.length]!, usageTag: '/orders' }
+    const result = keyward.verifyCached(secrets[i % keyCount]!, options)
+    if (result?.ok !== true) throw new Error('bench: a cached verification did not pass')
+    if (clock.t >= nextFlush) {
+      await keyward.verifier.flush()
+      nextFlush += FLUSH_MS
+    }
+  }
+  await keyward.verifier.flush()
+  const written = statSync(`${file}-wal`).size - before
+  await keyward.close()
+  await store.close()
+  return written
 }
 
 /** Removes what the redis case wrote (it would expire anyway). */

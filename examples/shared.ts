@@ -139,7 +139,12 @@ export async function openExampleKeyward(): Promise<ExampleKeyward> {
   try {
     opened = await openKeyward({
       env: process.env,
-      keyward: { limits: { limiter: limits.limiter } },
+      keyward: {
+        limits: { limiter: limits.limiter },
+        // usage analytics (per key, minute, outcome and route) are on; KEYWARD_USAGE_ANALYTICS=off
+        // keeps the plain counters only (bench/http.ts measures what analytics cost)
+        ...(process.env.KEYWARD_USAGE_ANALYTICS === 'off' ? { usage: { analytics: false } } : {}),
+      },
     })
   } catch (error) {
     await limits.close()

@@ -9,3 +9,8 @@ export * from './core/key-format.js'
 export * from './core/keyward.js'
 export * from './core/scopes.js'
 export type * from './core/types.js'
+export {
+  UsageRetention,
+  type UsageRetentionOptions,
+  type UsageRetentionRun,
+} from './core/usage-retention.js'

@@ -16,6 +16,7 @@ import { registerRoles } from './commands/roles.js'
 import { registerScan } from './commands/scan.js'
 import { registerServe } from './commands/serve.js'
 import { registerTokens } from './commands/tokens-rotate.js'
+import { registerUsage } from './commands/usage.js'
 import { type CliContext, type CliIo, InterruptedError, RefusedError, UsageError } from './io.js'
 import { echo } from './options.js'
 
@@ -70,6 +71,7 @@ Exit codes: 0 ok, 1 refused (key invalid, not found, store error), 2 bad usage.`
   registerScan(program, ctx)
   registerAudit(program, ctx)
   registerPolicy(program, ctx)
+  registerUsage(program, ctx)
   registerTokens(program, ctx)
   registerMigrate(program, ctx)
   registerServe(program, ctx, version())

@@ -38,6 +38,7 @@ import type {
   StoredAuditEvent,
   Store,
 } from './types.js'
+import { resolveUsageOptions, type UsageOptions } from './usage.js'
 import { checkPositiveInt } from './validate.js'
 import { type CacheOptions, Verifier } from './verifier.js'
 import type { VerifyOptions, VerifyResult } from './verify-types.js'
@@ -60,8 +61,10 @@ export type {
 export { KeyAdmin } from './key-admin.js'
 export type { KeywardLimitsOptions } from './limit-policy.js'
 export { Verifier } from './verifier.js'
+export type { UsageOptions } from './usage.js'
 export type { VerifierStats, VerifyOutcomeCounts } from './verify-stats.js'
 export type {
+  SecretDeprecation,
   VerifiedKey,
   VerifiedTokenClaims,
   VerifyDenial,
@@ -83,6 +86,8 @@ export interface KeywardOptions {
   acceptPrefixes?: readonly string[]
   /** How often usage counters are written to the store. Default 10 s. */
   usageFlushIntervalMs?: number
+  /** Usage analytics: on/off and their memory bound (`UsageOptions`). */
+  usage?: UsageOptions
   /** Called with errors of background work (usage flush, a lost change feed); default: ignored. */
   onError?: (error: unknown) => void
   /**
@@ -147,6 +152,7 @@ const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
   'allowImported',
   'acceptPrefixes',
   'usageFlushIntervalMs',
+  'usage',
   'onError',
   'changes',
   'limits',
@@ -251,6 +257,7 @@ export class Keyward {
       impliedScopes: resolveImplied(options.impliedScopes),
       usageFlushIntervalMs: interval,
       audit: resolveAudit(options.audit),
+      usage: resolveUsageOptions(options.usage),
       onError,
     })
     const verifier = this.verifier

@@ -168,8 +168,9 @@ export interface SecretRecord {
   /** When this secret stops verifying (end of a rotation grace period), or null. */
   expiresAt: number | null
   /**
-   * When this secret last verified, epoch ms, or null (never, or not recorded by this store).
-   * Written by usage analytics; absent counts as null.
+   * When a request last presented this secret to a known key, whatever the outcome (an old
+   * secret still sent and refused is still in use); null: never. Written in batches with the
+   * usage counters, so up to one flush interval late. Stores always return it; writers may omit it.
    */
   lastUsedAt?: number | null
 }
@@ -228,6 +229,65 @@ export interface UsageEntry {
   count: number
   lastUsedAt: number
 }
+
+/** The last time a secret was presented, named by its key and hint: never by its hash. */
+export interface SecretUse {
+  keyId: string
+  hint: string
+  lastUsedAt: number
+}
+
+/**
+ * Verifications of one key in one minute with one outcome and tag: what usage analytics
+ * record. Never a secret, a hash or a query string.
+ */
+export interface UsageCell {
+  keyId: string
+  /** Start of the minute, epoch ms. */
+  at: number
+  /** `valid`, or the denial code. */
+  code: string
+  /** The route pattern or tag the request was counted under; `''` for none. */
+  tag: string
+  count: number
+  /** Client address of the first and last of these verifications (null when unknown). */
+  firstIp: string | null
+  lastIp: string | null
+}
+
+/** What a usage flush writes besides the per-key counters, in the same transaction. */
+export interface UsageDetail {
+  secrets: readonly SecretUse[]
+  cells: readonly UsageCell[]
+}
+
+/** A summary of recorded usage: one key's (`keyId`) or every key's. */
+export interface UsageSummaryQuery {
+  keyId?: string
+  /** Buckets starting at or after `since` and before `until`, epoch ms. */
+  since: number
+  until: number
+  /** Width of the series' buckets, ms (a minute, an hour or a day); buckets align to it (UTC). */
+  stepMs: number
+  /** Most tags to return, busiest first. */
+  tagLimit: number
+}
+
+export interface UsageSummary {
+  /** Counts per bucket and code, oldest bucket first. */
+  series: { at: number; code: string; count: number }[]
+  /** Totals per key: every outcome, and the denials (codes other than `valid`). */
+  keys: { keyId: string; total: number; denied: number }[]
+  /** Busiest tags first. */
+  tags: { tag: string; total: number }[]
+  /** First IP of the earliest bucket and last IP of the latest (null when none recorded). */
+  firstIp: string | null
+  lastIp: string | null
+}
+
+/** Width of a usage row: minute rows as recorded, hour rows once rolled up. */
+export const USAGE_MINUTE_MS = 60_000
+export const USAGE_HOUR_MS = 3_600_000
 
 /**
  * One audit record. Never carries a secret, its hash or a query string: only ids, hints and
@@ -426,8 +486,22 @@ export interface Store {
    * key does not exist.
    */
   endGracePeriods(keyId: string, now: number, audit: AuditOf<number>): Promise<number | null>
-  /** Adds counts and raises last-used times; one batch, one transaction. */
-  recordUsage(entries: readonly UsageEntry[]): Promise<void>
+  /**
+   * Adds counts and raises last-used times; with `detail`, also raises secrets' `lastUsedAt`
+   * and adds usage cells to their minute rows (`count` added, `firstIp` kept when the row has
+   * one, `lastIp` replaced). One batch, one transaction.
+   */
+  recordUsage(entries: readonly UsageEntry[], detail?: UsageDetail): Promise<void>
+  /** Totals of recorded usage (minute and hour rows alike) for one key or all. Read-only. */
+  summarizeUsage(query: UsageSummaryQuery): Promise<UsageSummary>
+  /**
+   * Folds up to `limit` minute rows that start before `before` into their hour rows (counts
+   * added, first IP of the earliest, last IP of the latest) and deletes them, in one
+   * transaction. Returns how many minute rows it folded: call again while it returns `limit`.
+   */
+  rollUpUsage(before: number, limit: number): Promise<number>
+  /** Deletes up to `limit` usage rows that start before `before`; returns how many. */
+  pruneUsage(before: number, limit: number): Promise<number>
   /**
    * Appends events to the hash chain in one transaction, serialised with every other append
    * (of any process): each gets the next `seq`, the previous hash and its own.

@@ -16,10 +16,11 @@ import {
 import { keyLimitRequest, type LimitPolicy, requestWith } from './limit-policy.js'
 import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from './retry.js'
 import { compileScopes, expandImplied, expandRoles, type ScopeSet } from './scopes.js'
-import type { FoundKey, LimitDecision, LimitRequest, Store } from './types.js'
-import { UsageBuffer } from './usage.js'
+import type { FoundKey, LimitDecision, LimitRequest, SecretRecord, Store } from './types.js'
+import { type ResolvedUsageOptions, type SecretSlot, UsageBuffer } from './usage.js'
 import { type VerifierStats, VerifyCounters } from './verify-stats.js'
 import type {
+  SecretDeprecation,
   VerifiedKey,
   VerifyDenial,
   VerifyOptions,
@@ -44,6 +45,7 @@ export interface VerifierOptions {
   usageFlushIntervalMs: number
   /** Denials of known keys as audit events (audit-buffer.ts). */
   audit: Required<AuditBufferOptions>
+  usage?: ResolvedUsageOptions
   onError: (error: unknown) => void
 }
 
@@ -55,6 +57,10 @@ interface CacheEntry {
   success: VerifySuccess
   /** Step 6 for a plain request, built once; null when the key has no limits. */
   limitRequest: Readonly<LimitRequest> | null
+  /** Where usage of this secret is counted. */
+  slot: SecretSlot
+  /** Set for an old secret inside a rotation grace period (it is also on `success`). */
+  deprecation: SecretDeprecation | null
 }
 
 const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
@@ -131,8 +137,13 @@ export class Verifier {
       )
       this.rolesTtlMs = ttlMs
     }
-    this.usage = new UsageBuffer(this.store, options.usageFlushIntervalMs, options.onError)
     this.denials = new AuditBuffer(this.store, options.audit, options.onError)
+    this.usage = new UsageBuffer(
+      this.store,
+      options.usageFlushIntervalMs,
+      options.onError,
+      options.usage,
+    )
   }
 
   async verify(
@@ -222,7 +233,7 @@ export class Verifier {
       entry =
         key === null || secret === undefined
           ? null
-          : await this.entryFor({ key, secret }, established.hint, now)
+          : await this.entryFor({ key, secret }, established.hint, now, secrets)
     } catch (error) {
       this.counts.storeLookupErrors++
       this.counts.storeUnavailable++
@@ -282,7 +293,11 @@ export class Verifier {
    * console.log(outcomes.ok, outcomes.key_invalid)
    */
   stats(): VerifierStats {
-    const counts = this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes)
+    const counts = this.counts.snapshot(this.cacheSize(), this.usage.failedFlushes, {
+      dropped: this.usage.bound.dropped,
+      tagsMerged: this.usage.bound.tagsMerged,
+      pendingCells: this.usage.pendingCells,
+    })
     return { ...counts, audit: this.denials.stats() }
   }
 
@@ -350,22 +365,27 @@ export class Verifier {
     const counts = this.counts
     if (secret.expiresAt !== null && secret.expiresAt <= now) {
       counts.keyExpired++
+      this.recordUsage(entry, 'key_expired', options, now)
       return { ok: false, code: 'key_expired', keyId: key.id }
     }
     if (key.state === 'revoked') {
       counts.keyRevoked++
+      this.recordUsage(entry, 'key_revoked', options, now)
       return { ok: false, code: 'key_revoked', keyId: key.id }
     }
     if (key.state === 'disabled') {
       counts.keyDisabled++
+      this.recordUsage(entry, 'key_disabled', options, now)
       return { ok: false, code: 'key_disabled', keyId: key.id }
     }
     if (key.expiresAt !== null && key.expiresAt <= now) {
       counts.keyExpired++
+      this.recordUsage(entry, 'key_expired', options, now)
       return { ok: false, code: 'key_expired', keyId: key.id }
     }
     if (entry.ips !== null && !entry.ips.allows(options?.ip)) {
       counts.ipNotAllowed++
+      this.recordUsage(entry, 'ip_not_allowed', options, now)
       return { ok: false, code: 'ip_not_allowed', keyId: key.id }
     }
     const required = options?.scopes
@@ -373,6 +393,7 @@ export class Verifier {
       const missingScopes = entry.scopes.missing(required)
       if (missingScopes.length > 0) {
         counts.insufficientScope++
+        this.recordUsage(entry, 'insufficient_scope', options, now)
         return { ok: false, code: 'insufficient_scope', keyId: key.id, missingScopes }
       }
     }
@@ -382,9 +403,19 @@ export class Verifier {
         ? undefined
         : this.limitSync(entry, entry.limitRequest, options, consumeSync)
     }
-    this.usage.record(key.id, now)
+    this.recordUsage(entry, 'valid', options, now)
     counts.ok++
     return entry.success
+  }
+
+  /** The one place the verify path hands an outcome of a known key to usage counting. */
+  private recordUsage(
+    entry: CacheEntry,
+    code: string,
+    options: VerifyOptions | undefined,
+    now: number,
+  ): void {
+    this.usage.record(entry.slot, code, options?.ip, options?.usageTag, now)
   }
 
   /** Step 6: every limit and the quota in one atomic decision; refused requests charge nothing. */
@@ -397,9 +428,9 @@ export class Verifier {
     try {
       decision = await this.limits!.limiter.consume(requestWith(base, options))
     } catch (error) {
-      return this.limiterFailed(entry, error)
+      return this.limiterFailed(entry, error, options)
     }
-    const result = this.admit(entry, decision)
+    const result = this.admit(entry, decision, options)
     // the in-process limiter's refusals are noted by `decide`; these are the remote limiter's
     if (!result.ok) this.denials.record(entry.key.id, result.code, options?.ip, this.clock.now())
     return result
@@ -416,16 +447,21 @@ export class Verifier {
     try {
       decision = consumeSync(requestWith(base, options))
     } catch (error) {
-      return this.limiterFailed(entry, error)
+      return this.limiterFailed(entry, error, options)
     }
-    return this.admit(entry, decision)
+    return this.admit(entry, decision, options)
   }
 
-  private limiterFailed(entry: CacheEntry, error: unknown): VerifyDenial {
+  private limiterFailed(
+    entry: CacheEntry,
+    error: unknown,
+    options: VerifyOptions | undefined,
+  ): VerifyDenial {
     // a malformed request (e.g. a bad cost) is the caller's bug, not an outage
     if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
     this.counts.limiterStoreUnavailable++
     this.counts.storeUnavailable++
+    this.recordUsage(entry, 'store_unavailable', options, this.clock.now())
     return {
       ok: false,
       code: 'store_unavailable',
@@ -435,11 +471,16 @@ export class Verifier {
     }
   }
 
-  private admit(entry: CacheEntry, decision: LimitDecision): VerifyResult {
+  private admit(
+    entry: CacheEntry,
+    decision: LimitDecision,
+    options: VerifyOptions | undefined,
+  ): VerifyResult {
     const counts = this.counts
     if (decision.degraded === true) counts.limiterDegraded++
     if (!decision.allowed) {
       const code = decision.code ?? 'rate_limited'
+      this.recordUsage(entry, code, options, this.clock.now())
       // a switch on the few refusal codes, on refusals only: no lookup on the admitted path
       switch (code) {
         case 'rate_limited':
@@ -470,10 +511,13 @@ export class Verifier {
         rateLimit: decision,
       }
     }
-    this.usage.record(entry.key.id, this.clock.now())
+    this.recordUsage(entry, 'valid', options, this.clock.now())
     counts.limiterAllowed++
     counts.ok++
-    return { ok: true, key: entry.success.key, rateLimit: decision }
+    const deprecation = entry.deprecation
+    return deprecation === null
+      ? { ok: true, key: entry.success.key, rateLimit: decision }
+      : { ok: true, key: entry.success.key, rateLimit: decision, deprecation }
   }
 
   /** Step 3 on a cache miss: the store, by keyed hash; the entry is cached unless stale. */
@@ -494,8 +538,39 @@ export class Verifier {
     return entry
   }
 
+  /**
+   * When the secret was superseded, for an old secret in its grace period: its successor's
+   * creation. One more read, on a cache miss of such a secret only; null for current secrets.
+   */
+  private async deprecationOf(
+    row: FoundKey,
+    hint: string,
+    listed: readonly SecretRecord[] | undefined,
+  ): Promise<SecretDeprecation | null> {
+    const sunsetAt = row.secret.expiresAt
+    if (sunsetAt === null) return null
+    const secrets = listed ?? (await this.store.listSecrets(row.key.id))
+    const own = secrets.find((s) => s.hint === hint && s.expiresAt === sunsetAt)
+    if (own === undefined) return null
+    // the successor: the earliest secret created since this one that lives as long (creation
+    // times alone cannot order a rotation made in the same millisecond as the creation)
+    let deprecatedAt: number | null = null
+    for (const s of secrets) {
+      if (s === own || s.createdAt < own.createdAt) continue
+      if (s.expiresAt !== null && s.expiresAt < sunsetAt) continue
+      if (deprecatedAt === null || s.createdAt < deprecatedAt) deprecatedAt = s.createdAt
+    }
+    return deprecatedAt === null ? null : Object.freeze({ deprecatedAt, sunsetAt })
+  }
+
   /** What verification needs of a found key: effective scopes, IP allowlist, limits. */
-  private async entryFor(row: FoundKey, hint: string, now: number): Promise<CacheEntry> {
+  private async entryFor(
+    row: FoundKey,
+    hint: string,
+    now: number,
+    secrets?: readonly SecretRecord[],
+  ): Promise<CacheEntry> {
+    const deprecation = await this.deprecationOf(row, hint, secrets)
     const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
     const own = roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
     const scopes = this.impliedScopes === null ? own : expandImplied(own, this.impliedScopes)
@@ -517,8 +592,14 @@ export class Verifier {
       secret: row.secret,
       scopes: compileScopes(scopes),
       ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
-      success: Object.freeze({ ok: true, key: verified }),
+      success: Object.freeze(
+        deprecation === null
+          ? { ok: true, key: verified }
+          : { ok: true, key: verified, deprecation },
+      ),
       limitRequest: this.limits === null ? null : keyLimitRequest(this.limits, row.key),
+      slot: { keyId: row.key.id, hint, lastUsedAt: 0, pending: false },
+      deprecation,
     }
   }
 

@@ -66,6 +66,7 @@ describe('verifier.stats()', () => {
       },
       storeErrors: { lookup: 0, usageFlush: 0 },
       audit: { dropped: 0, failedFlushes: 0, pending: 0 },
+      usage: { dropped: 0, tagsMerged: 0, pendingCells: 0 },
     })
   })
 

@@ -59,6 +59,15 @@ export interface VerifierStats {
     /** A batched usage write failed (its counts are kept and retried). */
     usageFlush: number
   }
+  /** Usage analytics' memory bound (src/core/usage.ts). */
+  usage: {
+    /** Verifications not recorded in analytics because the cell cap was reached. */
+    dropped: number
+    /** Verifications recorded under the tag `other`: their key had too many tags that minute. */
+    tagsMerged: number
+    /** Cells waiting for the next write now. */
+    pendingCells: number
+  }
 }
 
 /** The verifier's counters. Fields are bumped in place; read them through `snapshot`. */
@@ -86,7 +95,11 @@ export class VerifyCounters {
   limiterDegraded = 0
   storeLookupErrors = 0
 
-  snapshot(entries: { found: number; notFound: number }, usageFlushErrors: number): VerifierStats {
+  snapshot(
+    entries: { found: number; notFound: number },
+    usageFlushErrors: number,
+    usage: VerifierStats['usage'] = { dropped: 0, tagsMerged: 0, pendingCells: 0 },
+  ): VerifierStats {
     return {
       outcomes: {
         ok: this.ok,
@@ -117,6 +130,7 @@ export class VerifyCounters {
         degraded: this.limiterDegraded,
       },
       storeErrors: { lookup: this.storeLookupErrors, usageFlush: usageFlushErrors },
+      usage,
     }
   }
 }

@@ -40,11 +40,27 @@ export interface VerifiedTokenClaims {
   readonly expiresAt: number
 }
 
+/**
+ * The secret that verified was replaced by a rotation and is in its grace period: the caller
+ * should switch to the new one before `sunsetAt`.
+ */
+export interface SecretDeprecation {
+  /** When the secret was superseded (its successor was created), epoch ms. */
+  readonly deprecatedAt: number
+  /** When it stops verifying (the end of the grace period), epoch ms. */
+  readonly sunsetAt: number
+}
+
 export interface VerifySuccess {
   readonly ok: true
   readonly key: VerifiedKey
   /** The limiter's decision when the key has limits (for the `RateLimit` header fields). */
   readonly rateLimit?: LimitDecision
+  /**
+   * Set only when the secret used is an old one inside a rotation grace period (the HTTP layer
+   * answers with `Deprecation` and `Sunset`); absent for the current secret.
+   */
+  readonly deprecation?: SecretDeprecation
 }
 
 export interface VerifyDenial {
@@ -71,8 +87,14 @@ export type VerifyResult = VerifySuccess | VerifyDenial
 export interface VerifyOptions {
   /** Scopes the request needs; all must be granted. */
   scopes?: readonly string[]
-  /** Client address, checked against the key's IP allowlist. */
+  /** Client address, checked against the key's IP allowlist and recorded in usage analytics. */
   ip?: string
+  /**
+   * What usage analytics count this verification under: a route pattern (`/orders/:id`) or a
+   * name, never a raw URL (its query may hold a key, and its ids would make every request a
+   * row of its own). Absent: untagged.
+   */
+  usageTag?: string
   /** Units this request uses from the key's limits and quota. Default 1. */
   cost?: number
   /**

@@ -5,9 +5,15 @@ import type { FailedAuthCheck } from '../limits/failed-auth.js'
 import { requestClientIp } from '../limits/client-ip.js'
 import { rateLimitHeaders } from '../limits/headers.js'
 import { AMBIGUOUS, extractCredential, isPreflight, type RequestView } from './credentials.js'
+import { deprecationHeaders } from './deprecation.js'
 import { type FailedAuthGate, failedAuthGate } from './failed-auth-gate.js'
 import { idempotencyKeyOf, operationOf } from './idempotency.js'
-import { type ApiKeyOptions, resolveApiKeyOptions, type ResolvedApiKeyOptions } from './options.js'
+import {
+  type ApiKeyOptions,
+  resolveApiKeyOptions,
+  type ResolvedApiKeyOptions,
+  usageTagOf,
+} from './options.js'
 import { createResponder, type DeniedResponse } from './responses.js'
 
 /** A denied request: the verify denial and the response to send for it. */
@@ -21,8 +27,9 @@ export interface AuthDenied {
 /** An admitted request: the verified key, and the headers to add to the response. */
 export interface AuthSuccess extends VerifySuccess {
   /**
-   * `RateLimit-Policy` and `RateLimit` when the key has limits (lowercase names): adapters copy
-   * them onto the response. Absent for keys without limits.
+   * Headers for the response (lowercase names): `RateLimit-Policy` and `RateLimit` when the key
+   * has limits, `Deprecation` and `Sunset` when the secret is an old one in its rotation grace
+   * period. Adapters copy them onto the response. Absent when there are none.
    */
   readonly headers?: Readonly<Record<string, string>>
 }
@@ -52,12 +59,19 @@ export interface Authenticator<Req> {
    * too).
    * @param scopes overrides the options' scopes (per-route config)
    */
-  authenticate(view: RequestView, req: Req, scopes?: readonly string[]): Promise<AuthResult>
+  authenticate(
+    view: RequestView,
+    req: Req,
+    scopes?: readonly string[],
+    routeTag?: string,
+  ): Promise<AuthResult>
   /**
    * The same pipeline in callback form for adapters' hot paths: no promise of its own, and
    * `done` runs synchronously when no I/O is needed (preflight, ambiguous, a cached key without
    * limits, a malformed key). `fail` receives exceptions of `getCredential`, `cost`,
    * `onDenied`, `errorBody` or a custom verifier.
+   * @param routeTag the route pattern the adapter matched, for usage analytics (the
+   * `usageTag` option wins over it)
    */
   run(
     view: RequestView,
@@ -65,6 +79,7 @@ export interface Authenticator<Req> {
     scopes: readonly string[],
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
+    routeTag?: string,
   ): void
 }
 
@@ -82,7 +97,14 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   const options = resolveApiKeyOptions(input)
   const respond = createResponder(options)
   const { keyward, getCredential, onDenied, clock, preflightPass, cost, trustedProxies } = options
-  const { getClientIp } = options
+  const { getClientIp, usageTag } = options
+  /** The request's usage tag: the option's (fixed or computed), else the adapter's route. */
+  const tagFor: (req: Req, routeTag: string | undefined) => string | undefined =
+    usageTag === undefined
+      ? (_req, routeTag) => routeTag
+      : typeof usageTag === 'string'
+        ? () => usageTag
+        : (req) => usageTagOf(usageTag(req))
   const gate: FailedAuthGate | null =
     options.failedAuth === undefined ? null : failedAuthGate(options.failedAuth, clock)
   const verifyCached =
@@ -120,9 +142,20 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
   ): AuthResult {
     if (result.ok) {
       const limited = result.rateLimit
-      // keys without limits: the frozen success from the cache, as it is
-      if (limited === undefined) return result
-      return { ok: true, key: result.key, rateLimit: limited, headers: rateLimitHeaders(limited) }
+      const deprecation = result.deprecation
+      // keys without limits on their current secret: the frozen success from the cache, as it is
+      if (deprecation === undefined) {
+        if (limited === undefined) return result
+        return { ok: true, key: result.key, rateLimit: limited, headers: rateLimitHeaders(limited) }
+      }
+      // an old secret in its grace period: rare, so a merged header object is fine here
+      const headers =
+        limited === undefined
+          ? deprecationHeaders(deprecation)
+          : { ...rateLimitHeaders(limited), ...deprecationHeaders(deprecation) }
+      return limited === undefined
+        ? { ok: true, key: result.key, deprecation, headers }
+        : { ok: true, key: result.key, rateLimit: limited, deprecation, headers }
     }
     // only a wrong key (or a forged token) is a guess: missing, ambiguous or revoked keys and
     // expired tokens reveal nothing new
@@ -166,13 +199,21 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     scopes: readonly string[],
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
+    tag: string | undefined,
   ): void {
     if (credential === AMBIGUOUS) {
       done(deny(AMBIGUOUS_DENIAL, true, req))
       return
     }
     const presented = credential !== null
-    const base: VerifyOptions = ip === undefined ? { scopes } : { scopes, ip }
+    const base: VerifyOptions =
+      tag === undefined
+        ? ip === undefined
+          ? { scopes }
+          : { scopes, ip }
+        : ip === undefined
+          ? { scopes, usageTag: tag }
+          : { scopes, ip, usageTag: tag }
     let full: VerifyOptions
     try {
       full = limitOptions(base, view, req)
@@ -212,6 +253,7 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     scopes: readonly string[],
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
+    tag: string | undefined,
   ): void {
     let ip: string | undefined
     try {
@@ -222,12 +264,12 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     }
     const pending = gate?.check(ip)
     if (pending === undefined) {
-      verify(credential, ip, view, req, scopes, done, fail)
+      verify(credential, ip, view, req, scopes, done, fail, tag)
       return
     }
     const onCheck = (status: FailedAuthCheck) => {
       if (!status.blocked) {
-        verify(credential, ip, view, req, scopes, done, fail)
+        verify(credential, ip, view, req, scopes, done, fail, tag)
         return
       }
       let result: AuthDenied
@@ -240,7 +282,9 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       done(result)
     }
     // a failing failed-auth limiter must not lock everyone out: the key's own checks still run
-    pending.then(onCheck, () => verify(credential, ip, view, req, scopes, done, fail)).catch(fail)
+    pending
+      .then(onCheck, () => verify(credential, ip, view, req, scopes, done, fail, tag))
+      .catch(fail)
   }
 
   function run(
@@ -249,6 +293,7 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     scopes: readonly string[],
     done: (result: AuthResult) => void,
     fail: (error: unknown) => void,
+    routeTag?: string,
   ): void {
     if (preflightPass && isPreflight(view)) {
       done(PREFLIGHT)
@@ -259,8 +304,15 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
       done(deny(TRUNCATED_DENIAL, false, req))
       return
     }
+    let tag: string | undefined
+    try {
+      tag = tagFor(req, routeTag)
+    } catch (error) {
+      fail(error)
+      return
+    }
     if (getCredential === undefined) {
-      admit(extractCredential(options, view), view, req, scopes, done, fail)
+      admit(extractCredential(options, view), view, req, scopes, done, fail, tag)
       return
     }
     let custom: ReturnType<typeof getCredential>
@@ -273,13 +325,13 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     // a synchronous getter costs no promise: the service's session lookup is one on every call
     if (typeof (custom as PromiseLike<unknown> | null | undefined)?.then !== 'function') {
       const credential = (custom as string | null | undefined) ?? extractCredential(options, view)
-      admit(credential, view, req, scopes, done, fail)
+      admit(credential, view, req, scopes, done, fail, tag)
       return
     }
     Promise.resolve(custom)
       .then((found) => {
         const credential = found ?? extractCredential(options, view)
-        admit(credential, view, req, scopes, done, fail)
+        admit(credential, view, req, scopes, done, fail, tag)
       })
       .catch(fail)
   }
@@ -288,10 +340,11 @@ export function createAuthenticator<Req>(input: ApiKeyOptions<Req>): Authenticat
     view: RequestView,
     req: Req,
     scopes: readonly string[] = options.scopes,
+    routeTag?: string,
   ): Promise<AuthResult> {
     return new Promise((resolve, reject) => {
       try {
-        run(view, req, scopes, resolve, reject)
+        run(view, req, scopes, resolve, reject, routeTag)
       } catch (error) {
         reject(error)
       }

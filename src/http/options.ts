@@ -155,6 +155,15 @@ export interface ApiKeyOptions<Req = unknown> {
    * and everywhere with `false`, the header is ignored. See docs/http.md#idempotency-key.
    */
   idempotency?: IdempotencyOptions | false
+  /**
+   * What usage analytics count requests under: a name (`'billing-api'`) or a function of the
+   * request returning a route pattern (`/orders/:id`) or a name. Keep it to a few values: never
+   * the raw URL (its ids make a row per request, its query may hold a key); anything from `?` on
+   * is cut, and a key's tags past `usage.maxTagsPerKey` per minute are counted as `other`.
+   * Default: the matched route pattern where the framework knows it before the handler
+   * (Fastify's route URL, Hono's `routePath`), else none. Must not throw.
+   */
+  usageTag?: string | ((req: Req) => string | undefined)
 }
 
 /** Options after `resolveApiKeyOptions`: checked once, frozen, nothing re-checked per request. */
@@ -180,6 +189,7 @@ export interface ResolvedApiKeyOptions<Req = unknown> {
   readonly getClientIp: ApiKeyOptions<Req>['getClientIp']
   /** Methods on which `Idempotency-Key` counts; null when it counts nowhere. */
   readonly idempotencyMethods: ReadonlySet<string> | null
+  readonly usageTag: ApiKeyOptions<Req>['usageTag']
 }
 
 const KNOWN = new Set([
@@ -199,6 +209,7 @@ const KNOWN = new Set([
   'trustedProxies',
   'getClientIp',
   'idempotency',
+  'usageTag',
 ])
 const FAILED_AUTH_KNOWN = new Set(['limit', 'windowMs', 'ipv6PrefixBits'])
 const IDEMPOTENCY_KNOWN = new Set(['methods'])
@@ -267,6 +278,8 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
   if (failedAuth !== undefined && typeof (failedAuth as FailedAuthLimiter).check !== 'function') {
     rejectUnknownOptions(failedAuth, FAILED_AUTH_KNOWN, 'requireApiKey', 'failedAuth.')
   }
+  if (typeof options.usageTag === 'string') checkUsageTag(options.usageTag, '"usageTag"')
+  else checkFunction(options.usageTag, 'usageTag')
   const trustedProxies = resolveTrustedProxies(options.trustedProxies)
   const idempotencyMethods = resolveIdempotency(options.idempotency)
   const useQuery = sources.includes('query')
@@ -296,7 +309,31 @@ export function resolveApiKeyOptions<Req>(options: ApiKeyOptions<Req>): Resolved
     trustedProxies,
     getClientIp: options.getClientIp,
     idempotencyMethods,
+    usageTag: options.usageTag,
   })
+}
+
+const TAG_RE = /^[\x20-\x3e\x40-\x7e]{1,128}$/
+
+/**
+ * Checks a fixed usage tag (an option, a route's config): 1-128 printable ASCII characters
+ * without `?`, so that no query string can become a tag.
+ *
+ * @throws KeywardError `invalid_options`
+ */
+export function checkUsageTag(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !TAG_RE.test(value))
+    throw invalid(
+      `${what} must be a route pattern or a name of 1-128 printable ASCII characters without "?", got ${JSON.stringify(value)}`,
+    )
+  return value
+}
+
+/** A tag computed per request: a string, cut at `?`; anything else is no tag. */
+export function usageTagOf(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return undefined
+  const q = value.indexOf('?')
+  return q < 0 ? value : q === 0 ? undefined : value.slice(0, q)
 }
 
 function resolveIdempotency(value: ApiKeyOptions['idempotency']): ReadonlySet<string> | null {

@@ -26,7 +26,9 @@ import { keyRoutes } from './routes/keys.js'
 import { policyRoutes } from './routes/policy.js'
 import { roleRoutes } from './routes/roles.js'
 import { tokenRoutes } from './routes/token.js'
+import { usageRoutes } from './routes/usage.js'
 import { verifyRoutes } from './routes/verify.js'
+import { UsageRetention } from '../core/usage-retention.js'
 import type { ProxyConfig } from './proxy/config.js'
 import { proxyCost, proxyRoutes } from './proxy/routes.js'
 import { KeywardError } from '../core/errors.js'
@@ -128,6 +130,18 @@ export interface ServiceOptions {
   proxy?: ProxyConfig
   /** The dashboard's settings, or `false`: no /dashboard and no sessions. Default on. */
   dashboard?: DashboardOptions | false
+  /** How long usage rows are kept (roll-up and pruning run in the background while it serves). */
+  usage?: ServiceUsageOptions
+}
+
+/** Ages of usage rows: see `UsageRetention`. */
+export interface ServiceUsageOptions {
+  /** Minute rows older than this are rolled up into hour rows. Default 48 hours. */
+  minuteRowsForMs?: number
+  /** Usage rows older than this are deleted. Default 90 days. */
+  retentionMs?: number
+  /** Where the ages are counted from (tests). */
+  clock?: Clock
 }
 
 /** How the service issues access tokens. */
@@ -142,6 +156,10 @@ export interface ServiceTokenOptions {
 }
 
 const KIB = 1024
+
+/** Usage rows: minutes for 48 hours, then hours until 90 days. */
+export const DEFAULT_USAGE_MINUTE_ROWS_MS = 48 * 3_600_000
+export const DEFAULT_USAGE_RETENTION_MS = 90 * 86_400_000
 
 /** The defaults of `ServiceLimits` (also shown by `keyward serve --help` and the README). */
 export const DEFAULT_SERVICE_LIMITS: Readonly<Required<ServiceLimits>> = Object.freeze({
@@ -420,6 +438,16 @@ export async function createService(options: ServiceOptions): Promise<FastifyIns
   await app.register(roleRoutes, { keyward: options.keyward, trustedProxies: trusted })
   await app.register(auditRoutes, { keyward: options.keyward })
   await app.register(policyRoutes, { keyward: options.keyward, trustedProxies: trusted })
+  await app.register(usageRoutes, { keyward: options.keyward })
+  const retention = new UsageRetention({
+    store: options.keyward.store,
+    clock: options.usage?.clock ?? systemClock,
+    minuteRowsForMs: options.usage?.minuteRowsForMs ?? DEFAULT_USAGE_MINUTE_ROWS_MS,
+    retentionMs: options.usage?.retentionMs ?? DEFAULT_USAGE_RETENTION_MS,
+    onError: (error) => app.log.error({ err: error }, 'usage roll-up or pruning failed'),
+  })
+  retention.start()
+  app.addHook('onClose', () => retention.stop())
   if (dashboard !== null && sessions !== null) {
     await app.register(sessionRoutes, { sessions, cookieName, secureCookies })
     await app.register(dashboardRoutes, { dir: dashboard.dir ?? DEFAULT_DASHBOARD_DIR })

@@ -252,6 +252,15 @@ export function createServiceMetrics(options: ServiceMetricsOptions) {
       }
     },
   )
+  countsCounter(
+    'keyward_usage_cells_dropped_total',
+    'Verifications usage analytics could not keep in a cell of their own (memory bound): dropped (not recorded, usage.maxCells reached), merged (counted under the tag "other", usage.maxTagsPerKey reached)',
+    'reason',
+    () => {
+      const { usage } = stats()
+      return { dropped: usage.dropped, merged: usage.tagsMerged }
+    },
+  )
   new Counter({
     name: 'keyward_http_requests_total',
     help: 'HTTP requests by method, route pattern (unmatched for paths no route serves) and status class',

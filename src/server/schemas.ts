@@ -93,7 +93,8 @@ export const listKeysQuery = {
     },
     prefix: string(33, { description: 'Keys with this prefix', examples: ['kw_live'] }),
     scope: string(200, {
-      description: "Keys whose own scopes include this one exactly (no wildcard matching, not through roles)",
+      description:
+        'Keys whose own scopes include this one exactly (no wildcard matching, not through roles)',
       examples: ['orders:read'],
     }),
     expiringBefore: string(40, {
@@ -213,7 +214,12 @@ export const putRoleBody = {
   additionalProperties: false,
   required: ['scopes'],
   properties: {
-    scopes: { type: 'array', maxItems: 100, items: scopeSchema, description: 'The role grants these scopes' },
+    scopes: {
+      type: 'array',
+      maxItems: 100,
+      items: scopeSchema,
+      description: 'The role grants these scopes',
+    },
   },
 }
 
@@ -247,18 +253,30 @@ export const verifyBody = {
       type: 'integer',
       minimum: 0,
       maximum: 1_000_000_000,
-      description: 'Units the request uses from the key\'s rate limits and quota (default 1; 0 reads them without charging)',
+      description:
+        "Units the request uses from the key's rate limits and quota (default 1; 0 reads them without charging)",
     },
     idempotencyKey: string(255, {
       pattern: '^[\\x21-\\x7e]+$',
-      description: "The client's Idempotency-Key: a retry of the same operation is not charged to the quota again. Needs operation.",
+      description:
+        "The client's Idempotency-Key: a retry of the same operation is not charged to the quota again. Needs operation.",
     }),
     operation: string(2048, {
       minLength: 1,
-      description: 'What the request does, binding idempotencyKey, e.g. "POST /orders" (add a hash of the body to bind that too)',
+      description:
+        'What the request does, binding idempotencyKey, e.g. "POST /orders" (add a hash of the body to bind that too)',
       examples: ['POST /orders'],
     }),
-    ip: string(64, { description: "The client's IP address, checked against the key's IP allowlist" }),
+    ip: string(64, {
+      description: "The client's IP address, checked against the key's IP allowlist",
+    }),
+    tag: string(128, {
+      minLength: 1,
+      pattern: '^[\\x20-\\x3e\\x40-\\x7e]+$',
+      description:
+        'What usage analytics count this call under: your route pattern or a name (no "?", never a URL with its query)',
+      examples: ['/orders/:id'],
+    }),
   },
 }
 
@@ -279,7 +297,8 @@ export const verifyAnswerSchema = {
     valid: { type: 'boolean' },
     code: {
       type: 'string',
-      description: 'valid, or why not: key_invalid, key_revoked, key_expired, key_disabled, ip_not_allowed, insufficient_scope, rate_limited, quota_exhausted, idempotency_key_reused',
+      description:
+        'valid, or why not: key_invalid, key_revoked, key_expired, key_disabled, ip_not_allowed, insufficient_scope, rate_limited, quota_exhausted, idempotency_key_reused',
     },
     keyId: { type: ['string', 'null'] },
     owner: { type: ['string', 'null'] },
@@ -289,7 +308,8 @@ export const verifyAnswerSchema = {
     expiresAt: { type: ['string', 'null'], format: 'date-time' },
     ratelimit: {
       ...policySchema,
-      description: "The key's most constraining limit after this request (fewest units left), or null when it has none",
+      description:
+        "The key's most constraining limit after this request (fewest units left), or null when it has none",
     },
     missingScopes: {
       type: 'array',
@@ -300,5 +320,113 @@ export const verifyAnswerSchema = {
       type: 'integer',
       description: 'For rate_limited and quota_exhausted: seconds until the same request can pass',
     },
+    deprecation: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'Only when the key was sent with an old secret inside its rotation grace period: when it was superseded (the Deprecation header the middleware sends, RFC 9745)',
+    },
+    sunset: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'With deprecation: when the old secret stops working (the Sunset header, RFC 8594); switch to the new secret before then',
+    },
+  },
+}
+
+export const usageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    since: string(40, {
+      description: 'How far back: a duration ("1h", "24h", "30d") or an ISO time. Default 24h',
+      examples: ['24h'],
+    }),
+    step: {
+      type: 'string',
+      enum: ['1m', '1h', '1d'],
+      description:
+        'Width of the series buckets. Default: 1m up to 6 hours back, 1h up to 7 days, else 1d. Minute data older than the roll-up age exists per hour only',
+    },
+  },
+}
+
+export const usageOverviewQuery = {
+  ...usageQuery,
+  properties: {
+    ...usageQuery.properties,
+    top: string(3, {
+      pattern: '^[1-9][0-9]?$|^100$',
+      description: 'How many keys each top list holds, 1-100. Default 10',
+    }),
+  },
+}
+
+const countsSchema = {
+  type: 'object',
+  additionalProperties: { type: 'integer' },
+  description:
+    'Verifications by outcome: valid, or the denial code (insufficient_scope, rate_limited, key_revoked, …)',
+}
+
+const usageSeriesFields = {
+  since: { type: 'string', format: 'date-time' },
+  until: { type: 'string', format: 'date-time' },
+  step: { type: 'string' },
+  series: {
+    type: 'array',
+    description: 'Buckets that saw verifications, oldest first',
+    items: {
+      type: 'object',
+      properties: { at: { type: 'string', format: 'date-time' }, counts: countsSchema },
+    },
+  },
+  totals: countsSchema,
+}
+
+export const keyUsageSchema = {
+  type: 'object',
+  properties: {
+    keyId: { type: 'string' },
+    ...usageSeriesFields,
+    firstIp: {
+      type: ['string', 'null'],
+      description: 'Client address of the first verification in the range',
+    },
+    lastIp: {
+      type: ['string', 'null'],
+      description: 'Client address of the last verification in the range',
+    },
+    routes: {
+      type: 'array',
+      description:
+        'Route patterns or tags the verifications were counted under, busiest first ("" untagged, "other" past the per-minute tag limit)',
+      items: {
+        type: 'object',
+        properties: { tag: { type: 'string' }, total: { type: 'integer' } },
+      },
+    },
+  },
+}
+
+const topKeySchema = (count: 'total' | 'denied') => ({
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: {
+      keyId: { type: 'string' },
+      name: { type: 'string' },
+      [count]: { type: 'integer' },
+    },
+  },
+})
+
+export const usageOverviewSchema = {
+  type: 'object',
+  properties: {
+    ...usageSeriesFields,
+    topByTraffic: { ...topKeySchema('total'), description: 'Keys with the most verifications' },
+    topByDenials: { ...topKeySchema('denied'), description: 'Keys with the most denials' },
   },
 }

@@ -144,6 +144,7 @@ export async function startService(
         keyward: {
           impliedScopes: SERVICE_IMPLIED_SCOPES,
           limits: { limiter: limits.limiter },
+          usage: { maxCells: settings.usageMaxCells },
           onError: (error) => log.error({ err: error }, 'background work failed (usage flush)'),
         },
       })
@@ -178,6 +179,10 @@ export async function startService(
         readiness: limits.readiness,
         version: options.version,
         ...(settings.proxy === null ? {} : { proxy: settings.proxy }),
+        usage: {
+          minuteRowsForMs: settings.usageMinutesFor,
+          retentionMs: settings.usageRetention,
+        },
         dashboard: {
           // the browser reaches it over HTTPS: here, through the proxy, or at the public URL
           secureCookies:

@@ -4,12 +4,18 @@
 // Precedence: flag > environment > config file > default.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { formatDuration } from '../core/duration.js'
 import { KeywardError } from '../core/errors.js'
 import type { RedisFailurePolicy } from '../limits/redis.js'
 import { DEFAULT_DATABASE_URL } from '../open/database-url.js'
 import { describeError } from '../open/describe-error.js'
 import { DEFAULT_ACCESS_TOKEN_LIFETIME_SEC, MAX_TOKEN_LIFETIME_SEC } from '../tokens/limits.js'
-import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './app.js'
+import {
+  DEFAULT_SERVICE_LIMITS,
+  DEFAULT_USAGE_MINUTE_ROWS_MS,
+  DEFAULT_USAGE_RETENTION_MS,
+  type ServiceLimits,
+} from './app.js'
 import {
   audienceList,
   boolean,
@@ -35,6 +41,13 @@ import { loadTlsFiles, TlsFileError, type TlsFiles } from './tls.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** A duration in hours or days, as ages of stored rows are written. */
+const age: Kind<number> = {
+  ...duration,
+  allowed: 'a whole number and a unit (m, h, d, w), e.g. "48h" or "90d"',
+  format: formatDuration,
+}
 
 /** One row of the table. */
 interface Setting<T> {
@@ -271,6 +284,30 @@ export const SETTINGS = {
     description:
       'audit events older than this are deleted, in small batches every 10 minutes; the hash chain stays verifiable from the last deleted event',
   }),
+  usageMinutesFor: setting({
+    flag: '--usage-minutes-for <duration>',
+    env: 'KEYWARD_USAGE_MINUTES_FOR',
+    kind: age,
+    default: DEFAULT_USAGE_MINUTE_ROWS_MS,
+    defaultText: '48h',
+    description:
+      'usage analytics keep per-minute rows this long, then roll them up into hourly rows (in the background, in small batches)',
+  }),
+  usageRetention: setting({
+    flag: '--usage-retention <duration>',
+    env: 'KEYWARD_USAGE_RETENTION',
+    kind: age,
+    default: DEFAULT_USAGE_RETENTION_MS,
+    description: 'usage rows older than this are deleted; at least --usage-minutes-for',
+  }),
+  usageMaxCells: setting({
+    flag: '--usage-max-cells <count>',
+    env: 'KEYWARD_USAGE_MAX_CELLS',
+    kind: integer(100, 10_000_000),
+    default: 50_000,
+    description:
+      'most usage cells (key, minute, outcome, route) held in memory between writes; past it, verifications are not recorded in analytics and counted in keyward_usage_cells_dropped_total',
+  }),
   drainTimeout: setting({
     flag: '--drain-timeout <duration>',
     env: 'KEYWARD_DRAIN_TIMEOUT',
@@ -463,6 +500,11 @@ export function resolveSettings(input: SettingsInput): ServeSettings {
   if (tls === null && !v.behindTlsProxy && !isLoopback(v.host)) {
     fail(
       `${named('host')} is ${v.host}, not a loopback address, and plain HTTP there would carry keys in clear text: serve HTTPS with --tls-cert and --tls-key, or, when a TLS-terminating proxy is in front, say so with --behind-tls-proxy and --trusted-proxy`,
+    )
+  }
+  if (v.usageRetention < v.usageMinutesFor) {
+    fail(
+      `${named('usageRetention')} is shorter than ${named('usageMinutesFor')}: keep usage at least as long as its per-minute rows`,
     )
   }
   if (v.headersTimeout > v.requestTimeout) {

@@ -225,7 +225,7 @@ describe('POST /v1/keys/verify: described', () => {
     expect(op.tags).toEqual(['verify'])
     const body = op.requestBody.content['application/json'].schema
     expect(Object.keys(body.properties).sort()).toEqual(
-      ['cost', 'idempotencyKey', 'ip', 'key', 'operation', 'scopes'].sort(),
+      ['cost', 'idempotencyKey', 'ip', 'key', 'operation', 'scopes', 'tag'].sort(),
     )
     expect(body.required).toEqual(['key'])
     const answer = op.responses['200'].content['application/json'].schema
@@ -248,6 +248,7 @@ describe('POST /v1/keys/verify: bad input', () => {
       [{ key, cost: 1.5 }, /body\/cost must be integer/],
       [{ key, cost: '1' }, /body\/cost must be integer/],
       [{ key, ip: 'localhost' }, /ip "localhost" is not an IP address/],
+      [{ key, tag: `/orders?api_key=${key}` }, /body\/tag must match pattern/],
       [{ key, ip: key }, /ip "kw_live_\w{4}…\w{4}" is not an IP address/],
       [{ key, scopes: ['a:b', key] }, /scope "kw_live_\w{4}…\w{4}" is not valid/],
       [{ key, idempotencyKey: 'a' }, /idempotencyKey needs operation: .*"operation": "POST \/orders"/],

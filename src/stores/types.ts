@@ -18,9 +18,15 @@ export type {
   RateLimitRule,
   SecretRecord,
   SecretRotation,
+  SecretUse,
   SigningKeyRecord,
   StoredAuditEvent,
   Store,
+  UsageCell,
+  UsageDetail,
   UsageEntry,
+  UsageSummary,
+  UsageSummaryQuery,
 } from '../core/types.js'
+export { USAGE_HOUR_MS, USAGE_MINUTE_MS } from '../core/types.js'
 export { foundKey } from './found-key.js'

@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { foundKey } from '../../src/stores/found-key.js'
 import { matchesListQuery } from '../../src/stores/list-query.js'
-import type { KeyRecord, ListKeysQuery, SecretRecord, Store } from '../../src/stores/types.js'
+import type {
+  KeyRecord,
+  ListKeysQuery,
+  SecretRecord,
+  Store,
+  UsageCell,
+  UsageSummaryQuery,
+} from '../../src/stores/types.js'
 import {
   makeKey,
   makeSecret,
@@ -418,9 +425,9 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           expiresAt: now + 10,
         })
         const ids = async (extra: { status?: 'active' | 'revoked' | 'expired' } = {}) =>
-          (
-            await store.listKeys({ expiringBefore: before, now, limit: 10, ...extra })
-          ).items.map((k) => k.id)
+          (await store.listKeys({ expiringBefore: before, now, limit: 10, ...extra })).items.map(
+            (k) => k.id,
+          )
         await expect(ids()).resolves.toEqual([revoked.id, last.id, soon.id])
         await expect(ids({ status: 'active' })).resolves.toEqual([last.id, soon.id])
         await expect(ids({ status: 'revoked' })).resolves.toEqual([revoked.id])
@@ -579,6 +586,189 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           { keyId: a.id, count: 1, lastUsedAt: T0 + 1 },
         ])
         expect((await store.getKey(a.id))?.usageCount).toBe(1)
+      })
+    })
+
+    describe('usage analytics', () => {
+      const MIN = 60_000
+      const HOUR = 3_600_000
+      // a whole day, so that minute and hour buckets line up with T0's
+      const D0 = T0 - (T0 % 86_400_000)
+      const cell = (keyId: string, overrides: Partial<UsageCell> = {}): UsageCell => ({
+        keyId,
+        at: D0,
+        code: 'valid',
+        tag: '/orders',
+        count: 1,
+        firstIp: '203.0.113.1',
+        lastIp: '203.0.113.1',
+        ...overrides,
+      })
+      const summary = (q: Partial<UsageSummaryQuery> = {}) =>
+        store.summarizeUsage({ since: D0, until: D0 + 86_400_000, stepMs: MIN, tagLimit: 10, ...q })
+
+      it('adds cells to their minute rows: counts add up, the first IP stays, the last IP moves', async () => {
+        const a = await insert()
+        await store.recordUsage([], {
+          secrets: [],
+          cells: [
+            cell(a.id, { at: D0 + 5, count: 2, firstIp: '203.0.113.1', lastIp: '203.0.113.2' }),
+            cell(a.id, { code: 'rate_limited', count: 3, firstIp: null, lastIp: null }),
+          ],
+        })
+        await store.recordUsage([], {
+          secrets: [],
+          // the same cell twice in one batch (counts put back after a failed write)
+          cells: [
+            cell(a.id, { count: 1, firstIp: '203.0.113.9', lastIp: '203.0.113.3' }),
+            cell(a.id, { count: 4, firstIp: '203.0.113.8', lastIp: '203.0.113.4' }),
+          ],
+        })
+        const got = await summary({ keyId: a.id })
+        expect(got.series).toEqual([
+          { at: D0, code: 'rate_limited', count: 3 },
+          { at: D0, code: 'valid', count: 7 },
+        ])
+        expect(got.keys).toEqual([{ keyId: a.id, total: 10, denied: 3 }])
+        expect(got.tags).toEqual([{ tag: '/orders', total: 10 }])
+        expect(got.firstIp).toBe('203.0.113.1')
+        expect(got.lastIp).toBe('203.0.113.4')
+      })
+
+      it('summarises by step, key and tag within [since, until)', async () => {
+        const a = await insert()
+        const b = await insert()
+        await store.recordUsage([], {
+          secrets: [],
+          cells: [
+            cell(a.id, {
+              at: D0 + 1 * MIN,
+              count: 1,
+              tag: '/a',
+              firstIp: '198.51.100.1',
+              lastIp: '198.51.100.1',
+            }),
+            cell(a.id, {
+              at: D0 + 2 * MIN,
+              count: 2,
+              tag: '/b',
+              firstIp: '198.51.100.2',
+              lastIp: '198.51.100.2',
+            }),
+            cell(a.id, { at: D0 + 61 * MIN, count: 4, code: 'insufficient_scope', tag: '/b' }),
+            cell(b.id, { at: D0 + 3 * MIN, count: 8, code: 'key_revoked', tag: '' }),
+            cell(b.id, { at: D0 + 86_400_000, count: 100 }), // the next day: outside
+          ],
+        })
+        const all = await summary({ stepMs: HOUR })
+        expect(all.series).toEqual([
+          { at: D0, code: 'key_revoked', count: 8 },
+          { at: D0, code: 'valid', count: 3 },
+          { at: D0 + HOUR, code: 'insufficient_scope', count: 4 },
+        ])
+        expect(all.keys).toEqual(
+          [
+            { keyId: a.id, total: 7, denied: 4 },
+            { keyId: b.id, total: 8, denied: 8 },
+          ].sort((x, y) => (x.keyId < y.keyId ? -1 : 1)),
+        )
+        expect(all.tags).toEqual([
+          { tag: '', total: 8 },
+          { tag: '/b', total: 6 },
+          { tag: '/a', total: 1 },
+        ])
+        expect((await summary({ tagLimit: 1 })).tags).toEqual([{ tag: '', total: 8 }])
+        const own = await summary({ keyId: a.id, since: D0 + 2 * MIN, stepMs: 86_400_000 })
+        expect(own.series).toEqual([
+          { at: D0, code: 'insufficient_scope', count: 4 },
+          { at: D0, code: 'valid', count: 2 },
+        ])
+        expect(own.firstIp).toBe('198.51.100.2')
+        expect((await summary({ keyId: a.id })).firstIp).toBe('198.51.100.1')
+        const none = await summary({ keyId: newKeyId() })
+        expect(none).toEqual({ series: [], keys: [], tags: [], firstIp: null, lastIp: null })
+      })
+
+      it('rolls minute rows up into hour rows in bounded batches, keeping totals and IPs', async () => {
+        const a = await insert()
+        await store.recordUsage([], {
+          secrets: [],
+          cells: [
+            cell(a.id, { at: D0 + 1 * MIN, count: 1, firstIp: '192.0.2.1', lastIp: '192.0.2.2' }),
+            cell(a.id, { at: D0 + 2 * MIN, count: 2, firstIp: '192.0.2.3', lastIp: '192.0.2.4' }),
+            cell(a.id, { at: D0 + 3 * MIN, count: 3, firstIp: null, lastIp: null }),
+            cell(a.id, { at: D0 + 2 * HOUR, count: 5 }), // newer than the cut: stays a minute row
+          ],
+        })
+        const before = await summary({ keyId: a.id, stepMs: 86_400_000 })
+        await expect(store.rollUpUsage(D0 + HOUR, 2)).resolves.toBe(2)
+        await expect(store.rollUpUsage(D0 + HOUR, 2)).resolves.toBe(1)
+        await expect(store.rollUpUsage(D0 + HOUR, 2)).resolves.toBe(0)
+        // totals are unchanged; the minute rows now read as one hour row
+        await expect(summary({ keyId: a.id, stepMs: 86_400_000 })).resolves.toEqual(before)
+        const minutes = await summary({ keyId: a.id, stepMs: MIN })
+        expect(minutes.series).toEqual([
+          { at: D0, code: 'valid', count: 6 },
+          { at: D0 + 2 * HOUR, code: 'valid', count: 5 },
+        ])
+        const hour = await summary({ keyId: a.id, until: D0 + HOUR })
+        expect(hour.firstIp).toBe('192.0.2.1')
+        expect(hour.lastIp).toBe('192.0.2.4')
+        // later minutes of an hour already rolled up fold into the same row
+        await store.recordUsage([], {
+          secrets: [],
+          cells: [
+            cell(a.id, { at: D0 + 30 * MIN, count: 10, firstIp: '192.0.2.9', lastIp: '192.0.2.9' }),
+          ],
+        })
+        await expect(store.rollUpUsage(D0 + HOUR, 100)).resolves.toBe(1)
+        const merged = await summary({ keyId: a.id, until: D0 + HOUR })
+        expect(merged.series).toEqual([{ at: D0, code: 'valid', count: 16 }])
+        expect([merged.firstIp, merged.lastIp]).toEqual(['192.0.2.1', '192.0.2.9'])
+      })
+
+      it('prunes rows older than the cut in bounded batches', async () => {
+        const a = await insert()
+        await store.recordUsage([], {
+          secrets: [],
+          cells: [1, 2, 3].map((i) => cell(a.id, { at: D0 + i * MIN, count: i })),
+        })
+        await store.rollUpUsage(D0 + 2 * MIN + 1, 100) // one hour row, one minute row left
+        await store.recordUsage([], { secrets: [], cells: [cell(a.id, { at: D0 + 5 * HOUR })] })
+        await expect(store.pruneUsage(D0 + HOUR, 1)).resolves.toBe(1)
+        await expect(store.pruneUsage(D0 + HOUR, 1)).resolves.toBe(1)
+        await expect(store.pruneUsage(D0 + HOUR, 1)).resolves.toBe(0)
+        expect((await summary({ keyId: a.id })).series).toEqual([
+          { at: D0 + 5 * HOUR, code: 'valid', count: 1 },
+        ])
+      })
+
+      it("raises a secret's lastUsedAt by key and hint, with the key counters in one write", async () => {
+        const key = makeKey()
+        const first = makeSecret(key.id, { hint: 'kw_test_Old0…0001', createdAt: T0 })
+        await store.insertKey(key, first)
+        const second = makeSecret(key.id, { hint: 'kw_test_New0…0002', createdAt: T0 + 10 })
+        await rotate(second, T0 + 1000)
+        const other = await insert()
+        expect((await store.listSecrets(key.id)).map((s) => s.lastUsedAt)).toEqual([null, null])
+        await store.recordUsage([{ keyId: key.id, count: 1, lastUsedAt: T0 + 50 }], {
+          secrets: [
+            { keyId: key.id, hint: first.hint, lastUsedAt: T0 + 40 },
+            { keyId: key.id, hint: first.hint, lastUsedAt: T0 + 30 },
+            { keyId: other.id, hint: first.hint, lastUsedAt: T0 + 99 },
+          ],
+          cells: [],
+        })
+        await store.recordUsage([], {
+          secrets: [{ keyId: key.id, hint: first.hint, lastUsedAt: T0 + 20 }],
+          cells: [],
+        })
+        const listed = await store.listSecrets(key.id)
+        expect(listed.map((s) => [s.hint, s.lastUsedAt])).toEqual([
+          [second.hint, null],
+          [first.hint, T0 + 40],
+        ])
+        expect((await store.getKey(key.id))?.usageCount).toBe(1)
       })
     })
 
@@ -766,6 +956,12 @@ export function describeStore(name: string, makeStore: MakeStore): void {
           ['setExpiryPolicy', () => store.setExpiryPolicy(null, 1, () => [])],
           ['expiryCounts', () => store.expiryCounts(T0, [1])],
           ['recordUsage', () => store.recordUsage([{ keyId: key.id, count: 1, lastUsedAt: T0 }])],
+          [
+            'summarizeUsage',
+            () => store.summarizeUsage({ since: 0, until: T0, stepMs: 60_000, tagLimit: 1 }),
+          ],
+          ['rollUpUsage', () => store.rollUpUsage(T0, 1)],
+          ['pruneUsage', () => store.pruneUsage(T0, 1)],
           ['appendAudit', () => store.appendAudit([event()])],
           ['listAudit', () => store.listAudit({ limit: 1 })],
           ['listRoles', () => store.listRoles()],

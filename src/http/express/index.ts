@@ -16,6 +16,16 @@ declare global {
 }
 
 /**
+ * The route pattern for usage analytics when Express has matched a route already: the
+ * middleware sits on the route (`app.get('/orders/:id', requireApiKey(…), …)`). Mounted with
+ * `app.use`, no route is matched yet: pass the `usageTag` option instead.
+ */
+function routeTagOf(req: Request): string | undefined {
+  const path = (req.route as { path?: unknown } | undefined)?.path
+  return typeof path === 'string' ? path : undefined
+}
+
+/**
  * Express middleware that lets a request through only with a valid API key carrying
  * `scopes`; otherwise it answers 400/401/403/429/503 with a problem+json body.
  *
@@ -40,6 +50,7 @@ export function requireApiKey(options: ApiKeyOptions<Request>): RequestHandler {
         next()
       },
       next,
+      routeTagOf(req),
     )
   }
 }

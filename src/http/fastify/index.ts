@@ -9,12 +9,15 @@ import fp from 'fastify-plugin'
 import type { VerifiedKey } from '../../core/keyward.js'
 import { type Authenticator, createAuthenticator } from '../authenticate.js'
 import { NodeRequestView } from '../node-view.js'
-import { type ApiKeyOptions, checkScopes } from '../options.js'
+import { type ApiKeyOptions, checkScopes, checkUsageTag } from '../options.js'
 
 export * from '../public.js'
 
-/** Per-route setting: extra required scopes, or `false` to leave the route open. */
-export type KeywardRouteConfig = { scopes?: readonly string[] } | false
+/**
+ * Per-route setting: extra required scopes and the usage tag (default: the route's URL
+ * pattern), or `false` to leave the route open.
+ */
+export type KeywardRouteConfig = { scopes?: readonly string[]; usageTag?: string } | false
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -50,6 +53,7 @@ class FastifyRequestView extends NodeRequestView {
 function hookFor(
   auth: Authenticator<FastifyRequest>,
   scopes: readonly string[],
+  routeTag: string | ((request: FastifyRequest) => string) | undefined,
 ): onRequestHookHandler {
   const hook = function keywardOnRequest(
     request: FastifyRequest,
@@ -72,6 +76,7 @@ function hookFor(
         reply.code(status).headers(headers).send(Buffer.from(body))
       },
       (error) => done(error as Error),
+      typeof routeTag === 'function' ? routeTag(request) : routeTag,
     )
   }
   return Object.assign(hook, { [IS_KEYWARD_HOOK]: true })
@@ -86,8 +91,16 @@ function hookFor(
  */
 export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequestHookHandler {
   const auth = createAuthenticator(options)
-  return hookFor(auth, auth.options.scopes)
+  // the route is not known here: without a `usageTag` option, usage is tagged per request with
+  // the matched route's pattern (reading it builds a small object; the plugin's hooks do not)
+  return hookFor(
+    auth,
+    auth.options.scopes,
+    auth.options.usageTag === undefined ? routeUrlOf : undefined,
+  )
 }
+
+const routeUrlOf = (request: FastifyRequest): string => request.routeOptions.url ?? ''
 
 /**
  * Fastify plugin: decorates `request.apiKey` and authenticates every route added after it in
@@ -104,7 +117,8 @@ export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequest
 const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify, options) => {
   const auth = createAuthenticator(options)
   const base = auth.options.scopes
-  const baseHook = hookFor(auth, base)
+  // unmatched requests: no route, no tag
+  const baseHook = hookFor(auth, base, undefined)
   if (!fastify.hasRequestDecorator('apiKey')) fastify.decorateRequest('apiKey', null)
   // Each route gets its own hook with its scopes merged and checked once, here: nothing is
   // looked up per request (request.routeOptions builds a new object on every access), open
@@ -123,7 +137,15 @@ const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify
             [...base, ...config.scopes],
             `route ${route.method} ${route.url} config "keyward.scopes"`,
           )
-    route.onRequest = [scopes === base ? baseHook : hookFor(auth, scopes), ...hooks]
+    // the route's pattern (never a request's URL), unless the route names its own tag
+    const tag =
+      config?.usageTag === undefined
+        ? route.url
+        : checkUsageTag(
+            config.usageTag,
+            `route ${route.method} ${route.url} config "keyward.usageTag"`,
+          )
+    route.onRequest = [hookFor(auth, scopes, tag), ...hooks]
   })
   // requests that match no route get no route hook: authenticate them here, so a 404 does not
   // tell a caller without a key which paths exist

@@ -59,6 +59,18 @@ class HonoRequestView implements RequestView {
 }
 
 /**
+ * The route pattern for usage analytics: the path this middleware was registered with
+ * (`app.get('/orders/:id', requireApiKey(…), …)`), or, for a catch-all `app.use('*', …)`,
+ * the pattern of the last route matched (the handler's), read only then since it builds a list.
+ */
+function routeTagOf(c: Context): string | undefined {
+  const own = c.req.routePath
+  if (!own.endsWith('*')) return own
+  const routes = c.req.matchedRoutes
+  return routes[routes.length - 1]?.path ?? own
+}
+
+/**
  * Hono middleware: lets a request through only with a valid API key carrying `scopes` and
  * sets `c.get('apiKey')`; otherwise answers with the problem+json denial.
  *
@@ -69,8 +81,9 @@ class HonoRequestView implements RequestView {
  */
 export function requireApiKey(options: ApiKeyOptions<Context>): MiddlewareHandler {
   const auth = createAuthenticator(options)
+  const scopes = auth.options.scopes
   return async function keywardRequireApiKey(c, next) {
-    const result = await auth.authenticate(viewOf(c), c)
+    const result = await auth.authenticate(viewOf(c), c, scopes, routeTagOf(c))
     if (result.ok) {
       if (result.key !== null) c.set('apiKey', result.key)
       const headers = result.headers
@@ -79,7 +92,9 @@ export function requireApiKey(options: ApiKeyOptions<Context>): MiddlewareHandle
       for (const name in headers) c.header(name, headers[name])
       await next()
       // a Response the handler built itself did not: copy them onto it
-      if (!c.res.headers.has('ratelimit')) for (const name in headers) c.header(name, headers[name])
+      for (const name in headers) {
+        if (!c.res.headers.has(name)) c.header(name, headers[name])
+      }
       return
     }
     const { status, headers, body } = result.response

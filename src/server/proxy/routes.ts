@@ -14,7 +14,7 @@ import { type Clock, systemClock } from '../../core/clock.js'
 import type { TrustedProxies } from '../../limits/client-ip.js'
 import type { TokenSigner } from '../../tokens/signer.js'
 import { problem, sendProblem } from '../problems.js'
-import { PROXY_METHODS, type ProxyConfig } from './config.js'
+import { PROXY_METHODS, type ProxyConfig, type ProxyRule } from './config.js'
 import { clientHeaders, type Identity, upstreamHeaders } from './headers.js'
 import { identityTokens } from './identity-tokens.js'
 import { createProxyTable, type ProxyMatch } from './table.js'
@@ -104,6 +104,16 @@ function isWebSocket(request: FastifyRequest): boolean {
 }
 
 const noRetry = () => null
+
+const TAG_RE = /^[\x20-\x3e\x40-\x7e]{1,128}$/
+
+/**
+ * What usage analytics count a rule's requests under: its path pattern as configured
+ * (`/orders/**`), or its route name when the pattern cannot be a tag (too long).
+ */
+function ruleTag(rule: ProxyRule, name: string): string {
+  return TAG_RE.test(rule.pattern.source) ? rule.pattern.source : name
+}
 
 /** A router handler, as find-my-way stores them per constraint value. */
 type Handler = Parameters<
@@ -293,7 +303,7 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
             ? false
             : route.rule === null
               ? {}
-              : { scopes: route.rule.scopes },
+              : { scopes: route.rule.scopes, usageTag: ruleTag(route.rule, route.name) },
       },
       handler: route.forwards ? forward : (request, reply) => refuse(request, reply),
     })

@@ -19,6 +19,7 @@ export interface VerifyBody {
   idempotencyKey?: string
   operation?: string
   ip?: string
+  tag?: string
 }
 
 /** The key's most constraining limit: `limit`, `remaining` and `resetMs` of one policy. */
@@ -42,6 +43,10 @@ export interface VerifyAnswer {
   ratelimit: RateLimitAnswer | null
   missingScopes?: readonly string[]
   retryAfter?: number
+  /** Set for an old secret in its grace period: when it was superseded (ISO). */
+  deprecation?: string
+  /** With `deprecation`: when the old secret stops working (ISO). */
+  sunset?: string
 }
 
 const VERIFY = { keyward: { scopes: ['keys:verify'] } }
@@ -75,12 +80,13 @@ export function mostConstraining(decision: LimitDecision | undefined): RateLimit
  * @throws KeywardError `invalid_argument`
  */
 export function verifyOptions(body: VerifyBody): VerifyOptions {
-  const { scopes, cost, idempotencyKey, operation, ip } = body
+  const { scopes, cost, idempotencyKey, operation, ip, tag } = body
   if (
     scopes === undefined &&
     cost === undefined &&
     idempotencyKey === undefined &&
-    ip === undefined
+    ip === undefined &&
+    tag === undefined
   )
     return NO_OPTIONS
   const options: VerifyOptions = {}
@@ -104,6 +110,8 @@ export function verifyOptions(body: VerifyBody): VerifyOptions {
       )
     options.ip = ip
   }
+  // the schema allows no "?": a tag is a name or a route pattern, never a URL with its query
+  if (tag !== undefined) options.usageTag = tag
   return options
 }
 
@@ -122,6 +130,11 @@ function answer(result: VerifyResult, request: FastifyRequest, reply: FastifyRep
       metadata: key.metadata,
       expiresAt: isoTime(key.expiresAt),
       ratelimit: mostConstraining(result.rateLimit),
+    }
+    const deprecation = result.deprecation
+    if (deprecation !== undefined) {
+      out.deprecation = new Date(deprecation.deprecatedAt).toISOString()
+      out.sunset = new Date(deprecation.sunsetAt).toISOString()
     }
     return out
   }

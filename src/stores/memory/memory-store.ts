@@ -13,12 +13,14 @@ import type {
   SigningKeyRecord,
   Store,
   StoredAuditEvent,
+  UsageDetail,
   UsageEntry,
 } from '../types.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { foundKey } from '../found-key.js'
 import { matchesListQuery } from '../list-query.js'
 import { auditMatches, isExpiringWithin, isPastPolicy, rotationConflict } from '../audit-query.js'
+import { memoryUsage } from './memory-usage.js'
 
 const clone = <T>(v: T): T => structuredClone(v)
 
@@ -48,6 +50,7 @@ export function createMemoryStore(): Store {
   const roles = new Map<string, string[]>()
   const meta = new Map<string, string>()
   const signingKeys = new Map<string, SigningKeyRecord>()
+  const usage = memoryUsage()
   let closed = false
   const open = (): void => {
     if (closed) throw new KeywardError('store_unavailable', 'the memory store is closed')
@@ -87,7 +90,7 @@ export function createMemoryStore(): Store {
         throw new KeywardError('store_conflict', 'this secret is already stored')
       checkEvents(events)
       keys.set(key.id, clone(key))
-      secrets.set(secret.hash, clone(secret))
+      secrets.set(secret.hash, { ...clone(secret), lastUsedAt: secret.lastUsedAt ?? null })
       append(events)
     },
     async insertKeys(rows) {
@@ -104,7 +107,7 @@ export function createMemoryStore(): Store {
       }
       for (const { key, secret } of rows) {
         keys.set(key.id, clone(key))
-        secrets.set(secret.hash, clone(secret))
+        secrets.set(secret.hash, { ...clone(secret), lastUsedAt: secret.lastUsedAt ?? null })
       }
     },
     async findByHash(hash) {
@@ -171,7 +174,7 @@ export function createMemoryStore(): Store {
         if (s.keyId === secret.keyId && (s.expiresAt === null || s.expiresAt > previousExpireAt))
           s.expiresAt = previousExpireAt
       }
-      secrets.set(secret.hash, clone(secret))
+      secrets.set(secret.hash, { ...clone(secret), lastUsedAt: secret.lastUsedAt ?? null })
       keys.set(key.id, updated)
       append(events)
       return clone(updated)
@@ -188,7 +191,7 @@ export function createMemoryStore(): Store {
       append(events)
       return ending.length
     },
-    async recordUsage(entries: readonly UsageEntry[]) {
+    async recordUsage(entries: readonly UsageEntry[], detail?: UsageDetail) {
       open()
       for (const e of entries) {
         const key = keys.get(e.keyId)
@@ -196,6 +199,26 @@ export function createMemoryStore(): Store {
         key.usageCount += e.count
         key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, e.lastUsedAt)
       }
+      if (detail === undefined) return
+      for (const use of detail.secrets) {
+        for (const s of secrets.values()) {
+          if (s.keyId === use.keyId && s.hint === use.hint)
+            s.lastUsedAt = Math.max(s.lastUsedAt ?? 0, use.lastUsedAt)
+        }
+      }
+      usage.record(detail.cells)
+    },
+    async summarizeUsage(query) {
+      open()
+      return usage.summarize(query)
+    },
+    async rollUpUsage(before, limit) {
+      open()
+      return usage.rollUp(before, limit)
+    },
+    async pruneUsage(before, limit) {
+      open()
+      return usage.prune(before, limit)
     },
     async appendAudit(events) {
       open()

@@ -12,10 +12,12 @@ import type {
   ListKeysQuery,
   SecretRecord,
   Store,
+  UsageEntry,
 } from '../types.js'
 import { postgresAudit } from './audit.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
 import { fromJson, toJson, toNumber, toNumberOrNull } from './values.js'
+import { postgresUsage } from './postgres-usage.js'
 import { POSTGRES_MIGRATIONS } from './schema.js'
 import { postgresSigningKeys } from './signing-keys.js'
 import { rejectUnknownOptions } from '../../core/options.js'
@@ -106,6 +108,7 @@ function secretFromRow(r: QueryResultRow): SecretRecord {
     imported: r.imported,
     createdAt: toNumber(r.created_at),
     expiresAt: toNumberOrNull(r.expires_at),
+    lastUsedAt: r.last_used_at === undefined ? null : toNumberOrNull(r.last_used_at),
   }
 }
 
@@ -318,6 +321,25 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     ])
   }
 
+  /** Adds per-key counts and raises last-used times: one statement. */
+  async function countUsage(
+    c: Pick<Pool | PoolClient, 'query'>,
+    entries: readonly UsageEntry[],
+  ): Promise<void> {
+    if (entries.length === 0) return
+    await c.query(
+      `UPDATE ${s}.keys k
+       SET usage_count = k.usage_count + u.count,
+           last_used_at = GREATEST(k.last_used_at, u.last_used_at)
+       FROM (SELECT id, sum(count)::bigint AS count, max(last_used_at) AS last_used_at
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(id, count, last_used_at)
+             GROUP BY id) u
+       WHERE k.id = u.id`,
+      [entries.map((e) => e.keyId), entries.map((e) => e.count), entries.map((e) => e.lastUsedAt)],
+    )
+  }
+  const usage = postgresUsage(s)
+
   return {
     kind: 'postgres',
     async migrate() {
@@ -437,7 +459,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     async listSecrets(keyId) {
       return guard(async () => {
         const { rows } = await pool.query(
-          `SELECT ${SECRET_COLUMNS} FROM ${s}.secrets WHERE key_id = $1 ORDER BY created_at DESC`,
+          `SELECT ${SECRET_COLUMNS}, last_used_at FROM ${s}.secrets WHERE key_id = $1 ORDER BY created_at DESC`,
           [keyId],
         )
         return rows.map((r) => secretFromRow(r))
@@ -499,24 +521,28 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         }),
       )
     },
-    async recordUsage(entries) {
-      if (entries.length === 0) return guard(async () => undefined)
-      await guard(async () => {
-        await pool.query(
-          `UPDATE ${s}.keys k
-           SET usage_count = k.usage_count + u.count,
-               last_used_at = GREATEST(k.last_used_at, u.last_used_at)
-           FROM (SELECT id, sum(count)::bigint AS count, max(last_used_at) AS last_used_at
-                 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(id, count, last_used_at)
-                 GROUP BY id) u
-           WHERE k.id = u.id`,
-          [
-            entries.map((e) => e.keyId),
-            entries.map((e) => e.count),
-            entries.map((e) => e.lastUsedAt),
-          ],
+    async recordUsage(entries, detail) {
+      const cells = detail?.cells ?? []
+      const secrets = detail?.secrets ?? []
+      if (entries.length === 0 && cells.length === 0 && secrets.length === 0)
+        return guard(async () => undefined)
+      if (cells.length > 0 || secrets.length > 0)
+        return guard(() =>
+          transaction(async (c) => {
+            await countUsage(c, entries)
+            await usage.record(c, cells, secrets)
+          }),
         )
-      })
+      await guard(() => countUsage(pool, entries))
+    },
+    async summarizeUsage(query) {
+      return guard(() => usage.summarize(pool, query))
+    },
+    async rollUpUsage(before, limit) {
+      return guard(() => transaction((c) => usage.rollUp(c, before, limit)))
+    },
+    async pruneUsage(before, limit) {
+      return guard(() => usage.prune(pool, before, limit))
     },
     ...audit.methods,
     async listRoles() {

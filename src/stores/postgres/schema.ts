@@ -135,4 +135,26 @@ CREATE TABLE ${s}.policies (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'usage analytics, last use per secret',
+    // One row per key, bucket, outcome and tag: minute buckets as recorded (span_ms 60000),
+    // hour buckets once rolled up (3600000). The unique index is the upsert's conflict target
+    // and serves the per-key reads; the bucket index the overview, roll-up and pruning.
+    sql: (s) => `
+CREATE TABLE ${s}.usage (
+  key_id text NOT NULL,
+  bucket bigint NOT NULL,
+  span_ms integer NOT NULL,
+  code text NOT NULL,
+  tag text NOT NULL,
+  count bigint NOT NULL,
+  first_ip text,
+  last_ip text
+);
+CREATE UNIQUE INDEX usage_cell_idx ON ${s}.usage (key_id, bucket, span_ms, code, tag);
+CREATE INDEX usage_bucket_idx ON ${s}.usage (span_ms, bucket);
+ALTER TABLE ${s}.secrets ADD COLUMN last_used_at bigint;
+`,
+  },
 ]

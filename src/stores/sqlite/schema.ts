@@ -276,4 +276,27 @@ CREATE TABLE ${p}policies (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 8,
+    name: 'usage analytics, last use per secret',
+    // One row per key, bucket, outcome and tag: minute buckets as recorded (span_ms 60000),
+    // hour buckets once rolled up (3600000). A rowid table, so that roll-up and pruning can
+    // delete bounded batches by rowid; the unique index is the upsert's conflict target and
+    // serves the per-key reads, the bucket index the overview, roll-up and pruning.
+    sql: (p) => `
+CREATE TABLE ${p}usage (
+  key_id TEXT NOT NULL,
+  bucket INTEGER NOT NULL,
+  span_ms INTEGER NOT NULL,
+  code TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  first_ip TEXT,
+  last_ip TEXT
+);
+CREATE UNIQUE INDEX ${p}usage_cell ON ${p}usage (key_id, bucket, span_ms, code, tag);
+CREATE INDEX ${p}usage_bucket ON ${p}usage (span_ms, bucket);
+ALTER TABLE ${p}secrets ADD COLUMN last_used_at INTEGER;
+`,
+  },
 ]

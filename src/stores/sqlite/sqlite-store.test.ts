@@ -60,6 +60,7 @@ describe('createSqliteStore', () => {
       'kw2_roles',
       'kw2_secrets',
       'kw2_signing_keys',
+      'kw2_usage',
       // SQLite's own, for the change table's AUTOINCREMENT
       'sqlite_sequence',
     ])

@@ -13,12 +13,14 @@ import type {
   SecretRecord,
   SecretRotation,
   Store,
+  UsageDetail,
   UsageEntry,
 } from '../types.js'
 import { sqliteAudit } from './audit.js'
 import { toSqliteKeywardError } from './errors.js'
 import { hashSlot, SLOT_PROBES, SQLITE_MIGRATIONS } from './schema.js'
 import { sqliteSigningKeys } from './signing-keys.js'
+import { sqliteUsage } from './sqlite-usage.js'
 
 type Db = Database.Database
 type Stmt = Database.Statement<unknown[], unknown>
@@ -186,6 +188,7 @@ function secretFromRow(r: Row): SecretRecord {
     imported: r[4] === 1,
     createdAt: r[5] as number,
     expiresAt: r[6] as number | null,
+    lastUsedAt: (r[7] as number | null | undefined) ?? null,
   }
 }
 
@@ -286,7 +289,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       getKey: raw(`SELECT ${KEY_SELECT} FROM ${p}keys WHERE id = ?`),
       keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
       listSecrets: raw(
-        `SELECT ${SECRET_COLUMNS} FROM ${p}secrets WHERE key_id = ? ORDER BY created_at DESC`,
+        `SELECT ${SECRET_COLUMNS}, last_used_at FROM ${p}secrets WHERE key_id = ? ORDER BY created_at DESC`,
       ),
       expireOthers: db.prepare(
         `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
@@ -543,10 +546,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (auditOf !== undefined && before !== undefined) appendIn(auditOf(keyFromRow(before), after))
     return after
   })
-  const recordUsageTx = db.transaction((entries: readonly UsageEntry[]) => {
-    const stmt = st().recordUsage
-    for (const e of entries) stmt.run(e.count, e.lastUsedAt, e.keyId)
-  })
+  const usage = sqliteUsage(db, p)
+  const recordUsageTx = db.transaction(
+    (entries: readonly UsageEntry[], detail: UsageDetail | undefined) => {
+      const stmt = st().recordUsage
+      for (const e of entries) stmt.run(e.count, e.lastUsedAt, e.keyId)
+      if (detail !== undefined) usage.record(detail.cells, detail.secrets)
+    },
+  )
+  const rollUpTx = db.transaction(usage.rollUp)
+  const pruneTx = db.transaction(usage.prune)
   const signingKeys = sqliteSigningKeys(db, p)
   const kidConflict = (kid: string) => `a signing key with kid ${kid} already exists`
   const setMetaTx = db.transaction((name: string, value: string): string => {
@@ -597,7 +606,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       else if (q.status !== undefined) where.push('state = @status')
       if (q.prefix !== undefined) where.push('prefix = @prefix')
       if (q.scope !== undefined)
-        where.push("scopes <> '[]' AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = @scope)")
+        where.push(
+          "scopes <> '[]' AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = @scope)",
+        )
       if (q.expiringBefore !== undefined)
         where.push('expires_at > @now AND expires_at < @expiringBefore')
       if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')
@@ -700,9 +711,21 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async endGracePeriods(keyId, now, auditOf) {
       return guard(() => endGraceTx.immediate(keyId, now, auditOf))
     },
-    async recordUsage(entries) {
-      if (entries.length === 0) return guard(() => undefined)
-      guard(() => recordUsageTx.immediate(entries))
+    async recordUsage(entries, detail) {
+      const empty =
+        entries.length === 0 &&
+        (detail === undefined || (detail.cells.length === 0 && detail.secrets.length === 0))
+      if (empty) return guard(() => undefined)
+      guard(() => recordUsageTx.immediate(entries, detail))
+    },
+    async summarizeUsage(query) {
+      return guard(() => usage.summarize(query))
+    },
+    async rollUpUsage(before, limit) {
+      return guard(() => rollUpTx.immediate(before, limit))
+    },
+    async pruneUsage(before, limit) {
+      return guard(() => pruneTx.immediate(before, limit))
     },
     async appendAudit(events) {
       if (events.length === 0) return guard(() => undefined)
