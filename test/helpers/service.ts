@@ -64,8 +64,6 @@ export interface StartOptions {
   service?: Partial<Omit<ServiceOptions, 'keyward'>>
   /** Close the store on close(). Default true. */
   closeStore?: boolean
-  /** Called with the app before it listens, e.g. to add test routes. */
-  prepare?: (app: FastifyInstance, keyward: Keyward) => void | Promise<void>
 }
 
 /** The middle of a secret: a partial echo of it is a leak too. */
@@ -90,7 +88,6 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
     ...options.keyward,
   })
   const app = await createService({ keyward, ...options.service })
-  await options.prepare?.(app, keyward)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
