@@ -237,6 +237,8 @@ export interface AuditItem {
   actor: string | null
   ip: string | null
   details: Record<string, unknown>
+  /** Identical denials of one key in one minute are one event with their number. */
+  count?: number
 }
 
 export interface AuditPage {

@@ -2,10 +2,17 @@ import type { AuditItem } from '../api'
 import { absolute, relative } from '../format'
 import { Link } from './link'
 
-/** details as "code: key_revoked · name: x", never as markup. */
-function describe(details: Record<string, unknown>): string {
+/**
+ * details as "code: key_revoked · name: x", never as markup; times the API writes as epoch ms
+ * (fields named …At) as UTC times.
+ */
+export function describeDetails(details: Record<string, unknown>): string {
   return Object.entries(details)
-    .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => {
+      if (k.endsWith('At') && typeof v === 'number')
+        return `${k}: ${absolute(new Date(v).toISOString())}`
+      return `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`
+    })
     .join(' · ')
 }
 
@@ -33,14 +40,17 @@ export function AuditTable(props: { items: AuditItem[]; showKey: boolean; captio
               </td>
               <td data-label="Event">
                 <code>{e.type}</code>
+                {e.count !== undefined && e.count > 1 && <span class="muted"> × {e.count}</span>}
               </td>
               {props.showKey && (
-                <td data-label="Key">{e.keyId === null ? '—' : <Link to={`keys/${e.keyId}`}>{e.keyId}</Link>}</td>
+                <td data-label="Key">
+                  {e.keyId === null ? '—' : <Link to={`keys/${e.keyId}`}>{e.keyId}</Link>}
+                </td>
               )}
               <td data-label="Actor">{e.actor ?? '—'}</td>
               <td data-label="IP">{e.ip ?? '—'}</td>
               <td data-label="Details" class="details">
-                {describe(e.details)}
+                {describeDetails(e.details)}
               </td>
             </tr>
           ))}
