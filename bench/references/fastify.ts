@@ -30,7 +30,10 @@ function checkApiKey(request: FastifyRequest, reply: FastifyReply, done: HookHan
     typeof key === 'string'
       ? knownKeys.get(createHash('sha256').update(key).digest('hex'))
       : undefined
-  if (id === undefined) return reply.code(401).send({ error: 'invalid API key' })
+  if (id === undefined) {
+    reply.code(401).send({ error: 'invalid API key' })
+    return
+  }
   request.keyId = id
   done()
 }

@@ -17,27 +17,25 @@ const requireApiKey: MiddlewareHandler<Env> = async (c, next) => {
     key === undefined ? undefined : knownKeys.get(createHash('sha256').update(key).digest('hex'))
   if (id === undefined) return c.json({ error: 'invalid API key' }, 401)
   c.set('keyId', id)
-  await next()
+  return next()
 }
 
 if (limit === 'redis') throw new Error('the Hono reference has no Redis limiter')
-const guards: MiddlewareHandler<Env>[] =
-  limit === 'memory'
-    ? [
-        requireApiKey,
-        rateLimiter<Env>({
-          windowMs: LIMIT.windowMs,
-          limit: LIMIT.max,
-          standardHeaders: 'draft-6',
-          keyGenerator: (c) => c.get('keyId'),
-        }),
-      ]
-    : [requireApiKey]
-
 const app = new Hono<Env>()
+app.use('/orders', requireApiKey)
+if (limit === 'memory')
+  app.use(
+    '/orders',
+    rateLimiter<Env>({
+      windowMs: LIMIT.windowMs,
+      limit: LIMIT.max,
+      standardHeaders: 'draft-6',
+      keyGenerator: (c) => c.get('keyId'),
+    }),
+  )
 app.get('/health', (c) => c.json({ status: 'ok' }))
-app.get('/orders', ...guards, (c) => c.json({ orders, keyId: c.get('keyId') }))
-app.post('/orders', ...guards, async (c) => {
+app.get('/orders', (c) => c.json({ orders, keyId: c.get('keyId') }))
+app.post('/orders', async (c) => {
   const { item, quantity = 1 } = await c.req.json<{ item: string; quantity?: number }>()
   const order = { id: orders.length + 1, item, quantity, createdBy: c.get('keyId') }
   orders.push(order)
