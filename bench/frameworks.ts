@@ -17,10 +17,14 @@
 // time per request (reference / keyward: what the throughput ratio would be with the server
 // alone on its core, and the figure other processes on a shared machine move least), and p99
 // beside each throughput, keyward's p99 at most 20 % above the reference's.
-// BENCH_ROUNDS (3), BENCH_SECONDS (2), BENCH_CONNECTIONS (16) tune the runs; BENCH_CPU_PROF=DIR
-// writes CPU profiles of keyward's servers (node --cpu-prof) there.
+// keyward runs as users run it, compiled by tsc (into .bench-tmp/frameworks-dist, each run, the
+// examples' `keyward/*` imports pointed there): run from the sources, tsx's esbuild would add a
+// `__name()` property definition to every closure keyward creates per request.
+// BENCH_ROUNDS (5), BENCH_SECONDS (1.5), BENCH_CONNECTIONS (16) tune the runs;
+// BENCH_CPU_PROF=DIR writes CPU profiles of keyward's servers (node --cpu-prof) there.
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -57,8 +61,8 @@ const pick = <T extends string>(all: readonly T[]): T[] => {
 const FRAMEWORKS = pick(ALL_FRAMEWORKS)
 const CASES = pick(ALL_CASES)
 const KEYS = 1_000
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const REDIS_URL = process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || undefined
 const REDIS_PREFIX = `kw_bench_frameworks_${process.pid}`
@@ -88,6 +92,36 @@ const REFERENCE: Record<Framework, { check: string; memory: string; redis?: stri
 }
 
 pinLoadGenerator()
+
+/**
+ * Compiles src with tsc into .bench-tmp/frameworks-dist and writes a tsconfig that points the
+ * package's entry points (package.json "exports") there; returns that tsconfig's path, for tsx
+ * (TSX_TSCONFIG_PATH) in the example servers.
+ */
+function buildKeyward(): string {
+  const out = join(ROOT, '.bench-tmp', 'frameworks-dist')
+  rmSync(out, { recursive: true, force: true })
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+  const args = ['-p', 'tsconfig.build.json', '--outDir', out, '--declaration', 'false']
+  const r = spawnSync(process.execPath, [tsc, ...args], { cwd: ROOT, stdio: 'inherit' })
+  if (r.status !== 0) throw new Error(`bench/frameworks: tsc ${args.join(' ')} failed`)
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { default: string }>
+  }
+  const paths: Record<string, string[]> = {}
+  for (const [entry, target] of Object.entries(pkg.exports)) {
+    if (typeof target === 'string' || !target.default.startsWith('./dist/')) continue
+    paths[entry === '.' ? 'keyward' : `keyward/${entry.slice(2)}`] = [
+      join(out, target.default.slice('./dist/'.length)),
+    ]
+  }
+  const tsconfig = join(ROOT, '.bench-tmp', 'frameworks-tsconfig.json')
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({ extends: join(ROOT, 'tsconfig.json'), compilerOptions: { paths } }, null, 2),
+  )
+  return tsconfig
+}
 
 /** 1,000 keys without limits and 1,000 with `BENCH_LIMIT`, in one SQLite file. */
 async function createKeys(file: string, pepper: string) {
@@ -271,6 +305,9 @@ const started = async (name: string, file: string, env: NodeJS.ProcessEnv) => {
 const t0 = Date.now()
 try {
   if (PROFILE_DIR !== undefined) mkdirSync(PROFILE_DIR, { recursive: true })
+  const built = Date.now()
+  const tsconfig = buildKeyward()
+  const buildSeconds = ((Date.now() - built) / 1000).toFixed(0)
   const pepper = randomBytes(36).toString('base64')
   const file = join(dir, 'keyward.db')
   const keys = await createKeys(file, pepper)
@@ -283,6 +320,7 @@ try {
     KEYWARD_DATABASE_URL: `sqlite:${file}`,
     KEYWARD_PEPPER: pepper,
     BENCH_KEY_HASHES: hashesFile,
+    TSX_TSCONFIG_PATH: tsconfig,
   }
   for (const name of [
     'KEYWARD_PEPPER_FILE',
@@ -294,7 +332,7 @@ try {
   ])
     delete env[name]
   console.log(
-    `bench/frameworks: keyward's example app vs a hand-written reference in the same framework; ${KEYS} keys (SQLite, warm cache), autocannon ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s alternating, ${canPin ? 'servers on core 0, load generator on core 1' : 'NOT pinned (taskset or a second core missing)'}; ratios keyward / reference (CPU: reference µs / keyward µs per request)`,
+    `bench/frameworks: keyward's example app vs a hand-written reference in the same framework; ${KEYS} keys (SQLite, warm cache), autocannon ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s alternating, ${canPin ? 'servers on core 0, load generator on core 1' : 'NOT pinned (taskset or a second core missing)'}; keyward compiled by tsc (${buildSeconds} s); ratios keyward / reference (CPU: reference µs / keyward µs per request)`,
   )
   for (const framework of FRAMEWORKS) {
     const example = `examples/${framework}.ts`
