@@ -10,7 +10,8 @@
 // - `memory`: the same with 1,000 keys that each have one rate limit (never reached), keyward's
 //   memory limiter against the reference plus its framework's common limiter keyed by key id;
 //   target >= 1.0.
-// - `redis`: the same on Redis (KEYWARD_REDIS_URL, else KEYWARD_TEST_REDIS_URL), for node:http
+// - `redis`: the same on Redis (KEYWARD_REDIS_URL, else KEYWARD_TEST_REDIS_URL, else
+//   redis://127.0.0.1:6379; skipped when none answers), for node:http
 //   (rate-limiter-flexible's RateLimiterRedis) and Fastify (@fastify/rate-limit's Redis store);
 //   target >= 1.0.
 // Every line: the throughput ratio (median of per-round ratios), the ratio of the server's CPU
@@ -21,7 +22,7 @@
 // examples' `keyward/*` imports pointed there): run from the sources, tsx's esbuild would add a
 // `__name()` property definition to every closure keyward creates per request.
 // BENCH_ROUNDS (5), BENCH_SECONDS (1.5), BENCH_CONNECTIONS (16) tune the runs;
-// BENCH_CPU_PROF=DIR writes CPU profiles of keyward's servers (node --cpu-prof) there.
+// BENCH_VERBOSE=1 prints every round; BENCH_CPU_PROF=DIR writes CPU profiles of keyward's servers (node --cpu-prof) there.
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -64,9 +65,13 @@ const KEYS = 1_000
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
-const REDIS_URL = process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || undefined
+const REDIS_URL = await reachableRedis(
+  process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || 'redis://127.0.0.1:6379',
+)
 const REDIS_PREFIX = `kw_bench_frameworks_${process.pid}`
 const PROFILE_DIR = process.env.BENCH_CPU_PROF
+/** BENCH_VERBOSE=1 prints every round's figures. */
+const VERBOSE = process.env.BENCH_VERBOSE === '1'
 /** Far above what one key gets in a run, so nothing is refused: the full charge path runs. */
 const BENCH_LIMIT = { name: 'default', limit: 1_000_000, windowMs: 3_600_000 }
 /** Frameworks whose reference has a Redis limiter (the issue's scope). */
@@ -236,6 +241,11 @@ async function measure(pairs: readonly Pair[]): Promise<Outcome[]> {
     }
   return pairs.map((pair, i) => {
     const { ours, theirs } = runs[i]!
+    if (VERBOSE)
+      for (let r = 0; r < ROUNDS; r++)
+        console.log(
+          `        round ${r + 1} ${pair.framework} ${pair.name}: keyward ${Math.round(ours[r]!.rps)} req/s ${ours[r]!.cpuUs?.toFixed(1)} µs p99 ${ours[r]!.p99Ms.toFixed(1)} ms; reference ${Math.round(theirs[r]!.rps)} req/s ${theirs[r]!.cpuUs?.toFixed(1)} µs p99 ${theirs[r]!.p99Ms.toFixed(1)} ms`,
+        )
     const cpu = (loads: Load[]) =>
       loads.every((l) => l.cpuUs !== undefined) ? median(loads.map((l) => l.cpuUs!)) : undefined
     const [co, ct] = [cpu(ours), cpu(theirs)]
@@ -278,7 +288,7 @@ function report(o: Outcome): void {
   const cpuText =
     o.cpuRatio === undefined
       ? ''
-      : `; CPU/request ${ct!.toFixed(1)} vs ${co!.toFixed(1)} µs: ${o.cpuRatio.toFixed(2)} (${o.cpuRatio >= target ? 'met' : 'MISSED'})`
+      : `; CPU per request keyward ${co!.toFixed(1)} µs, reference ${ct!.toFixed(1)} µs: ${o.cpuRatio.toFixed(2)} (${o.cpuRatio >= target ? 'met' : 'MISSED'})`
   console.log(
     `${pair.framework.padEnd(7)} ${what[pair.name]}: ${o.ratio.toFixed(2)} (target >= ${target.toFixed(2)}: ${o.ratio >= target ? 'met' : 'MISSED'})${cpuText}`,
   )
@@ -383,7 +393,9 @@ try {
     }
     if (CASES.includes('redis') && REDIS_FRAMEWORKS.includes(framework)) {
       if (REDIS_URL === undefined)
-        console.log(`${framework.padEnd(7)} redis: skipped (set KEYWARD_REDIS_URL)`)
+        console.log(
+          `${framework.padEnd(7)} redis: skipped (no Redis answered: set KEYWARD_REDIS_URL)`,
+        )
       else {
         const kw = await started(`${framework}-keyward-redis`, example, {
           ...env,
@@ -421,6 +433,25 @@ try {
   for (const s of servers) await s.stop()
   rmSync(dir, { recursive: true, force: true })
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
+}
+
+/** The URL when a Redis answers there within a second, else undefined (the redis case is skipped). */
+async function reachableRedis(url: string): Promise<string | undefined> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+  })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.ping()
+    return url
+  } catch {
+    return undefined
+  } finally {
+    client.disconnect()
+  }
 }
 
 /** Removes what the redis case wrote (it would expire anyway). */
