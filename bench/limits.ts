@@ -42,14 +42,36 @@ type Shape = 'one limit' | '2 limits + quota'
 type Op = (i: number) => Promise<unknown>
 
 /** Runs `total` operations with `concurrency` workers each awaiting its own; returns ops/s. */
-async function rate(total: number, concurrency: number, op: Op): Promise<number> {
+/**
+ * Runs `total` operations with `concurrency` workers each awaiting its own; returns ops/s and,
+ * when `latency` is set, the p99 of the operations' times in ms (two clock reads per
+ * operation, on both sides alike; left out for the memory limiter, whose decisions take less).
+ */
+async function rate(
+  total: number,
+  concurrency: number,
+  op: Op,
+  latency = false,
+): Promise<{ rate: number; p99Ms: number }> {
   let next = 0
+  const times = latency ? new Float64Array(total) : null
   const worker = async (): Promise<void> => {
-    while (next < total) await op(next++)
+    while (next < total) {
+      const i = next++
+      if (times === null) await op(i)
+      else {
+        const t = process.hrtime.bigint()
+        await op(i)
+        times[i] = Number(process.hrtime.bigint() - t) / 1e6
+      }
+    }
   }
   const start = process.hrtime.bigint()
   await Promise.all(Array.from({ length: concurrency }, worker))
-  return total / (Number(process.hrtime.bigint() - start) / 1e9)
+  const ops = total / (Number(process.hrtime.bigint() - start) / 1e9)
+  if (times === null) return { rate: ops, p99Ms: Number.NaN }
+  times.sort()
+  return { rate: ops, p99Ms: times[Math.min(total - 1, Math.floor(total * 0.99))]! }
 }
 
 const median = (values: number[]): number => {
@@ -68,27 +90,38 @@ async function compare(
   rlflex: Op,
 ): Promise<number> {
   const target = shape === 'one limit' ? 1 : undefined
+  const latency = label === 'redis'
   // Warm-up: JIT, script cache, connections.
   await rate(Math.min(total, 5000), concurrency, keyward)
   await rate(Math.min(total, 5000), concurrency, rlflex)
   const ratios: number[] = []
   const ours: number[] = []
   const theirs: number[] = []
+  const ourP99: number[] = []
+  const theirP99: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
-    const b1 = await rate(total, concurrency, rlflex)
-    const s = await rate(total, concurrency, keyward)
-    const b2 = await rate(total, concurrency, rlflex)
-    ratios.push((2 * s) / (b1 + b2))
-    ours.push(s)
-    theirs.push((b1 + b2) / 2)
+    const b1 = await rate(total, concurrency, rlflex, latency)
+    const s = await rate(total, concurrency, keyward, latency)
+    const b2 = await rate(total, concurrency, rlflex, latency)
+    ratios.push((2 * s.rate) / (b1.rate + b2.rate))
+    ours.push(s.rate)
+    theirs.push((b1.rate + b2.rate) / 2)
+    ourP99.push(s.p99Ms)
+    theirP99.push(b1.p99Ms, b2.p99Ms)
   }
   const ratio = median(ratios)
   const verdict =
     target === undefined
       ? '(no target: keyward does more)'
       : `(target >= ${target.toFixed(2)}: ${ratio >= target ? 'met' : 'MISSED'})`
+  const [po, pt] = [median(ourP99), median(theirP99)]
+  const p99 = (ms: number) => (latency ? ` p99 ${ms.toFixed(3)} ms` : '')
+  const p99Verdict =
+    latency && target !== undefined
+      ? `; p99 ${po >= pt ? '+' : ''}${((po / pt - 1) * 100).toFixed(0)} % (target <= +20 %: ${po <= pt * 1.2 ? 'met' : 'MISSED'})`
+      : ''
   console.log(
-    `bench/limits ${label}, concurrency ${concurrency}: keyward (${shape}) ${fmt(median(ours))} ops/s vs rlflex (1 limit) ${fmt(median(theirs))} ops/s: ${ratio.toFixed(2)} ${verdict}`,
+    `bench/limits ${label}, concurrency ${concurrency}: keyward (${shape}) ${fmt(median(ours))} ops/s${p99(po)} vs rlflex (1 limit) ${fmt(median(theirs))} ops/s${p99(pt)}: ${ratio.toFixed(2)} ${verdict}${p99Verdict}`,
   )
   return ratio
 }
