@@ -22,7 +22,7 @@ const limiter: RateLimiterAbstract | null =
       ? new RateLimiterRedis({ ...limiterOptions, storeClient: redis, keyPrefix: redisPrefix })
       : null
 
-const json = (res: ServerResponse, status: number, body: unknown) => {
+const send = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
 }
 
@@ -33,7 +33,7 @@ function authenticate(req: IncomingMessage, res: ServerResponse): string | undef
     typeof key === 'string'
       ? knownKeys.get(createHash('sha256').update(key).digest('hex'))
       : undefined
-  if (id === undefined) json(res, 401, { error: 'invalid API key' })
+  if (id === undefined) send(res, 401, { error: 'invalid API key' })
   return id
 }
 
@@ -43,19 +43,23 @@ async function admit(keyId: string, res: ServerResponse): Promise<boolean> {
     await limiter!.consume(keyId)
     return true
   } catch {
-    json(res, 429, { error: 'Too Many Requests' })
+    send(res, 429, { error: 'Too Many Requests' })
     return false
   }
 }
 
 const server = createServer(async (req, res) => {
   const path = req.url?.split('?', 1)[0]
+  // the handler of examples/node.ts, as it is written there
+  const json = (status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  }
   if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-    json(res, 200, { status: 'ok' })
+    json(200, { status: 'ok' })
   } else if (path === '/orders' && (req.method === 'GET' || req.method === 'HEAD')) {
     const keyId = authenticate(req, res)
     if (keyId === undefined || (limiter !== null && !(await admit(keyId, res)))) return
-    json(res, 200, { orders, keyId })
+    json(200, { orders, keyId })
   } else if (path === '/orders' && req.method === 'POST') {
     const keyId = authenticate(req, res)
     if (keyId === undefined || (limiter !== null && !(await admit(keyId, res)))) return
@@ -64,9 +68,9 @@ const server = createServer(async (req, res) => {
     const { item, quantity = 1 } = JSON.parse(text) as { item: string; quantity?: number }
     const order = { id: orders.length + 1, item, quantity, createdBy: keyId }
     orders.push(order)
-    json(res, 201, order)
+    json(201, order)
   } else {
-    json(res, 404, { detail: 'No such route' })
+    json(404, { detail: 'No such route' })
   }
 })
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () =>
