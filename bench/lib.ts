@@ -170,7 +170,6 @@ export interface Load {
   cpuUs: number | undefined
 }
 
-
 /**
  * One autocannon run against the server of process `pid`: throughput, p50/p99 from every
  * response's time (autocannon's own percentiles are whole milliseconds; these responses take

@@ -19,14 +19,7 @@
 // BENCH_CPU_PROF=DIR writes --cpu-prof profiles of the keyward service processes into DIR.
 import { type ChildProcess, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -108,15 +101,15 @@ async function load(
                   return req
                 },
               }
-          : {
-              method: 'POST',
-              path: '/v1/keys/verify',
-              headers: { 'content-type': 'application/json', 'x-api-key': target.caller },
-              setupRequest: (req) => {
-                req.body = bodies[i++ % bodies.length]!
-                return req
+            : {
+                method: 'POST',
+                path: '/v1/keys/verify',
+                headers: { 'content-type': 'application/json', 'x-api-key': target.caller },
+                setupRequest: (req) => {
+                  req.body = bodies[i++ % bodies.length]!
+                  return req
+                },
               },
-            },
       ],
     },
     target.pid,

@@ -3,7 +3,7 @@
 // (cache off) on SQLite holding KEYS keys (default 1,000,000; BENCH_VERIFY_KEYS to change, at least
 // 100,000).
 import { createHash } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { createKeyward, generateKey } from '../src/index.js'
 import { createSqliteStore } from '../src/stores/sqlite/index.js'
@@ -12,17 +12,34 @@ import { BENCH_PEPPERS, fillSqlite, fmt, mib, ratioAgainst } from './lib.js'
 const TOTAL = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000)
 const SAMPLE = 100_000 // keys kept in memory for the verify loops
 const dir = '.bench-tmp'
-const path = `${dir}/verify.db`
+const path = `${dir}/verify-${TOTAL}.db`
+const keysPath = `${path}.keys`
 if (!Number.isSafeInteger(TOTAL) || TOTAL < SAMPLE) {
   console.error(`BENCH_VERIFY_KEYS must be a whole number >= ${fmt(SAMPLE)}, got ${TOTAL}`)
   process.exit(2)
 }
 
 mkdirSync(dir, { recursive: true })
-process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys in a child process… `)
-const fillStart = Date.now()
-const sample = await fillSqlite(path, TOTAL, SAMPLE)
-console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
+/**
+ * The filled file and its sample keys, kept in .bench-tmp between runs (filling a million keys
+ * takes minutes on a shared machine); delete them to refill.
+ */
+async function filled(): Promise<string[]> {
+  if (existsSync(path) && existsSync(keysPath)) {
+    const kept = readFileSync(keysPath, 'utf8').split('\n').filter(Boolean)
+    if (kept.length === SAMPLE) {
+      console.log(`bench/verify: ${path} kept from an earlier run (delete it to refill)`)
+      return kept
+    }
+  }
+  process.stdout.write(`bench/verify: filling SQLite with ${fmt(TOTAL)} keys in a child process… `)
+  const fillStart = Date.now()
+  const keys = await fillSqlite(path, TOTAL, SAMPLE)
+  writeFileSync(keysPath, keys.join('\n'), { mode: 0o600 })
+  console.log(`done in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`)
+  return keys
+}
+const sample = await filled()
 const db = new Database(path)
 const store = createSqliteStore({ db })
 
