@@ -152,6 +152,32 @@ describe('read snapshots of lookups by hash', () => {
   })
 })
 
+describe('a lookup in a snapshot an earlier lookup began', () => {
+  it('finds a key another process created after the snapshot began, in the same turn', async () => {
+    const { makeKey, makeSecret } = await import('../../../test/contract/store.js')
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-sqlite-'))
+    const path = join(dir, 'keyward.db')
+    const a = createSqliteStore({ db: new Database(path) })
+    await a.migrate()
+    const b = createSqliteStore({ db: new Database(path) })
+    const before = makeKey()
+    const beforeSecret = makeSecret(before.id)
+    await a.insertKey(before, beforeSecret)
+    const created = makeKey()
+    const createdSecret = makeSecret(created.id)
+    // no await between the calls: all three run in this turn, the first lookup begins b's snapshot
+    const first = b.findByHash(beforeSecret.hash)
+    const insert = a.insertKey(created, createdSecret)
+    const second = b.findByHash(createdSecret.hash)
+    await insert
+    expect((await first)?.key.id).toBe(before.id)
+    expect((await second)?.key.id).toBe(created.id)
+    await a.close()
+    await b.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
 describe('the lookup table (cold verification reads one integer-keyed row)', () => {
   /** A hash that shares its first 11 characters (its slot) with `base`. */
   const sameSlot = (base: string, i: number) =>

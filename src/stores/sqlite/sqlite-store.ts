@@ -662,7 +662,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async findByHash(hash) {
       return guard(() => {
         const slot = hashSlot(hash)
-        const r = st().findByHash.get(slot, slot + SLOT_PROBES, hash) as Row | undefined
+        const find = st().findByHash
+        let r = find.get(slot, slot + SLOT_PROBES, hash) as Row | undefined
+        // A snapshot an earlier lookup began may predate this call (requests that arrive within
+        // one event-loop turn share it): a key another process created since would be refused,
+        // and negatively cached. A miss is asked again outside it.
+        if (r === undefined && snapshot && snapshotReads > 1) {
+          endSnapshot()
+          r = find.get(slot, slot + SLOT_PROBES, hash) as Row | undefined
+        }
         return r === undefined ? null : foundFromRow(r)
       }, true)
     },
