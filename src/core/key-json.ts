@@ -1,6 +1,7 @@
-// The one JSON shape of a key, shared by the CLI's `--json` output and the service's API.
+// The one JSON shape of a key and of an audit event, shared by the CLI's `--json` output and
+// the service's API.
 import { formatDuration } from './duration.js'
-import type { KeyRecord, SecretRecord } from './types.js'
+import type { KeyRecord, SecretRecord, StoredAuditEvent } from './types.js'
 
 /** A key's state as users see it: `expired` is derived from the expiry at read time. */
 export type KeyStatus = 'active' | 'revoked' | 'disabled' | 'expired'
@@ -77,9 +78,27 @@ export function secretToJson(secret: SecretRecord, now: number): Record<string, 
  * A key's standing against the expiry policy: the maximum age that applies (`90d`, or null)
  * and whether its current secret is older.
  */
-export function policyToJson(maxAgeMs: number | null, pastPolicy: boolean): {
+export function policyToJson(
+  maxAgeMs: number | null,
+  pastPolicy: boolean,
+): {
   maxAge: string | null
   pastPolicy: boolean
 } {
   return { maxAge: maxAgeMs === null ? null : formatDuration(maxAgeMs), pastPolicy }
+}
+
+/** An audit event as the API and the CLI show it: `type` is the stored action, times are ISO 8601. */
+export function auditEventToJson(e: StoredAuditEvent): Record<string, unknown> {
+  return {
+    id: e.id,
+    seq: e.seq,
+    at: isoTime(e.at),
+    type: e.action,
+    keyId: e.keyId,
+    actor: e.actor,
+    ip: e.ip,
+    details: e.details,
+    count: e.count,
+  }
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { AuditListInput } from '../../core/audit-trail.js'
-import { isoTime } from '../../core/key-json.js'
+import { auditEventToJson } from '../../core/key-json.js'
 import type { StoredAuditEvent } from '../../core/types.js'
 import { type DbOptions, withKeyward } from '../context.js'
 import { formatTable, formatTime } from '../format.js'
@@ -28,21 +28,6 @@ function parseTimeOption(flag: string, text: string, now: number): number {
     return ms
   }
   return now - parseDurationOption(flag, text)
-}
-
-/** An event as the CLI's JSON shows it: the API's shape (`type`, ISO times). */
-function eventJson(e: StoredAuditEvent): Record<string, unknown> {
-  return {
-    id: e.id,
-    seq: e.seq,
-    at: isoTime(e.at),
-    type: e.action,
-    keyId: e.keyId,
-    actor: e.actor,
-    ip: e.ip,
-    details: e.details,
-    count: e.count,
-  }
 }
 
 /** `keyward audit`: who created, rotated, revoked or changed which key, and denials; newest first. */
@@ -73,7 +58,7 @@ export async function audit(opts: AuditOptions, io: CliIo): Promise<number> {
       cursor = page.nextCursor ?? undefined
     } while (cursor !== undefined && events.length < limit)
     if (opts.json) {
-      writeJson(io, events.map(eventJson))
+      writeJson(io, events.map(auditEventToJson))
       return 0
     }
     if (events.length === 0) {
@@ -126,7 +111,10 @@ export async function auditVerify(opts: AuditVerifyOptions, io: CliIo): Promise<
       writeLine(io, `Head: seq ${report.head.seq}, hash ${report.head.hash}`)
     } else {
       writeLine(io, `The audit trail was tampered with: ${report.break!.message}.`)
-      writeLine(io, `${report.checked} event${report.checked === 1 ? '' : 's'} before it check out.`)
+      writeLine(
+        io,
+        `${report.checked} event${report.checked === 1 ? '' : 's'} before it check out.`,
+      )
     }
     return report.ok ? 0 : 1
   })
@@ -138,7 +126,10 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .description('show audit events, newest first (admin changes and denials of known keys)')
     .option('--key <id>', 'only events of this key')
     .option('--actor <actor>', 'only events by this actor (an admin key id, or cli:<user>)')
-    .option('--type <type>', 'only events of this type, e.g. key.rotated, key.denied, policy.changed')
+    .option(
+      '--type <type>',
+      'only events of this type, e.g. key.rotated, key.denied, policy.changed',
+    )
     .option('--since <time>', 'only events this recent (1h, 7d) or since an ISO 8601 time')
     .option('--until <time>', 'only events before this: a duration ago (1h) or an ISO 8601 time')
     .option('--limit <n>', 'at most this many events (default 100)')

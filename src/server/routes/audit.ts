@@ -1,9 +1,8 @@
 // The audit trail over HTTP: GET /v1/audit, newest first, filtered, in cursor pages.
 import type { FastifyPluginAsync } from 'fastify'
-import { isoTime } from '../../core/key-json.js'
 import type { AuditListInput } from '../../core/audit-trail.js'
+import { auditEventToJson } from '../../core/key-json.js'
 import type { Keyward } from '../../core/keyward.js'
-import type { StoredAuditEvent } from '../../core/types.js'
 import { isoToMs } from '../key-input.js'
 import { problemResponses } from '../schemas.js'
 import { auditPageSchema, auditQuery } from '../schemas-audit.js'
@@ -16,21 +15,6 @@ interface AuditQueryString {
   until?: string
   limit?: string
   cursor?: string
-}
-
-/** An event as the API shows it: `type` is the stored action, times are ISO 8601. */
-export function auditEventToJson(e: StoredAuditEvent): Record<string, unknown> {
-  return {
-    id: e.id,
-    seq: e.seq,
-    at: isoTime(e.at),
-    type: e.action,
-    keyId: e.keyId,
-    actor: e.actor,
-    ip: e.ip,
-    details: e.details,
-    count: e.count,
-  }
 }
 
 export const auditRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app, { keyward }) => {
