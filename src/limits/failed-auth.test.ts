@@ -159,7 +159,7 @@ describe('createFailedAuthLimiter', () => {
   it.each([
     [{ limit: 0 }, '"limit" must be a positive integer, got 0'],
     [{ ipv6PrefixBits: 129 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 129'],
-    [{ windowMS: 5 }, 'unknown option "windowMS"'],
+    [{ windowMS: 5 }, 'unknown option "windowMS" for createFailedAuthLimiter'],
     [{ windowMs: 0 }, '"windowMs" must be a positive integer, got 0'],
     [{ ipv6PrefixBits: 0 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 0'],
     [{ ipv6PrefixBits: 1.5 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 1.5'],
