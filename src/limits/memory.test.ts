@@ -102,6 +102,41 @@ describe('createMemoryLimiter: state over time', () => {
     await limiter.close()
   })
 
+  it('starts a new quota period at the very instant the last one ends', async () => {
+    const limiter = createMemoryLimiter()
+    // the rule keeps the partition alive past the quota period
+    const rules = [{ name: 'slow', limit: 2, windowMs: 10_000 }]
+    const quota = { limit: 1, periodMs: 1000 }
+    const at = (nowMs: number) => limiter.consume({ partition: 'key:q', rules, quota, nowMs })
+    expect((await at(0)).allowed).toBe(true)
+    expect(await at(999)).toMatchObject({
+      allowed: false,
+      code: 'quota_exhausted',
+      retryAfterMs: 1,
+    })
+    const next = await at(1000)
+    expect(next.allowed).toBe(true)
+    expect(next.policies[1]).toMatchObject({ remaining: 0, resetMs: 1000 })
+    await limiter.close()
+  })
+
+  it('reports no credits left, never fewer than none, after a quota was lowered', async () => {
+    const limiter = createMemoryLimiter()
+    const at = (limit: number, cost = 1) =>
+      limiter.consume({
+        partition: 'key:low',
+        rules: [],
+        quota: { limit, periodMs: 60_000 },
+        cost,
+        nowMs: 0,
+      })
+    await at(10, 5)
+    const lowered = await at(2, 0)
+    expect(lowered.policies[0]).toMatchObject({ remaining: 0 })
+    expect(await at(2)).toMatchObject({ allowed: false, code: 'quota_exhausted' })
+    await limiter.close()
+  })
+
   it('forgets everything on close()', async () => {
     const limiter = createMemoryLimiter()
     const rules = [{ name: 'default', limit: 1, windowMs: 60_000 }]
