@@ -59,6 +59,15 @@ describe('limiter requests: what is accepted', () => {
     expect((await limiter.consume(request)).policies[0]!.remaining).toBe(0)
     expect((await limiter.consume(request)).allowed).toBe(false)
   })
+
+  it('checks a request object again when it is not frozen: it may have changed', async () => {
+    const request: LimitRequest = { partition: 'key:mutable', rules: rule({ limit: 5 }), nowMs: 0 }
+    expect((await limiter.consume(request)).policies[0]!.remaining).toBe(4)
+    request.cost = 3
+    expect((await limiter.consume(request)).policies[0]!.remaining).toBe(1)
+    request.cost = -1
+    await expect(limiter.consume(request)).rejects.toThrow('"cost" must be an integer')
+  })
 })
 
 describe('limiter requests: what is refused, and the message', () => {
