@@ -139,6 +139,8 @@ describe('createMemoryLimiter: state over time', () => {
 
   it('forgets everything on close()', async () => {
     const limiter = createMemoryLimiter()
+    // what logs and health checks name it
+    expect(limiter.kind).toBe('memory')
     const rules = [{ name: 'default', limit: 1, windowMs: 60_000 }]
     await limiter.consume({ partition: 'key:c', rules, idempotencyKey: 'i', operation: 'POST /' })
     await limiter.close()
