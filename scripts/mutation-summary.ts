@@ -29,14 +29,20 @@ export const undetected: ReadonlySet<string> = new Set(['Survived', 'NoCoverage'
 export function printSummary(report: Report): void {
   const folders = new Map<
     string,
-    { killed: number; timeout: number; survived: number; noCoverage: number }
+    { killed: number; timeout: number; survived: number; noCoverage: number; ignored: number }
   >()
   const survivors: string[] = []
   for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a], [b]) =>
     a.localeCompare(b),
   )) {
     const folder = file.split('/').slice(0, 2).join('/')
-    const counts = folders.get(folder) ?? { killed: 0, timeout: 0, survived: 0, noCoverage: 0 }
+    const counts = folders.get(folder) ?? {
+      killed: 0,
+      timeout: 0,
+      survived: 0,
+      noCoverage: 0,
+      ignored: 0,
+    }
     folders.set(folder, counts)
     const lines = source.split('\n')
     const sorted = [...mutants].sort(
@@ -49,6 +55,7 @@ export function printSummary(report: Report): void {
       else if (m.status === 'Timeout') counts.timeout++
       else if (m.status === 'Survived') counts.survived++
       else if (m.status === 'NoCoverage') counts.noCoverage++
+      else if (m.status === 'Ignored') counts.ignored++
       if (!undetected.has(m.status)) continue
       const where = `${file}:${m.location.start.line}:${m.location.start.column}`
       const note = m.status === 'NoCoverage' ? ' (no test reaches it)' : ''
@@ -65,7 +72,8 @@ export function printSummary(report: Report): void {
     const score = total === 0 ? 'n/a' : `${((100 * caught) / total).toFixed(1)} %`
     console.log(
       `  ${folder.padEnd(11)} ${score.padStart(7)}  ${caught}/${total} killed` +
-        ` (${c.timeout} by timeout), ${c.survived} survived, ${c.noCoverage} not covered`,
+        ` (${c.timeout} by timeout), ${c.survived} survived, ${c.noCoverage} not covered` +
+        (c.ignored > 0 ? `; ${c.ignored} not run (static, --ignore-static)` : ''),
     )
   }
   console.log(

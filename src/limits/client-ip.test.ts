@@ -37,6 +37,13 @@ describe('clientIp', () => {
     ['a port on a hop', '10.0.0.5', '198.51.100.2:4711', '198.51.100.2'],
     ['a bracketed IPv6 hop with a port', '10.0.0.5', '[2a00:1450::1]:443', '2a00:1450::1'],
     ['no socket address', undefined, '1.1.1.1', undefined],
+    ['a trailing comma: the proxy', '10.0.0.5', '198.51.100.2,', '10.0.0.5'],
+    ['an empty entry left of the client', '10.0.0.5', ', 198.51.100.2', '198.51.100.2'],
+    ['an empty entry behind a trusted hop', '10.0.0.5', '198.51.100.2,, 10.0.0.7', '10.0.0.7'],
+    ['one trusted hop alone', '10.0.0.5', '10.0.0.9', '10.0.0.9'],
+    ['tabs around entries', '10.0.0.5', '6.6.6.6,\t198.51.100.2\t', '198.51.100.2'],
+    ['an untrusted socket address with a port', '203.0.113.7:5000', '1.1.1.1', '203.0.113.7'],
+    ['garbage as socket address', 'nonsense', '1.1.1.1', undefined],
   ])('%s', (_, socket, forwarded, expected) => {
     expect(clientIp(socket, forwarded, proxies)).toBe(expected)
   })
@@ -50,9 +57,31 @@ describe('clientIp', () => {
     expect(clientIp('10.0.0.5', '198.51.100.2', ['10.0.0.0/8'])).toBe('198.51.100.2')
   })
 
+  it('reads each raw list the same on every call', () => {
+    const list = ['10.0.0.0/8']
+    expect(clientIp('10.0.0.5', '198.51.100.2', list)).toBe('198.51.100.2')
+    expect(clientIp('10.0.0.5', '198.51.100.3', list)).toBe('198.51.100.3')
+    expect(clientIp('192.0.2.1', '198.51.100.3', list)).toBe('192.0.2.1')
+  })
+
+  it('rejects trusted proxies that are not a list', () => {
+    expect(() => trustProxies('10.0.0.0/8' as never)).toThrow(
+      expect.objectContaining({
+        code: 'invalid_options',
+        message: '"trustedProxies" must be a list of addresses or CIDR ranges',
+      }),
+    )
+  })
+
   it('rejects a bad trusted proxy entry naming it', () => {
     expect(() => trustProxies(['10.0.0.0/33'])).toThrow(
-      '"trustedProxies" entry "10.0.0.0/33" is not an IP address or CIDR range',
+      '"trustedProxies" entry "10.0.0.0/33" is not an IP address or CIDR range (e.g. "10.0.0.0/8")',
+    )
+    expect(() => trustProxies(['10.0.0.0/8', 'proxy'])).toThrow(
+      expect.objectContaining({
+        code: 'invalid_options',
+        message: expect.stringContaining('"proxy"'),
+      }),
     )
   })
 })

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { SPELLINGS_OF_1_2_3_4 } from '../../test/fixtures/addresses.js'
 import { createFailedAuthLimiter } from './failed-auth.js'
 import { createMemoryLimiter } from './memory.js'
+import type { Limiter } from './types.js'
 
-function setup(options: { limit?: number; windowMs?: number } = {}) {
+function setup(options: { limit?: number; windowMs?: number; ipv6PrefixBits?: number } = {}) {
   let now = 1_700_000_000_000
   const limiter = createMemoryLimiter({ clock: { now: () => now } })
   const failedAuth = createFailedAuthLimiter({ limiter, limit: 3, windowMs: 60_000, ...options })
@@ -76,10 +77,93 @@ describe('createFailedAuthLimiter', () => {
     expect(await failedAuth.isBlocked('203.0.113.7')).toBe(false)
   })
 
+  it('tells a blocked client when one attempt is back, for a limit that does not divide its window', async () => {
+    // T = ceil(1 000 000 / 7) µs: seven failures put the bucket 1 000 006 µs ahead
+    const { failedAuth, advance } = setup({ limit: 7, windowMs: 1000 })
+    for (let i = 0; i < 7; i++) await failedAuth.recordFailure('203.0.113.7')
+    const status = await failedAuth.check('203.0.113.7')
+    expect(status).toEqual({ blocked: true, retryAfterMs: 144 })
+    advance(142)
+    expect(await failedAuth.isBlocked('203.0.113.7')).toBe(true)
+    advance(2)
+    expect(await failedAuth.isBlocked('203.0.113.7')).toBe(false)
+  })
+
+  it('uses the default of 20 failures per minute', async () => {
+    let now = 0
+    const limiter = createMemoryLimiter({ clock: { now: () => now } })
+    const failedAuth = createFailedAuthLimiter({ limiter })
+    for (let i = 0; i < 19; i++) await failedAuth.recordFailure('203.0.113.9')
+    expect(await failedAuth.isBlocked('203.0.113.9')).toBe(false)
+    await failedAuth.recordFailure('203.0.113.9')
+    expect(await failedAuth.check('203.0.113.9')).toEqual({ blocked: true, retryAfterMs: 3000 })
+    now += 3000
+    expect(await failedAuth.isBlocked('203.0.113.9')).toBe(false)
+  })
+
+  it('counts IPv6 clients per network of ipv6PrefixBits', async () => {
+    const { failedAuth } = setup({ limit: 1, ipv6PrefixBits: 48 })
+    await failedAuth.recordFailure('2001:db8:1:2::1')
+    expect(await failedAuth.isBlocked('2001:db8:1:ffff::1')).toBe(true)
+    expect(await failedAuth.isBlocked('2001:db8:2::1')).toBe(false)
+  })
+
+  it('counts under failed-auth:<network> partitions of the limiter it is given', async () => {
+    const { limiter, failedAuth } = setup()
+    await failedAuth.recordFailure('203.0.113.7')
+    const rules = [{ name: 'failed-auth', limit: 3, windowMs: 60_000 }]
+    const peek = await limiter.consume({ partition: 'failed-auth:203.0.113.7', rules, cost: 0 })
+    expect(peek.policies[0]!.remaining).toBe(2)
+  })
+
+  it('closes only a limiter it created', async () => {
+    const { limiter, failedAuth } = setup({ limit: 1 })
+    await failedAuth.recordFailure('203.0.113.7')
+    await failedAuth.close()
+    // the caller's limiter still holds the failure
+    const again = createFailedAuthLimiter({ limiter, limit: 1 })
+    expect(await again.isBlocked('203.0.113.7')).toBe(true)
+    const own = createFailedAuthLimiter()
+    await own.recordFailure('203.0.113.7')
+    await own.close()
+  })
+
+  it('never blocks when the limiter reports no state (a backend down, failing closed)', async () => {
+    const down: Limiter = {
+      kind: 'down',
+      consume: async () => ({
+        allowed: false,
+        code: 'store_unavailable',
+        policies: [],
+        retryAfterMs: 1000,
+      }),
+      reset: async () => {},
+      close: async () => {},
+    }
+    const failedAuth = createFailedAuthLimiter({ limiter: down, limit: 1 })
+    await failedAuth.recordFailure('203.0.113.7')
+    expect(await failedAuth.check('203.0.113.7')).toEqual({ blocked: false })
+  })
+
+  it('accepts IPv6 prefixes of 1 and 128 bits', async () => {
+    for (const ipv6PrefixBits of [1, 128]) {
+      const failedAuth = createFailedAuthLimiter({ ipv6PrefixBits, limit: 1 })
+      await failedAuth.recordFailure('2001:db8::1')
+      expect(await failedAuth.isBlocked('2001:db8::1')).toBe(true)
+      // one bit: every address of 0::/1 is one client; 128 bits: each address is its own
+      expect(await failedAuth.isBlocked('2001:db8::2')).toBe(ipv6PrefixBits === 1)
+      await failedAuth.close()
+    }
+  })
+
   it.each([
     [{ limit: 0 }, '"limit" must be a positive integer, got 0'],
     [{ ipv6PrefixBits: 129 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 129'],
-    [{ windowMS: 5 }, 'unknown option "windowMS"'],
+    [{ windowMS: 5 }, 'unknown option "windowMS" for createFailedAuthLimiter'],
+    [{ windowMs: 0 }, '"windowMs" must be a positive integer, got 0'],
+    [{ ipv6PrefixBits: 0 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 0'],
+    [{ ipv6PrefixBits: 1.5 }, '"ipv6PrefixBits" must be an integer from 1 to 128, got 1.5'],
+    [{ limiter: {} }, '"limiter" must be a Limiter'],
   ])('rejects %j', (options, message) => {
     expect(() => createFailedAuthLimiter(options as never)).toThrow(message)
   })

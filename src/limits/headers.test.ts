@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { decimal, rateLimitHeaders, retryAfterSeconds } from './headers.js'
 import { createMemoryLimiter } from './memory.js'
+import type { LimitDecision } from './types.js'
 
 describe('rateLimitHeaders', () => {
   it('lists every rule and the quota in the IETF syntax', async () => {
@@ -34,5 +35,37 @@ describe('decimal', () => {
     for (const n of cases) expect(decimal(n)).toBe(String(n))
     for (const n of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60])
       expect(decimal(n)).toBe(String(n))
+  })
+})
+
+describe('rateLimitHeaders and retryAfterSeconds: rounding', () => {
+  it('rounds windows and resets up to whole seconds, never down', () => {
+    const d: LimitDecision = {
+      allowed: true,
+      policies: [
+        { kind: 'rate', name: 'burst', limit: 3, windowMs: 1500, remaining: 2, resetMs: 1 },
+        { kind: 'quota', name: 'quota', limit: 7, windowMs: 999, remaining: 7, resetMs: 0 },
+      ],
+    }
+    expect(rateLimitHeaders(d)).toEqual({
+      'ratelimit-policy': '"burst";q=3;w=2, "quota";q=7;w=1',
+      ratelimit: '"burst";r=2;t=1, "quota";r=7;t=0',
+    })
+  })
+
+  it('gives Retry-After for every refusal with a wait, at least 1 s, rounded up', () => {
+    const refused = (retryAfterMs: number): LimitDecision => ({
+      allowed: false,
+      code: 'store_unavailable',
+      policies: [],
+      retryAfterMs,
+    })
+    expect(retryAfterSeconds(refused(1))).toBe(1)
+    expect(retryAfterSeconds(refused(0))).toBe(1)
+    expect(retryAfterSeconds(refused(1000))).toBe(1)
+    expect(retryAfterSeconds(refused(1001))).toBe(2)
+    expect(
+      retryAfterSeconds({ allowed: false, code: 'idempotency_key_reused', policies: [] }),
+    ).toBe(undefined)
   })
 })

@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeLimiter } from '../../test/contract/limiter.js'
@@ -215,6 +216,144 @@ describeWithService('redis', 'redis limiter', (url) => {
     })
   })
 
+  describe('partitions and records', () => {
+    it('keeps partitions apart that differ only in {, } or % and their escapes', async () => {
+      const keyPrefix = uniqueName('kwesc')
+      const limiter = createRedisLimiter({ client, keyPrefix })
+      const rules = [{ name: 'default', limit: 5, windowMs: 60_000 }]
+      const partitions = ['owner:a{b}', 'owner:a%7Bb%7D', 'owner:a%b', 'owner:a%25b']
+      for (const [i, partition] of partitions.entries()) {
+        for (let j = 0; j <= i; j++) await limiter.consume({ partition, rules })
+      }
+      for (const [i, partition] of partitions.entries()) {
+        const peek = await limiter.consume({ partition, rules, cost: 0 })
+        expect([partition, peek.policies[0]!.remaining]).toEqual([partition, 4 - i])
+      }
+      const keys = (await client.keys(`${keyPrefix}:*`)).sort()
+      expect(keys).toEqual(
+        [
+          `${keyPrefix}:l:{owner:a%7Bb%7D}`,
+          `${keyPrefix}:l:{owner:a%257Bb%257D}`,
+          `${keyPrefix}:l:{owner:a%25b}`,
+          `${keyPrefix}:l:{owner:a%2525b}`,
+        ].sort(),
+      )
+      for (const partition of partitions) await limiter.reset(partition)
+      expect(await client.keys(`${keyPrefix}:*`)).toEqual([])
+    })
+
+    it('forgets an idempotency record after idempotencyTtlMs', async () => {
+      const limiter = createRedisLimiter({
+        client,
+        keyPrefix: uniqueName('kwidem'),
+        idempotencyTtlMs: 1000,
+      })
+      const quota = { limit: 10, periodMs: 60_000 }
+      const at = (nowMs: number, operation: string) =>
+        limiter.consume({
+          partition: 'key:i',
+          rules: [],
+          quota,
+          nowMs: 1_700_000_000_000 + nowMs,
+          idempotencyKey: 'once',
+          operation,
+        })
+      expect((await at(0, 'POST /a')).replayed).toBeUndefined()
+      expect(await at(999, 'POST /a')).toMatchObject({
+        replayed: true,
+        policies: [{ remaining: 9 }],
+      })
+      expect((await at(999, 'POST /b')).code).toBe('idempotency_key_reused')
+      const fresh = await at(1000, 'POST /b')
+      expect(fresh).toMatchObject({ allowed: true, policies: [{ remaining: 8 }] })
+      expect(fresh.replayed).toBeUndefined()
+      await limiter.reset('key:i')
+    })
+  })
+
+  describe('a client whose connection has ended', () => {
+    const rules = [{ name: 'default', limit: 2, windowMs: 60_000 }]
+
+    async function ended(): Promise<Redis> {
+      const gone = new Redis(url, { lazyConnect: true })
+      await gone.connect()
+      const closed = once(gone, 'end')
+      await gone.quit()
+      await closed
+      expect(gone.status).toBe('end')
+      return gone
+    }
+
+    it('refuses at once with store_unavailable under fail-closed, logging the state once', async () => {
+      const messages: string[] = []
+      const limiter = createRedisLimiter({
+        client: await ended(),
+        failurePolicy: 'fail-closed',
+        unavailableRetryAfterMs: 2500,
+        logger: { warn: (m) => messages.push(m) },
+      })
+      for (let i = 0; i < 2; i++) {
+        expect(await limiter.consume({ partition: 'key:e', rules })).toEqual({
+          allowed: false,
+          code: 'store_unavailable',
+          policies: [],
+          retryAfterMs: 2500,
+        })
+      }
+      expect(limiter.isAvailable).toBe(false)
+      expect(messages).toEqual([
+        'keyward: Redis rate limiter unavailable (connection end); refusing requests with 503 until it returns',
+      ])
+    })
+
+    it('decides with the fallback it was given, keeping its idempotency TTL, and never closes it', async () => {
+      const messages: string[] = []
+      const fallback = createMemoryLimiter({ idempotencyTtlMs: 1000 })
+      const limiter = createRedisLimiter({
+        client: await ended(),
+        fallback,
+        logger: { warn: (m) => messages.push(m) },
+      })
+      const first = await limiter.consume({ partition: 'key:f', rules, nowMs: 0 })
+      expect(first).toEqual({
+        allowed: true,
+        degraded: true,
+        policies: [
+          {
+            kind: 'rate',
+            name: 'default',
+            limit: 2,
+            windowMs: 60_000,
+            remaining: 1,
+            resetMs: 30_000,
+          },
+        ],
+      })
+      expect(messages).toEqual([
+        'keyward: Redis rate limiter unavailable (connection end); using local in-memory limits until it returns',
+      ])
+      await limiter.close()
+      // the caller's fallback still holds the state
+      const peek = await fallback.consume({ partition: 'key:f', rules, nowMs: 0, cost: 0 })
+      expect(peek.policies[0]!.remaining).toBe(1)
+      await fallback.close()
+    })
+
+    it('gives its own fallback the idempotency TTL', async () => {
+      const limiter = createRedisLimiter({
+        client: await ended(),
+        idempotencyTtlMs: 1000,
+        logger: { warn() {} },
+      })
+      const idem = (nowMs: number, operation: string) =>
+        limiter.consume({ partition: 'key:g', rules, nowMs, idempotencyKey: 'k', operation })
+      await idem(0, 'POST /a')
+      expect((await idem(999, 'POST /b')).code).toBe('idempotency_key_reused')
+      expect(await idem(1000, 'POST /b')).toMatchObject({ allowed: true, degraded: true })
+      await limiter.close()
+    })
+  })
+
   describe('createRedisLimiter options', () => {
     it.each([
       [{ keyPrefix: 'bad prefix' }, '"keyPrefix" must match'],
@@ -223,6 +362,18 @@ describeWithService('redis', 'redis limiter', (url) => {
       [{ timeoutMs: -5 }, '"timeoutMs" must be a positive integer, got -5'],
       [{ retryIntervalMs: 1.5 }, '"retryIntervalMs" must be a positive integer, got 1.5'],
       [{ logger: {} }, '"logger" must have a warn() method'],
+      [{ keyPrefix: `a${'b'.repeat(64)}` }, '"keyPrefix" must match'],
+      [
+        { keyPrefix: 5 },
+        '"keyPrefix" must match /^[A-Za-z_][A-Za-z0-9_]{0,63}$/ (letters, digits, "_"), got 5',
+      ],
+      [{ keyPrefix: 'ab-c' }, '"keyPrefix" must match'],
+      [
+        { unavailableRetryAfterMs: 0 },
+        '"unavailableRetryAfterMs" must be a positive integer, got 0',
+      ],
+      [{ idempotencyTtlMs: -1 }, '"idempotencyTtlMs" must be a positive integer, got -1'],
+      [{ fallback: {} }, '"fallback" must be a Limiter (e.g. createMemoryLimiter())'],
       [{ timeout: 5 }, 'unknown option "timeout" for createRedisLimiter'],
     ])('rejects %j', (options, message) => {
       expect(() => createRedisLimiter({ client, ...(options as object) } as never)).toThrow(message)
@@ -232,6 +383,29 @@ describeWithService('redis', 'redis limiter', (url) => {
       expect(() => createRedisLimiter({} as never)).toThrow(
         '"client" must be a connected ioredis client',
       )
+    })
+
+    it('rejects a client without eval or evalsha, and options that are not an object', () => {
+      const { eval: _eval, ...noEval } = { status: 'ready', evalsha: () => {}, eval: () => {} }
+      for (const bad of [null, noEval, { status: 'ready', eval: () => {} }]) {
+        expect(() => createRedisLimiter({ client: bad } as never)).toThrow(
+          '"client" must be a connected ioredis client (new Redis(url))',
+        )
+      }
+      expect(() => createRedisLimiter(null as never)).toThrow(
+        'createRedisLimiter takes { client, keyPrefix?, failurePolicy?, … }',
+      )
+    })
+
+    it('accepts a prefix of 64 characters, starting with "_"', async () => {
+      const keyPrefix = `_${'x'.repeat(63)}`
+      const limiter = createRedisLimiter({ client, keyPrefix })
+      await limiter.consume({
+        partition: 'key:p',
+        rules: [{ name: 'a', limit: 1, windowMs: 1000 }],
+      })
+      expect(await client.exists(`${keyPrefix}:l:{key:p}`)).toBe(1)
+      await limiter.reset('key:p')
     })
   })
 })
