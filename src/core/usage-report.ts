@@ -3,7 +3,7 @@
 // `GET /v1/usage` and `keyward usage`, so that they agree.
 import { parseDuration } from './duration.js'
 import { KeywardError } from './errors.js'
-import type { UsageSummary } from './types.js'
+import type { Store, UsageSummary } from './types.js'
 
 /** The steps a series may have. */
 export const USAGE_STEPS: Readonly<Record<string, number>> = Object.freeze({
@@ -116,6 +116,18 @@ export function keyUsageReport(keyId: string, range: UsageRange, summary: UsageS
     lastIp: summary.lastIp,
     routes: summary.tags.map((t) => ({ tag: t.tag, total: t.total })),
   }
+}
+
+/** One key's report read from the store: what `keyUsageReport` shapes. */
+export async function readKeyUsage(store: Store, keyId: string, range: UsageRange) {
+  const summary = await store.summarizeUsage({
+    keyId,
+    since: range.since,
+    until: range.until,
+    stepMs: range.stepMs,
+    tagLimit: USAGE_TAG_LIMIT,
+  })
+  return keyUsageReport(keyId, range, summary)
 }
 
 /** Busiest keys first, then by id; `denied` ranks by denials and leaves out keys without any. */

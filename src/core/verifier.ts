@@ -2,10 +2,10 @@
 import { hash, randomBytes } from 'node:crypto'
 import { AuditBuffer, type AuditBufferOptions } from './audit-buffer.js'
 import { VerifyCache } from './cache.js'
+import { type CacheEntry, cacheEntry, supersession } from './cache-entry.js'
 import type { Clock } from './clock.js'
 import { KeywardError } from './errors.js'
 import type { Hasher } from './hash.js'
-import { compileIpAllowlist, type IpAllowlist } from './ip.js'
 import {
   type CredentialShape,
   classifyShape,
@@ -13,19 +13,17 @@ import {
   keyHint,
   prefixOf,
 } from './key-format.js'
-import { keyLimitRequest, type LimitPolicy, requestWith } from './limit-policy.js'
+import { type LimitPolicy, requestWith } from './limit-policy.js'
 import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from './retry.js'
-import { compileScopes, expandImplied, expandRoles, type ScopeSet } from './scopes.js'
+import { expandImplied, expandRoles } from './scopes.js'
 import type { FoundKey, LimitDecision, LimitRequest, SecretRecord, Store } from './types.js'
-import { type ResolvedUsageOptions, type SecretSlot, UsageBuffer } from './usage.js'
+import { type ResolvedUsageOptions, UsageBuffer } from './usage.js'
 import { type VerifierStats, VerifyCounters } from './verify-stats.js'
 import type {
   SecretDeprecation,
-  VerifiedKey,
   VerifyDenial,
   VerifyOptions,
   VerifyResult,
-  VerifySuccess,
 } from './verify-types.js'
 
 /** Settings of the in-process cache; `false` turns it off. */
@@ -49,20 +47,6 @@ export interface VerifierOptions {
   onError: (error: unknown) => void
 }
 
-interface CacheEntry {
-  key: FoundKey['key']
-  secret: FoundKey['secret']
-  scopes: ScopeSet
-  ips: IpAllowlist | null
-  success: VerifySuccess
-  /** Step 6 for a plain request, built once; null when the key has no limits. */
-  limitRequest: Readonly<LimitRequest> | null
-  /** Where usage of this secret is counted. */
-  slot: SecretSlot
-  /** Set for an old secret inside a rotation grace period (it is also on `success`). */
-  deprecation: SecretDeprecation | null
-}
-
 const INVALID: VerifyDenial = Object.freeze({ ok: false, code: 'key_invalid' })
 const MISSING: VerifyDenial = Object.freeze({ ok: false, code: 'key_missing' })
 
@@ -72,18 +56,6 @@ const MISSING: VerifyDenial = Object.freeze({ ok: false, code: 'key_missing' })
  */
 function checksumRefused(shape: CredentialShape, credential: string): boolean {
   return shape === 'keyward' && !hasValidChecksum(credential)
-}
-
-// Verified keys are shared by every request that hits the same cache entry: freeze what a
-// handler could reach, so one request cannot change what the next one sees.
-function freezeVerified(key: VerifiedKey): VerifiedKey {
-  Object.freeze(key.scopes)
-  Object.freeze(key.roles)
-  for (const rule of key.rateLimits) Object.freeze(rule)
-  Object.freeze(key.rateLimits)
-  if (key.quota !== null) Object.freeze(key.quota)
-  Object.freeze(key.metadata)
-  return Object.freeze(key)
 }
 
 function checkCacheSetting(value: number, what: string, min: number): number {
@@ -459,8 +431,7 @@ export class Verifier {
   ): VerifyDenial {
     // a malformed request (e.g. a bad cost) is the caller's bug, not an outage
     if (error instanceof KeywardError && error.code === 'invalid_argument') throw error
-    this.counts.limiterStoreUnavailable++
-    this.counts.storeUnavailable++
+    this.counts.limiterRefused('store_unavailable')
     this.recordUsage(entry, 'store_unavailable', options, this.clock.now())
     return {
       ok: false,
@@ -481,25 +452,7 @@ export class Verifier {
     if (!decision.allowed) {
       const code = decision.code ?? 'rate_limited'
       this.recordUsage(entry, code, options, this.clock.now())
-      // a switch on the few refusal codes, on refusals only: no lookup on the admitted path
-      switch (code) {
-        case 'rate_limited':
-          counts.limiterRateLimited++
-          counts.rateLimited++
-          break
-        case 'quota_exhausted':
-          counts.limiterQuotaExhausted++
-          counts.quotaExhausted++
-          break
-        case 'idempotency_key_reused':
-          counts.limiterIdempotencyKeyReused++
-          counts.idempotencyKeyReused++
-          break
-        case 'store_unavailable':
-          counts.limiterStoreUnavailable++
-          counts.storeUnavailable++
-          break
-      }
+      counts.limiterRefused(code)
       // a reused Idempotency-Key is refused for good: waiting would not help
       if (code === 'idempotency_key_reused')
         return { ok: false, code, keyId: entry.key.id, rateLimit: decision }
@@ -539,8 +492,8 @@ export class Verifier {
   }
 
   /**
-   * When the secret was superseded, for an old secret in its grace period: its successor's
-   * creation. One more read, on a cache miss of such a secret only; null for current secrets.
+   * For an old secret in its grace period, when it was superseded (`supersession`); one more
+   * read, on a cache miss of such a secret only; null for current secrets.
    */
   private async deprecationOf(
     row: FoundKey,
@@ -549,18 +502,7 @@ export class Verifier {
   ): Promise<SecretDeprecation | null> {
     const sunsetAt = row.secret.expiresAt
     if (sunsetAt === null) return null
-    const secrets = listed ?? (await this.store.listSecrets(row.key.id))
-    const own = secrets.find((s) => s.hint === hint && s.expiresAt === sunsetAt)
-    if (own === undefined) return null
-    // the successor: the earliest secret created since this one that lives as long (creation
-    // times alone cannot order a rotation made in the same millisecond as the creation)
-    let deprecatedAt: number | null = null
-    for (const s of secrets) {
-      if (s === own || s.createdAt < own.createdAt) continue
-      if (s.expiresAt !== null && s.expiresAt < sunsetAt) continue
-      if (deprecatedAt === null || s.createdAt < deprecatedAt) deprecatedAt = s.createdAt
-    }
-    return deprecatedAt === null ? null : Object.freeze({ deprecatedAt, sunsetAt })
+    return supersession(listed ?? (await this.store.listSecrets(row.key.id)), hint, sunsetAt)
   }
 
   /** What verification needs of a found key: effective scopes, IP allowlist, limits. */
@@ -574,33 +516,7 @@ export class Verifier {
     const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
     const own = roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
     const scopes = this.impliedScopes === null ? own : expandImplied(own, this.impliedScopes)
-    const verified: VerifiedKey = freezeVerified({
-      id: row.key.id,
-      name: row.key.name,
-      ownerId: row.key.ownerId,
-      prefix: row.key.prefix,
-      hint,
-      scopes,
-      roles: row.key.roles,
-      metadata: row.key.metadata,
-      expiresAt: row.key.expiresAt,
-      rateLimits: row.key.rateLimits,
-      quota: row.key.quota,
-    })
-    return {
-      key: row.key,
-      secret: row.secret,
-      scopes: compileScopes(scopes),
-      ips: row.key.ipAllowlist.length > 0 ? compileIpAllowlist(row.key.ipAllowlist) : null,
-      success: Object.freeze(
-        deprecation === null
-          ? { ok: true, key: verified }
-          : { ok: true, key: verified, deprecation },
-      ),
-      limitRequest: this.limits === null ? null : keyLimitRequest(this.limits, row.key),
-      slot: { keyId: row.key.id, hint, lastUsedAt: 0, pending: false },
-      deprecation,
-    }
+    return cacheEntry(row, hint, scopes, deprecation, this.limits)
   }
 
   private async roleDefinitions(now: number): Promise<Map<string, string[]>> {

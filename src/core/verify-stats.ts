@@ -95,6 +95,29 @@ export class VerifyCounters {
   limiterDegraded = 0
   storeLookupErrors = 0
 
+  /** A refusal by the limiter (step 6), counted as the limiter's and as the outcome's. */
+  limiterRefused(code: string): void {
+    // a switch on the few refusal codes, on refusals only: no lookup on the admitted path
+    switch (code) {
+      case 'rate_limited':
+        this.limiterRateLimited++
+        this.rateLimited++
+        break
+      case 'quota_exhausted':
+        this.limiterQuotaExhausted++
+        this.quotaExhausted++
+        break
+      case 'idempotency_key_reused':
+        this.limiterIdempotencyKeyReused++
+        this.idempotencyKeyReused++
+        break
+      case 'store_unavailable':
+        this.limiterStoreUnavailable++
+        this.storeUnavailable++
+        break
+    }
+  }
+
   snapshot(
     entries: { found: number; notFound: number },
     usageFlushErrors: number,

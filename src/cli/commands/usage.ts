@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { KeywardError } from '../../core/errors.js'
-import { keyUsageReport, parseUsageRange, USAGE_TAG_LIMIT } from '../../core/usage-report.js'
+import { parseUsageRange, readKeyUsage } from '../../core/usage-report.js'
 import { type DbOptions, withKeyward } from '../context.js'
 import { formatTable, formatTime } from '../format.js'
 import { type CliContext, type CliIo, UsageError, writeJson, writeLine } from '../io.js'
@@ -36,14 +36,7 @@ export async function usage(idArg: string, opts: UsageOptions, io: CliIo): Promi
   }
   return withKeyward(io, opts, { mustExist: true }, async ({ keyward, store }) => {
     if ((await keyward.getKey(id)) === null) throw notFound(id)
-    const summary = await store.summarizeUsage({
-      keyId: id,
-      since: range.since,
-      until: range.until,
-      stepMs: range.stepMs,
-      tagLimit: USAGE_TAG_LIMIT,
-    })
-    const report = keyUsageReport(id, range, summary)
+    const report = await readKeyUsage(store, id, range)
     if (opts.json) {
       writeJson(io, report)
       return 0

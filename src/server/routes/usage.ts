@@ -3,13 +3,7 @@
 // counts not yet written are flushed first, so a caller sees its own latest calls.
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
 import type { Keyward } from '../../core/keyward.js'
-import {
-  keyUsageReport,
-  parseUsageRange,
-  topKeys,
-  USAGE_TAG_LIMIT,
-  usageSeries,
-} from '../../core/usage-report.js'
+import { parseUsageRange, readKeyUsage, topKeys, usageSeries } from '../../core/usage-report.js'
 import { problem, sendProblem } from '../problems.js'
 import {
   keyIdParams,
@@ -64,14 +58,7 @@ export const usageRoutes: FastifyPluginAsync<{ keyward: Keyward }> = async (app,
           ),
         )
       await flushed(keyward, request.log)
-      const summary = await store.summarizeUsage({
-        keyId: id,
-        since: range.since,
-        until: range.until,
-        stepMs: range.stepMs,
-        tagLimit: USAGE_TAG_LIMIT,
-      })
-      return keyUsageReport(id, range, summary)
+      return await readKeyUsage(store, id, range)
     },
   )
 
