@@ -1,7 +1,8 @@
 // `npm run mutate [-- PATH...] [--force] [--ignore-static] [--concurrency N]`: mutation testing with Stryker,
 // narrowed to the folders or files given (default: src/core, src/http and src/limits), then the
 // summary of scripts/mutation-summary.ts. Not part of `npm test` or CI; see README "Testing".
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { Stryker } from '@stryker-mutator/core'
 import { printSummary, type Report, undetected } from './mutation-summary.js'
 
@@ -27,6 +28,11 @@ const excluded = ['!src/**/*.test.ts', ...typeOnly.map((f) => `!${f}`)]
 const reports = 'reports/mutation'
 const incrementalFile = `${reports}/incremental.json`
 const jsonReport = `${reports}/mutation.json`
+/**
+ * The results of every file measured so far, kept in git: a folder takes hours on 2 cores, so
+ * its files are measured a few at a time, across sessions and machines.
+ */
+const savedResults = 'test/mutation/results.json.gz'
 
 const usage =
   'usage: npm run mutate [-- src/core | src/core/scopes.ts ...] [--force] [--ignore-static] [--concurrency N]'
@@ -97,6 +103,10 @@ const options: ConstructorParameters<typeof Stryker>[0] = {
 
 // Stryker rewrites its incremental file with the files of this run only; keep the other files'
 // results, so that running one folder does not throw away what a run of another one learned.
+if (!existsSync(incrementalFile) && existsSync(savedResults)) {
+  mkdirSync(reports, { recursive: true })
+  writeFileSync(incrementalFile, gunzipSync(readFileSync(savedResults)))
+}
 const previous = existsSync(incrementalFile) ? readReport(incrementalFile) : undefined
 if (previous) {
   // Stryker reuses the result of a surviving static mutant even when new tests were added (it
@@ -121,6 +131,11 @@ if (previous && existsSync(incrementalFile)) {
   latest.files = { ...previous.files, ...latest.files }
   latest.testFiles = { ...previous.testFiles, ...latest.testFiles }
   writeFileSync(incrementalFile, JSON.stringify(latest))
+}
+
+if (existsSync(incrementalFile)) {
+  mkdirSync('test/mutation', { recursive: true })
+  writeFileSync(savedResults, gzipSync(readFileSync(incrementalFile), { level: 9 }))
 }
 
 console.log(`\nmutation run of ${(paths.length > 0 ? paths : folders).join(', ')}: ${minutes} min`)

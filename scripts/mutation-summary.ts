@@ -1,7 +1,9 @@
 // The mutation score per folder and every mutant that no test caught, from a Stryker JSON report
 // (`npm run mutate` prints it after each run; `npm run mutate:summary [-- FILE]` prints it again,
-// by default for reports/mutation/mutation.json).
+// by default for reports/mutation/mutation.json; `-- --all` for every file measured so far, from
+// test/mutation/results.json.gz).
 import { readFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
 import { pathToFileURL } from 'node:url'
 
 /** The part of Stryker's JSON report (mutation-testing-report-schema) read here. */
@@ -101,6 +103,10 @@ function compact(code: string): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const file = process.argv[2] ?? 'reports/mutation/mutation.json'
-  printSummary(JSON.parse(readFileSync(file, 'utf8')) as Report)
+  const arg = process.argv[2]
+  const text =
+    arg === '--all'
+      ? gunzipSync(readFileSync('test/mutation/results.json.gz')).toString('utf8')
+      : readFileSync(arg ?? 'reports/mutation/mutation.json', 'utf8')
+  printSummary(JSON.parse(text) as Report)
 }
