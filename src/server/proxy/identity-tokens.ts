@@ -16,14 +16,19 @@ const MAX_ENTRIES = 10_000
 
 interface Entry {
   readonly token: Promise<string>
+  /** The token once signed: a reused token is handed out without a promise. */
+  value: string | null
   readonly until: number
   readonly scopes: readonly string[]
   readonly ownerId: string | null
 }
 
 export interface IdentityTokens {
-  /** A token for `key` and the upstream `audience`: a recent one, or a new one. */
-  tokenFor(key: VerifiedKey, audience: string): Promise<string>
+  /**
+   * A token for `key` and the upstream `audience`: a recent one (as a string, once signed), or
+   * a new one (a promise).
+   */
+  tokenFor(key: VerifiedKey, audience: string): string | Promise<string>
 }
 
 export function identityTokens(signer: TokenSigner, clock: Clock): IdentityTokens {
@@ -47,7 +52,7 @@ export function identityTokens(signer: TokenSigner, clock: Clock): IdentityToken
         found.ownerId === key.ownerId &&
         (found.scopes === key.scopes || found.scopes.join(' ') === key.scopes.join(' '))
       )
-        return found.token
+        return found.value ?? found.token
       if (entries.size >= MAX_ENTRIES) entries.clear()
       const token = signer.issueIdentityToken({
         keyId: key.id,
@@ -55,11 +60,23 @@ export function identityTokens(signer: TokenSigner, clock: Clock): IdentityToken
         audience,
         ownerId: key.ownerId,
       })
-      entries.set(id, { token, until: now + REUSE_MS, scopes: key.scopes, ownerId: key.ownerId })
-      // a failed signature is not kept
-      token.catch(() => {
-        if (entries.get(id)?.token === token) entries.delete(id)
-      })
+      const entry: Entry = {
+        token,
+        value: null,
+        until: now + REUSE_MS,
+        scopes: key.scopes,
+        ownerId: key.ownerId,
+      }
+      entries.set(id, entry)
+      token.then(
+        (value) => {
+          entry.value = value
+        },
+        // a failed signature is not kept
+        () => {
+          if (entries.get(id) === entry) entries.delete(id)
+        },
+      )
       return token
     },
   }

@@ -19,6 +19,9 @@ import { clientHeaders, type Identity, upstreamHeaders } from './headers.js'
 import { identityTokens } from './identity-tokens.js'
 import { createProxyTable, type ProxyMatch } from './table.js'
 
+type ForwardMatch = Extract<ProxyMatch, { kind: 'forward' }>
+type FromOptions = Parameters<FastifyReply['from']>[1]
+
 export interface ProxyRoutesOptions {
   config: ProxyConfig
   /** Signs the X-Keyward-Token of each forwarded request. */
@@ -105,6 +108,35 @@ function isWebSocket(request: FastifyRequest): boolean {
 
 const noRetry = () => null
 
+/** The forwarded query string, without its `?`, as the table matched it. */
+function queryOf(_search: string, _url: string, request: FastifyRequest): string {
+  return (matches.get(request.raw) as ForwardMatch).query.slice(1)
+}
+
+/** 413, 504 or 502 for a request the upstream did not answer, problem+json. */
+function answerUpstreamError(reply: FastifyReply, { error }: { error: unknown }): void {
+  const p = isBodyTooLarge(error)
+    ? problem(
+        'body_too_large',
+        'The request body is larger than this route accepts: send a smaller body.',
+      )
+    : isTimeout(error)
+      ? problem('upstream_timeout', 'The upstream did not answer in time: try again later.')
+      : problem(
+          'upstream_failed',
+          'The upstream could not be reached or broke the connection: try again later.',
+        )
+  sendProblem(reply, p)
+}
+
+/** The signed X-Keyward-Token of a request being forwarded (a request decoration). */
+const IDENTITY_TOKEN = 'keywardIdentityToken'
+declare module 'fastify' {
+  interface FastifyRequest {
+    [IDENTITY_TOKEN]: string | null
+  }
+}
+
 const TAG_RE = /^[\x20-\x3e\x40-\x7e]{1,128}$/
 
 /**
@@ -156,6 +188,7 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
     bodyTimeout: 0,
   })
   await app.register(replyFrom, { undici: agent, disableRequestLogging: true })
+  app.decorateRequest(IDENTITY_TOKEN, null)
   app.addHook('onClose', async () => {
     await agent.close()
   })
@@ -219,67 +252,50 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
     }
   }
 
-  async function forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const m = matches.get(request.raw)
-    if (m?.kind !== 'forward') return refuse(request, reply)
-    if (isWebSocket(request))
-      return sendProblem(
-        reply,
-        problem(
-          'websocket_not_supported',
-          'keyward does not forward WebSocket connections: a connection outlives the revocation of its key. Call the upstream over plain HTTP requests.',
-        ),
-      )
-    const key = request.apiKey
-    let identity: Identity | null = null
-    if (key !== null) {
-      const token = await tokens.tokenFor(key, m.upstream.url)
-      identity = { keyId: key.id, ownerId: key.ownerId, scopes: key.scopes, token }
-    } else if (m.rule?.public !== true) {
-      // the adapter lets CORS preflights through without a key; they go no further
-      return sendProblem(
-        reply,
-        problem(
-          'route_not_allowed',
-          'CORS preflight requests are not forwarded without an API key: call this API from a server, or make the route public in "routes".',
-        ),
-      )
-    }
-    try {
-      const query = m.query.slice(1)
-      return reply.from(m.upstream.url + m.path, {
+  // What reply-from is told per upstream, built once: everything a request adds is read from
+  // the request itself (its match, its key, its identity token), so forwarding allocates no
+  // options or closures per request.
+  const rewriteRequestHeaders = (req: FastifyRequest, headers: Record<string, unknown>) => {
+    const key = req.apiKey
+    const identity: Identity | null =
+      key === null
+        ? null
+        : {
+            keyId: key.id,
+            ownerId: key.ownerId,
+            scopes: key.scopes,
+            token: req[IDENTITY_TOKEN]!,
+          }
+    return upstreamHeaders(
+      headers as Parameters<typeof upstreamHeaders>[0],
+      req.raw,
+      identity,
+      trustedProxies,
+      https,
+    )
+  }
+  const fromOptions = new Map(
+    config.upstreams.map((upstream) => [
+      upstream,
+      {
         // apart from the source, whose check for ".." would read the query too
-        queryString: () => query,
-        timeout: m.upstream.timeoutMs,
+        queryString: queryOf,
+        timeout: upstream.timeoutMs,
         retryDelay: noRetry,
-        rewriteRequestHeaders: (req, headers) =>
-          upstreamHeaders(
-            headers,
-            req.raw as IncomingMessage,
-            identity,
-            trustedProxies,
-            https,
-          ) as typeof headers,
-        rewriteHeaders: (headers) => clientHeaders(headers),
-        onError: (r, { error }) => {
-          const p = isBodyTooLarge(error)
-            ? problem(
-                'body_too_large',
-                'The request body is larger than this route accepts: send a smaller body.',
-              )
-            : isTimeout(error)
-              ? problem('upstream_timeout', 'The upstream did not answer in time: try again later.')
-              : problem(
-                  'upstream_failed',
-                  'The upstream could not be reached or broke the connection: try again later.',
-                )
-          sendProblem(r as FastifyReply, p)
-        },
-      })
+        rewriteRequestHeaders,
+        rewriteHeaders: clientHeaders,
+        onError: answerUpstreamError,
+      } as unknown as FromOptions,
+    ]),
+  )
+
+  function send(request: FastifyRequest, reply: FastifyReply, m: ForwardMatch): void {
+    try {
+      reply.from(m.upstream.url + m.path, fromOptions.get(m.upstream))
     } catch (error) {
       // reply-from refuses some paths its URL check reads as ".." (e.g. "/..foo")
       request.log.warn({ err: error }, 'reply-from refused the forwarded URL')
-      return sendProblem(
+      sendProblem(
         reply,
         problem(
           'invalid_request',
@@ -287,6 +303,56 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
         ),
       )
     }
+  }
+
+  /**
+   * Forwards the request. Synchronous while the key's identity token is reused (the usual
+   * case): a handler that returns nothing costs Fastify no promise; reply-from answers later.
+   */
+  function forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> | undefined {
+    const m = matches.get(request.raw)
+    if (m?.kind !== 'forward') {
+      refuse(request, reply)
+      return
+    }
+    if (isWebSocket(request)) {
+      sendProblem(
+        reply,
+        problem(
+          'websocket_not_supported',
+          'keyward does not forward WebSocket connections: a connection outlives the revocation of its key. Call the upstream over plain HTTP requests.',
+        ),
+      )
+      return
+    }
+    const key = request.apiKey
+    if (key === null) {
+      // the adapter lets CORS preflights through without a key; they go no further
+      if (m.rule?.public !== true)
+        sendProblem(
+          reply,
+          problem(
+            'route_not_allowed',
+            'CORS preflight requests are not forwarded without an API key: call this API from a server, or make the route public in "routes".',
+          ),
+        )
+      else send(request, reply, m)
+      return
+    }
+    const token = tokens.tokenFor(key, m.upstream.url)
+    if (typeof token === 'string') {
+      request[IDENTITY_TOKEN] = token
+      send(request, reply, m)
+      return
+    }
+    return token.then((signed) => {
+      request[IDENTITY_TOKEN] = signed
+      send(request, reply, m)
+      return reply
+    })
   }
 
   for (const route of table.routes) {
