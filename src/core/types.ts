@@ -3,15 +3,7 @@
 // contract is in limit-types.ts.
 import type { QuotaRule, RateLimitRule } from './limit-types.js'
 
-export type {
-  LimitDecision,
-  LimitDenyCode,
-  LimitRequest,
-  PolicyState,
-  QuotaRule,
-  RateLimiter,
-  RateLimitRule,
-} from './limit-types.js'
+export type * from './limit-types.js'
 
 /** Stored lifecycle state; "expired" is derived from `expiresAt`, never stored. */
 export type KeyState = 'active' | 'revoked' | 'disabled'

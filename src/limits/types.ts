@@ -1,4 +1,4 @@
-import type { LimitDecision, LimitRequest, RateLimiter } from '../core/types.js'
+import type { LimitDecision, LimitRequest, RateLimiter } from '../core/limit-types.js'
 
 export type {
   LimitDecision,
@@ -7,7 +7,7 @@ export type {
   PolicyState,
   QuotaRule,
   RateLimitRule,
-} from '../core/types.js'
+} from '../core/limit-types.js'
 
 /**
  * A limiter backend. `consume` is one atomic step: all rules and the quota are judged before any
