@@ -105,7 +105,10 @@ describe('verifyAuditChain', () => {
     expect(store.reads).toEqual([0, 2, 4])
     // a last page that is full: one more read finds it was the last
     const even = chainStore(chain(4))
-    await expect(verifyAuditChain(even, { pageSize: 2 })).resolves.toMatchObject({ ok: true, checked: 4 })
+    await expect(verifyAuditChain(even, { pageSize: 2 })).resolves.toMatchObject({
+      ok: true,
+      checked: 4,
+    })
     expect(even.reads).toEqual([0, 2, 4])
     await expect(verifyAuditChain(chainStore([]))).resolves.toMatchObject({ ok: true, checked: 0 })
   })

@@ -73,7 +73,14 @@ describe('AuditTrail.page', () => {
       refused('until must be a time in epoch ms, got -1'),
     )
     const cursor = (text: string) => Buffer.from(text).toString('base64url')
-    for (const bad of ['garbage', cursor('1.2.3'), cursor('x1.2'), cursor('1.2x'), cursor('9999999999999999.1'), cursor('1.9999999999999999')])
+    for (const bad of [
+      'garbage',
+      cursor('1.2.3'),
+      cursor('x1.2'),
+      cursor('1.2x'),
+      cursor('9999999999999999.1'),
+      cursor('1.9999999999999999'),
+    ])
       await expect(audit.page({ cursor: bad })).rejects.toThrow(
         refused('cursor is not valid: pass the nextCursor of the previous page unchanged'),
       )

@@ -98,10 +98,28 @@ describe('cacheEntry', () => {
   }
 
   it('freezes every part of the verified key a handler could change', () => {
-    const entry = cacheEntry(structuredClone(row), 'kw_live_AbCd…wxyz', ['a:read', 'b:read'], null, null)
+    const entry = cacheEntry(
+      structuredClone(row),
+      'kw_live_AbCd…wxyz',
+      ['a:read', 'b:read'],
+      null,
+      null,
+    )
     const key = entry.success.ok ? entry.success.key : undefined
-    expect(key).toMatchObject({ id: row.key.id, hint: 'kw_live_AbCd…wxyz', scopes: ['a:read', 'b:read'] })
-    for (const part of [key, key?.scopes, key?.roles, key?.rateLimits, key?.rateLimits[0], key?.quota, key?.metadata])
+    expect(key).toMatchObject({
+      id: row.key.id,
+      hint: 'kw_live_AbCd…wxyz',
+      scopes: ['a:read', 'b:read'],
+    })
+    for (const part of [
+      key,
+      key?.scopes,
+      key?.roles,
+      key?.rateLimits,
+      key?.rateLimits[0],
+      key?.quota,
+      key?.metadata,
+    ])
       expect(Object.isFrozen(part)).toBe(true)
     expect(entry.success).toEqual({ ok: true, key })
     expect(entry.ips).toBeNull()

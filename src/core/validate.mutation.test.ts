@@ -33,7 +33,17 @@ describe('checkText', () => {
   })
 
   it('refuses empty, blank, too long, control characters and non-strings, naming the field', () => {
-    for (const bad of ['', '   ', 'x'.repeat(201), 'a\nb', 'a\u0000b', 'a\u001fb', 'a\u007fb', 7, null])
+    for (const bad of [
+      '',
+      '   ',
+      'x'.repeat(201),
+      'a\nb',
+      'a\u0000b',
+      'a\u001fb',
+      'a\u007fb',
+      7,
+      null,
+    ])
       expect(() => checkText(bad, 'owner')).toThrow(
         refused(`owner must be 1-200 printable characters, got ${JSON.stringify(bad)}`),
       )
