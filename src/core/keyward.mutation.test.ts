@@ -123,7 +123,10 @@ describe('Keyward', () => {
       code: 'store_unavailable',
       message:
         'the roles changed, but other processes could not be told (refused): they see it within the cache TTL; repeat the operation to tell them now',
+      cause: 'refused',
     })
+    // as logs print it
+    expect(String(error)).toMatch(/^KeywardError: the roles changed/)
   })
 
   it('counts cached keys and remembered unknown ones', async () => {
