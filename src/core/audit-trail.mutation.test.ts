@@ -105,6 +105,25 @@ describe('AuditTrail.prune', () => {
     await expect(audit.verify({ pageSize: 1 })).resolves.toMatchObject({ ok: true, checked: 0 })
   })
 
+  it('deletes in batches of 1,000 by default', async () => {
+    const audit = await trail()
+    await expect(audit.prune(4000)).resolves.toBe(5)
+  })
+
+  it('lets other work run between batches', async () => {
+    const store = createMemoryStore()
+    await store.appendAudit([1, 2, 3, 4, 5].map((n) => event(n)))
+    const audit = new AuditTrail(store, { now: () => T + 10_000 })
+    let seenBetween: number | undefined
+    setImmediate(async () => {
+      seenBetween = (await store.listAudit({ limit: 10 })).length
+    })
+    await expect(audit.prune(4000, { batchSize: 2 })).resolves.toBe(5)
+    // the callback ran after the first batch, before the last
+    expect(seenBetween).toBeGreaterThan(0)
+    expect(seenBetween).toBeLessThan(5)
+  })
+
   it('refuses a retention that is not a positive whole number of ms', async () => {
     const audit = await trail()
     for (const bad of [0, -1, 1.5])
