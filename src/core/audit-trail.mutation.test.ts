@@ -84,8 +84,10 @@ describe('AuditTrail.page', () => {
       await expect(audit.page({ cursor: bad })).rejects.toThrow(
         refused('cursor is not valid: pass the nextCursor of the previous page unchanged'),
       )
-    // a cursor made by hand to the same format works
+    // a cursor made by hand to the same format works, whatever the length of its numbers
     expect(ids((await audit.page({ cursor: cursor(`${T + 3000}.3`) })).items)).toEqual([2, 1])
+    expect(ids((await audit.page({ cursor: cursor(`${T + 3000}.13`) })).items)).toEqual([3, 2, 1])
+    expect(ids((await audit.page({ cursor: cursor('9.9999999999999') })).items)).toEqual([])
   })
 })
 
