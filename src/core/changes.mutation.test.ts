@@ -5,6 +5,7 @@ import { recorder } from '../../test/helpers/changes.js'
 import {
   type ChangeFeed,
   ChangeListeners,
+  checkChange,
   combineChangeFeeds,
   isChangeFeed,
   keyChange,
@@ -23,6 +24,21 @@ describe('ChangeListeners', () => {
     expect(r.heard).toEqual(['reset', 'reset'])
   })
 
+  it('resets on its own origin glued to other text, and on an unknown word before a key id', () => {
+    const l = new ChangeListeners()
+    const r = recorder()
+    l.add(r.listener)
+    l.received(`${l.origin}x`)
+    l.received(`abc xyz ${KEY}`)
+    expect(r.heard).toEqual(['reset', 'reset'])
+  })
+
+  it('refuses a listener without change(), and no listener at all', () => {
+    const message = 'subscribe needs a listener with change(change) and reset() methods'
+    expect(() => new ChangeListeners().add({ reset: () => {} } as never)).toThrow(message)
+    expect(() => new ChangeListeners().add(null as never)).toThrow(message)
+  })
+
   it('passes background errors to the listeners that take them', () => {
     const l = new ChangeListeners()
     const r = recorder()
@@ -37,6 +53,14 @@ describe('ChangeListeners', () => {
     const origin = newOrigin()
     expect(origin).toMatch(/^[A-Za-z0-9_-]{12}$/)
     expect(newOrigin()).not.toBe(origin)
+  })
+})
+
+describe('checkChange', () => {
+  it('refuses a key id that is not a string, even one that reads as an id', () => {
+    expect(() => checkChange({ kind: 'key', keyId: new String(KEY) } as never)).toThrow(
+      /^a change is \{ kind: "key"/,
+    )
   })
 })
 
