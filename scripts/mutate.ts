@@ -6,6 +6,16 @@ import { Stryker } from '@stryker-mutator/core'
 import { printSummary, type Report, undetected } from './mutation-summary.js'
 
 const folders = ['src/core', 'src/http', 'src/limits']
+/**
+ * The tests that judge each folder's mutants: the folder's own. Running every test that
+ * happens to reach a line (server, proxy and process tests reach most of src/http) made a
+ * mutant cost 20 s on 2 cores and a folder days; the folder's own tests must guard it.
+ */
+const ownTests: Record<string, string[]> = {
+  'src/core': ['src/core/**/*.test.ts'],
+  'src/http': ['src/http/**/*.test.ts', 'test/http/**/*.test.ts'],
+  'src/limits': ['src/limits/**/*.test.ts'],
+}
 /** Files that hold only types or re-exports: nothing in them can change behaviour. */
 const typeOnly = [
   'src/core/types.ts',
@@ -36,6 +46,14 @@ for (let i = 0; i < args.length; i++) {
   } else if (arg.startsWith('-')) fail(`unknown option "${arg}"`)
   else paths.push(arg.replace(/\/+$/, ''))
 }
+const folderOf = (p: string): string => {
+  const folder = folders.find((f) => p === f || p.startsWith(`${f}/`))
+  if (folder === undefined) fail(`"${p}" is not in ${folders.join(', ')}`)
+  return folder
+}
+const tests = [...new Set((paths.length > 0 ? paths : folders).flatMap((p) => ownTests[folderOf(p)]!))]
+// read by scripts/mutate.vitest.config.ts, in Stryker's test runner processes
+process.env.KEYWARD_MUTATE_TESTS = JSON.stringify(tests)
 const scope = (paths.length > 0 ? paths : folders).map((p) => {
   if (!existsSync(p)) fail(`"${p}" does not exist: give a folder or a .ts file under src`)
   return statSync(p).isDirectory() ? `${p}/**/*.ts` : p

@@ -1,6 +1,6 @@
 // npm run docs:settings: writes the configuration reference of `keyward serve` into README.md,
 // between <!-- settings:start --> and <!-- settings:end -->, from the table in
-// src/server/settings.ts (src/server/settings.test.ts checks the two agree).
+// src/server/settings-table.ts (src/server/settings.test.ts checks the two agree).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { settingsReference } from '../src/server/settings.js'
