@@ -152,6 +152,27 @@ describe('createMemoryLimiter: state over time', () => {
     await limiter.close()
   })
 
+  it('starts no quota period on a replay: the next first request starts it', async () => {
+    const limiter = createMemoryLimiter()
+    // the rule keeps the partition alive, and charges the replay
+    const rules = [{ name: 'slow', limit: 10, windowMs: 60_000 }]
+    const quota = { limit: 5, periodMs: 1000 }
+    const at = (nowMs: number, idempotencyKey?: string) =>
+      limiter.consume({
+        partition: 'key:r',
+        rules,
+        quota,
+        nowMs,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey, operation: 'POST /a' }),
+      })
+    expect((await at(0, 'k')).allowed).toBe(true)
+    // the period [0, 1000) has ended when the retry comes
+    expect(await at(1500, 'k')).toMatchObject({ allowed: true, replayed: true })
+    const next = await at(1600)
+    expect(next.policies[1]).toMatchObject({ remaining: 4, resetMs: 1000 })
+    await limiter.close()
+  })
+
   it('reports no credits left, never fewer than none, after a quota was lowered', async () => {
     const limiter = createMemoryLimiter()
     const at = (limit: number, cost = 1) =>
@@ -177,6 +198,15 @@ describe('createMemoryLimiter: state over time', () => {
     await limiter.consume({ partition: 'key:c', rules, idempotencyKey: 'i', operation: 'POST /' })
     await limiter.close()
     expect(limiter.size()).toEqual({ partitions: 0, idempotencyRecords: 0 })
+    await limiter.close()
+  })
+
+  it('does not keep the process alive', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const before = timers()
+    const limiter = createMemoryLimiter()
+    // an unref'd timer is not listed as an active resource
+    expect(timers()).toBe(before)
     await limiter.close()
   })
 
