@@ -118,6 +118,152 @@ describe('redis limiter: health', () => {
     await limiter.reset('key:{r}')
     expect(c.deleted).toEqual([['keyward:l:{key:%7Br%7D}']])
     expect(await consume()).toMatchObject({ degraded: true, policies: [{ remaining: 9 }] })
+    // a partition made only of escaped characters is escaped too
+    await limiter.reset('{%}')
+    expect(c.deleted[1]).toEqual(['keyward:l:{%7B%25%7D}'])
     await limiter.close()
+  })
+
+  it('answers by its failure policy within retryIntervalMs, then lets one request probe', async () => {
+    let answer: () => unknown = down
+    const c = client(() => answer())
+    const limiter = createRedisLimiter({
+      client: c,
+      failurePolicy: 'fail-closed',
+      retryIntervalMs: 60_000,
+      logger: recorder(),
+    })
+    const consume = () => limiter.consume({ partition: 'key:w', rules })
+    expect(await consume()).toEqual(UNAVAILABLE)
+    answer = admitted
+    // Redis is not asked again before the interval has passed
+    expect(await consume()).toEqual(UNAVAILABLE)
+    expect(c.runs).toBe(1)
+
+    const soon = createRedisLimiter({
+      client: client(() => answer()),
+      failurePolicy: 'fail-closed',
+      retryIntervalMs: 1,
+      logger: recorder(),
+    })
+    answer = down
+    expect(await soon.consume({ partition: 'key:w', rules })).toEqual(UNAVAILABLE)
+    await new Promise((r) => setTimeout(r, 10))
+    answer = admitted
+    // two requests at once: one probes, the other gets the failure policy without waiting
+    const [probe, other] = await Promise.all([
+      soon.consume({ partition: 'key:w', rules }),
+      soon.consume({ partition: 'key:w', rules }),
+    ])
+    expect(probe).toMatchObject({ allowed: true, policies: [{ remaining: 9 }] })
+    expect(other).toEqual(UNAVAILABLE)
+  })
+
+  it('retries with EVAL only when Redis lost the script (NOSCRIPT)', async () => {
+    const logger = recorder()
+    const evals: string[] = []
+    const make = (error: string, evalResult: () => unknown) =>
+      createRedisLimiter({
+        client: {
+          status: 'ready',
+          evalsha: async () => {
+            throw new Error(error)
+          },
+          eval: async () => {
+            evals.push(error)
+            return evalResult()
+          },
+          del: async () => 0,
+        },
+        failurePolicy: 'fail-closed',
+        logger,
+      })
+    const request = { partition: 'key:n', rules }
+    expect(await make('NOSCRIPT No matching script', admitted).consume(request)).toMatchObject({
+      allowed: true,
+    })
+    expect(await make('ERR down', admitted).consume(request)).toEqual(UNAVAILABLE)
+    expect(await make('NOSCRIPT again', down).consume(request)).toEqual(UNAVAILABLE)
+    expect(evals).toEqual(['NOSCRIPT No matching script', 'NOSCRIPT again'])
+    expect(logger.messages.map((m) => m.match(/\((.*)\)/)![1])).toEqual(['ERR down', 'down'])
+  })
+
+  it('ignores a reply that comes after it gave up on the batch', async () => {
+    const logger = recorder()
+    let reply: (value: unknown) => void = () => {}
+    const limiter = createRedisLimiter({
+      client: {
+        status: 'ready',
+        evalsha: () => new Promise((resolve) => (reply = resolve)),
+        eval: async () => [],
+        del: async () => 0,
+      },
+      failurePolicy: 'fail-closed',
+      timeoutMs: 1,
+      logger,
+    })
+    expect(await limiter.consume({ partition: 'key:t', rules })).toEqual(UNAVAILABLE)
+    reply(admitted())
+    await new Promise((r) => setImmediate(r))
+    expect(limiter.isAvailable).toBe(false)
+    expect(logger.messages).toEqual([
+      'keyward: Redis rate limiter unavailable (Redis did not answer within 1 ms); refusing requests with 503 until it returns',
+    ])
+  })
+
+  it('takes a late reply as a timeout, and Redis clock from it', async () => {
+    const logger = recorder()
+    // Redis' clock jumps an hour ahead after the first reply
+    let ahead = 0
+    const c = client(() => [Date.now() * 1000 + ahead, 0, 6_000_000])
+    const evalsha = c.evalsha
+    c.evalsha = async (sha, numKeys, ...args) => {
+      const deadline = Number(args[numKeys + 2])
+      const clock = Date.now() * 1000 + ahead
+      if (args[numKeys + 2] !== '' && clock > deadline) return ['late', clock]
+      return evalsha(sha, numKeys, ...args)
+    }
+    const limiter = createRedisLimiter({
+      client: c,
+      failurePolicy: 'fail-closed',
+      retryIntervalMs: 1,
+      logger,
+    })
+    const consume = () => limiter.consume({ partition: 'key:l', rules })
+    expect((await consume()).allowed).toBe(true)
+    ahead = 3_600_000_000
+    expect(await consume()).toEqual(UNAVAILABLE)
+    expect(logger.messages[0]).toMatch(/did not answer within 500 ms/)
+    await new Promise((r) => setTimeout(r, 10))
+    // the late reply taught it the new offset: the next batch runs in time
+    expect((await consume()).allowed).toBe(true)
+  })
+})
+
+describe('redis limiter: Redis Cluster', () => {
+  it('sends each decision in its own script run (one slot per run)', async () => {
+    const c = { ...client(admitted), isCluster: true }
+    let runs = 0
+    c.evalsha = async () => {
+      runs++
+      return admitted()
+    }
+    const limiter = createRedisLimiter({ client: c })
+    const decisions = await Promise.all(
+      ['key:a', 'key:b', 'key:c', 'key:d'].map((partition) => limiter.consume({ partition, rules })),
+    )
+    for (const d of decisions) expect(d.allowed).toBe(true)
+    expect(runs).toBe(4)
+  })
+})
+
+describe('createRedisLimiter: options', () => {
+  it('names itself redis, and refuses options that are not an object or a prefix that is not a string', () => {
+    const c = client(admitted)
+    expect(createRedisLimiter({ client: c }).kind).toBe('redis')
+    expect(() => createRedisLimiter(5 as never)).toThrow('createRedisLimiter takes { client')
+    expect(() => createRedisLimiter({ client: c, keyPrefix: ['abc'] as never })).toThrow(
+      '"keyPrefix" must match',
+    )
   })
 })
