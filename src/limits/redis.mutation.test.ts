@@ -63,6 +63,17 @@ describe('redis limiter: replies', () => {
     expect(logger.messages).toEqual([expect.stringContaining('(unexpected reply')])
   })
 
+  it('reads no decision from a reply that does not start with Redis clock', async () => {
+    const logger = recorder()
+    const limiter = createRedisLimiter({
+      client: client(() => ['clock', 0, 6_000_000]),
+      failurePolicy: 'fail-closed',
+      logger,
+    })
+    expect(await limiter.consume({ partition: 'key:a', rules })).toEqual(UNAVAILABLE)
+    expect(logger.messages).toEqual([expect.stringContaining('(unexpected reply')])
+  })
+
   it('admits a request with neither rules nor quota without asking Redis, even when it is down', async () => {
     const logger = recorder()
     const c = client(down, 'end')
@@ -237,6 +248,36 @@ describe('redis limiter: health', () => {
     await new Promise((r) => setTimeout(r, 10))
     // the late reply taught it the new offset: the next batch runs in time
     expect((await consume()).allowed).toBe(true)
+    // another jump: the deadline of the batch after it follows Redis' clock, so a batch that
+    // reaches Redis a second after it was sent is late there
+    ahead = 7_200_000_000
+    expect(await consume()).toEqual(UNAVAILABLE)
+    await new Promise((r) => setTimeout(r, 10))
+    ahead += 1_000_000
+    expect(await consume()).toEqual(UNAVAILABLE)
+    // the deadline is the client's timeout less a fifth (400 ms): half a second is too late
+    await new Promise((r) => setTimeout(r, 10))
+    ahead += 500_000
+    expect(await consume()).toEqual(UNAVAILABLE)
+  })
+
+  it('probes again after a probe that failed', async () => {
+    let answer: () => unknown = down
+    const c = client(() => answer())
+    const limiter = createRedisLimiter({
+      client: c,
+      failurePolicy: 'fail-closed',
+      retryIntervalMs: 1,
+      logger: recorder(),
+    })
+    const consume = () => limiter.consume({ partition: 'key:f', rules })
+    expect(await consume()).toEqual(UNAVAILABLE)
+    await new Promise((r) => setTimeout(r, 10))
+    expect(await consume()).toEqual(UNAVAILABLE)
+    await new Promise((r) => setTimeout(r, 10))
+    answer = admitted
+    expect((await consume()).allowed).toBe(true)
+    expect(c.runs).toBe(3)
   })
 })
 
