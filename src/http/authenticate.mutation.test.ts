@@ -101,6 +101,16 @@ describe('authenticate: what reaches verify', () => {
     expect(keyward.calls[0]![1]).toEqual({ scopes: [], ip: '192.0.2.1' })
   })
 
+  it('the cost but no Idempotency-Key when its body cannot be fingerprinted', async () => {
+    const { keyward, auth: a } = auth({ cost: () => 2 })
+    const circular: { self?: unknown } = {}
+    circular.self = circular
+    const headers = { 'x-api-key': 'k1', 'idempotency-key': 'order-1' }
+    await a.authenticate(view(headers, { method: 'POST', body: circular }), {})
+    // strict: an idempotencyKey without its operation must not reach verify at all
+    expect(keyward.calls[0]![1]).toStrictEqual({ scopes: [], ip: '192.0.2.1', cost: 2 })
+  })
+
   it('the address getClientIp names, behind trusted proxies', async () => {
     const { keyward, auth: a } = auth<{ peer: string }>({
       getClientIp: (req) => req.peer,

@@ -29,6 +29,8 @@ describe('operationOf', () => {
       'POST /p/q?a=1',
     )
     expect(operationOf(view({ url: '*', method: 'OPTIONS' }), null)).toBe('OPTIONS /')
+    // neither a path nor an absolute URL: no path to keep
+    expect(operationOf(view({ url: 'api.example.com/p/q' }), null)).toBe('POST /')
   })
 
   it('drops the credential parameter and nothing else', () => {

@@ -24,6 +24,38 @@ describe('createMemoryLimiter', () => {
     await limiter.close()
   })
 
+  it('drops an idempotency record at the very instant its TTL ends', async () => {
+    let now = 0
+    const limiter = createMemoryLimiter({ clock: { now: () => now }, idempotencyTtlMs: 500 })
+    // the rule keeps the partition for 6 s, past the record
+    const rules = [{ name: 'default', limit: 10, windowMs: 60_000 }]
+    const at = (operation: string) =>
+      limiter.consume({ partition: 'key:i', rules, idempotencyKey: 'x', operation })
+    await at('POST /a')
+    now = 499
+    expect(limiter.sweep()).toBe(0)
+    expect(await at('POST /b')).toMatchObject({ allowed: false, code: 'idempotency_key_reused' })
+    now = 500
+    // the key is free again: another operation is a first request, not a reuse
+    expect(await at('POST /b')).toMatchObject({ allowed: true })
+    expect(limiter.size()).toEqual({ partitions: 1, idempotencyRecords: 1 })
+    now = 1000
+    expect(limiter.sweep()).toBe(1)
+    expect(limiter.size()).toEqual({ partitions: 1, idempotencyRecords: 0 })
+    await limiter.close()
+  })
+
+  it('keeps no partition whose state ended at the instant of a cost-0 request', async () => {
+    const limiter = createMemoryLimiter()
+    const rules = [{ name: 'default', limit: 1, windowMs: 1000 }]
+    await limiter.consume({ partition: 'key:end', rules, nowMs: 0 })
+    expect(limiter.size().partitions).toBe(1)
+    const peek = await limiter.consume({ partition: 'key:end', rules, cost: 0, nowMs: 1000 })
+    expect(peek.policies[0]).toMatchObject({ remaining: 1 })
+    expect(limiter.size().partitions).toBe(0)
+    await limiter.close()
+  })
+
   it('stores nothing for refused or cost-0 requests', async () => {
     const limiter = createMemoryLimiter()
     const rules = [{ name: 'default', limit: 1, windowMs: 1000 }]
@@ -120,6 +152,27 @@ describe('createMemoryLimiter: state over time', () => {
     await limiter.close()
   })
 
+  it('starts no quota period on a replay: the next first request starts it', async () => {
+    const limiter = createMemoryLimiter()
+    // the rule keeps the partition alive, and charges the replay
+    const rules = [{ name: 'slow', limit: 10, windowMs: 60_000 }]
+    const quota = { limit: 5, periodMs: 1000 }
+    const at = (nowMs: number, idempotencyKey?: string) =>
+      limiter.consume({
+        partition: 'key:r',
+        rules,
+        quota,
+        nowMs,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey, operation: 'POST /a' }),
+      })
+    expect((await at(0, 'k')).allowed).toBe(true)
+    // the period [0, 1000) has ended when the retry comes
+    expect(await at(1500, 'k')).toMatchObject({ allowed: true, replayed: true })
+    const next = await at(1600)
+    expect(next.policies[1]).toMatchObject({ remaining: 4, resetMs: 1000 })
+    await limiter.close()
+  })
+
   it('reports no credits left, never fewer than none, after a quota was lowered', async () => {
     const limiter = createMemoryLimiter()
     const at = (limit: number, cost = 1) =>
@@ -145,6 +198,15 @@ describe('createMemoryLimiter: state over time', () => {
     await limiter.consume({ partition: 'key:c', rules, idempotencyKey: 'i', operation: 'POST /' })
     await limiter.close()
     expect(limiter.size()).toEqual({ partitions: 0, idempotencyRecords: 0 })
+    await limiter.close()
+  })
+
+  it('does not keep the process alive', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const before = timers()
+    const limiter = createMemoryLimiter()
+    // an unref'd timer is not listed as an active resource
+    expect(timers()).toBe(before)
     await limiter.close()
   })
 
