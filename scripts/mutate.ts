@@ -80,9 +80,11 @@ const options: ConstructorParameters<typeof Stryker>[0] = {
   // runs only the tests that reached it (perTest): what makes a run feasible on 2 cores.
   vitest: { configFile: 'scripts/mutate.vitest.config.ts', related: true },
   coverageAnalysis: 'perTest',
-  // Mutants that do not compile are dropped before any test runs.
+  // Mutants that do not compile are dropped before any test runs. The checker compiles src
+  // only (scripts/mutate.tsconfig.json): with the tests, bench and dashboard in its program it
+  // took most of the CPU of a run (measured: 4.5 min against 2.4 for the same two files).
   checkers: ['typescript'],
-  tsconfigFile: 'tsconfig.json',
+  tsconfigFile: 'scripts/mutate.tsconfig.json',
   concurrency,
   // The runner forces vitest into one thread, so the dry run takes longer than `npm test`.
   dryRunTimeoutMinutes: 20,
