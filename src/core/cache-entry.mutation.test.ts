@@ -37,6 +37,11 @@ describe('supersession', () => {
       deprecatedAt: T + HOUR,
       sunsetAt: T + 25 * HOUR,
     })
+    // in either order: stores list secrets oldest first
+    expect(supersession([...secrets].reverse(), 'old', T + 25 * HOUR)).toEqual({
+      deprecatedAt: T + HOUR,
+      sunsetAt: T + 25 * HOUR,
+    })
     const sameMs = [secret('old', T, T + HOUR), secret('new', T, null)]
     expect(supersession(sameMs, 'old', T + HOUR)).toEqual({ deprecatedAt: T, sunsetAt: T + HOUR })
     // a successor that lives exactly as long counts
