@@ -1,4 +1,5 @@
 import { KeywardError } from '../core/errors.js'
+import type { KeyPage, KeyRecord } from '../core/types.js'
 
 /** Page cursors are opaque to callers: base64url of `<createdAt>:<id>` of the last row. */
 export function encodeCursor(createdAt: number, id: string): string {
@@ -17,4 +18,21 @@ export function decodeCursor(cursor: string): { createdAt: number; id: string } 
       'cursor is not valid: pass the nextCursor of a previous page unchanged',
     )
   return { createdAt: Number(m[1]), id: m[2]! }
+}
+
+/**
+ * A page of `rows`, fetched with one row more than `limit`: that row, when there, says a next
+ * page exists, and the cursor points past the last item kept.
+ */
+export function keyPage<R>(
+  rows: readonly R[],
+  limit: number,
+  toKey: (row: R) => KeyRecord,
+): KeyPage {
+  const items = rows.slice(0, limit).map((r) => toKey(r))
+  const last = items[items.length - 1]
+  return {
+    items,
+    nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null,
+  }
 }

@@ -16,7 +16,7 @@ import type {
   UsageDetail,
   UsageEntry,
 } from '../types.js'
-import { decodeCursor, encodeCursor } from '../cursor.js'
+import { decodeCursor, keyPage } from '../cursor.js'
 import { foundKey } from '../found-key.js'
 import { matchesListQuery } from '../list-query.js'
 import { auditMatches, isExpiringWithin, isPastPolicy, rotationConflict } from '../audit-query.js'
@@ -133,13 +133,7 @@ export function createMemoryStore(): Store {
             k.createdAt < after.createdAt ||
             (k.createdAt === after.createdAt && k.id < after.id),
         )
-      const items = rows.slice(0, query.limit).map(clone)
-      const last = items[items.length - 1]
-      return {
-        items,
-        nextCursor:
-          rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
-      }
+      return keyPage(rows, query.limit, clone)
     },
     async updateKey(id: string, patch: KeyPatch, auditOf) {
       open()

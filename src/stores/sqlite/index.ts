@@ -1,3 +1,4 @@
 export { toSqliteKeywardError } from './errors.js'
-export { createSqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js'
+export type { SqliteStoreOptions } from './options.js'
+export { createSqliteStore, openSqliteStore } from './sqlite-store.js'
 export { createSqliteChangeFeed, type SqliteChangeFeedOptions } from './sqlite-changes.js'

@@ -7,7 +7,7 @@ import { type ChangeFeed, ChangeListeners, checkChange, keyChange } from '../../
 import { KeywardError } from '../../core/errors.js'
 import { msOption, rejectUnknownOptions } from '../../core/options.js'
 import { toSqliteKeywardError } from './errors.js'
-import { checkTablePrefix } from './sqlite-store.js'
+import { checkTablePrefix } from './options.js'
 
 /** Options of `createSqliteChangeFeed`. */
 export interface SqliteChangeFeedOptions {

@@ -1,11 +1,10 @@
 import Database from 'better-sqlite3'
 import { KeywardError } from '../../core/errors.js'
-import { msOption, rejectUnknownOptions } from '../../core/options.js'
-import { decodeCursor, encodeCursor } from '../cursor.js'
 import { rotationConflict } from '../audit-query.js'
+import { keyPage } from '../cursor.js'
+import { KEY_SELECT } from '../key-columns.js'
 import type {
   AuditEvent,
-  FoundKey,
   KeyPage,
   KeyPatch,
   KeyRecord,
@@ -18,217 +17,31 @@ import type {
 } from '../types.js'
 import { sqliteAudit } from './audit.js'
 import { toSqliteKeywardError } from './errors.js'
-import { hashSlot, SLOT_PROBES, SQLITE_MIGRATIONS } from './schema.js'
+import {
+  decodeList,
+  encodeList,
+  foundFromRow,
+  keyFromRow,
+  keyParams,
+  patchFields,
+  patchSet,
+  patchValues,
+  type Row,
+  secretFromRow,
+  secretParams,
+} from './key-rows.js'
+import { listKeysParams, listKeysStmt } from './list-keys.js'
+import { migrateSqlite } from './migrate.js'
+import { resolveOptions, type SqliteStoreOptions } from './options.js'
+import { readSnapshot } from './read-snapshot.js'
+import { hashSlot, SLOT_PROBES } from './schema.js'
 import { sqliteSigningKeys } from './signing-keys.js'
 import { sqliteUsage } from './sqlite-usage.js'
+import { prepareStatements, type Statements } from './statements.js'
 
-type Db = Database.Database
-type Stmt = Database.Statement<unknown[], unknown>
-type Row = unknown[]
-
-/** Options of `createSqliteStore`. */
-export interface SqliteStoreOptions {
-  /** A better-sqlite3 database the caller opened (a file path, or `:memory:` for tests). */
-  db: Db
-  /** Prefix of every table name; must match `/^[A-Za-z_][A-Za-z0-9_]*$/`. Default `keyward_`. */
-  tablePrefix?: string
-  /** How long a write waits for another process's lock before failing. Default 5000. */
-  busyTimeoutMs?: number
-  /**
-   * Bytes of the file SQLite reads through memory mapping instead of read() calls; cold
-   * lookups in a large file get faster. Default 1 GiB (address space, not memory); 0 turns it off.
-   */
-  mmapSizeBytes?: number
-  /** Close `db` when the store is closed. Default true: the store owns what it was given. */
-  closeDatabase?: boolean
-}
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
-const OPTION_NAMES = new Set([
-  'db',
-  'tablePrefix',
-  'busyTimeoutMs',
-  'mmapSizeBytes',
-  'closeDatabase',
-])
-
-const KEY_COLUMNS =
-  'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
-/** What reads select of a key: the inserted columns, then those later migrations added. */
-const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
-const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
-const KEY_WIDTH = 18
 /** insertKeys batches from this size on are sorted and get a bigger page cache. */
 const BULK_ROWS = 1000
-const SNAPSHOT_READS = 64
-const SNAPSHOT_MS = 2
 const BULK_CACHE_KIB = 256 * 1024
-
-/** Patch field -> column; the only names that reach dynamic SQL. */
-const PATCH_COLUMNS: Record<keyof KeyPatch, string> = {
-  name: 'name',
-  ownerId: 'owner_id',
-  hint: 'hint',
-  scopes: 'scopes',
-  roles: 'roles',
-  rateLimits: 'rate_limits',
-  quota: 'quota',
-  metadata: 'metadata',
-  ipAllowlist: 'ip_allowlist',
-  state: 'state',
-  expiresAt: 'expires_at',
-  revokedAt: 'revoked_at',
-  updatedAt: 'updated_at',
-}
-const JSON_FIELDS = new Set(['scopes', 'roles', 'rateLimits', 'metadata', 'ipAllowlist'])
-
-// Most keys have empty lists and metadata: skip JSON entirely for them, on both sides.
-const encodeList = (v: readonly unknown[]): string => (v.length === 0 ? '[]' : JSON.stringify(v))
-function encodeObject(v: Readonly<Record<string, unknown>>): string {
-  for (const _ in v) return JSON.stringify(v)
-  return '{}'
-}
-const decodeList = (s: string): never[] => (s === '[]' ? [] : JSON.parse(s))
-const decodeObject = (s: string): Record<string, unknown> => (s === '{}' ? {} : JSON.parse(s))
-
-function keyParams(k: KeyRecord): unknown[] {
-  return [
-    k.id,
-    k.name,
-    k.ownerId,
-    k.prefix,
-    k.hint,
-    encodeList(k.scopes),
-    encodeList(k.roles),
-    encodeList(k.rateLimits),
-    k.quota === null ? null : JSON.stringify(k.quota),
-    encodeObject(k.metadata),
-    encodeList(k.ipAllowlist),
-    k.state,
-    k.createdAt,
-    k.updatedAt,
-    k.expiresAt,
-    k.revokedAt,
-    k.lastUsedAt,
-    k.usageCount,
-  ]
-}
-
-function secretParams(s: SecretRecord): unknown[] {
-  return [s.hash, s.keyId, s.pepperVersion, s.hint, s.imported ? 1 : 0, s.createdAt, s.expiresAt]
-}
-
-function keyFromRow(r: Row): KeyRecord {
-  const quota = r[8] as string | null
-  return {
-    id: r[0] as string,
-    name: r[1] as string,
-    ownerId: r[2] as string | null,
-    prefix: r[3] as string,
-    hint: r[4] as string,
-    scopes: decodeList(r[5] as string),
-    roles: decodeList(r[6] as string),
-    rateLimits: decodeList(r[7] as string),
-    quota: quota === null ? null : JSON.parse(quota),
-    metadata: decodeObject(r[9] as string),
-    ipAllowlist: decodeList(r[10] as string),
-    state: r[11] as KeyRecord['state'],
-    createdAt: r[12] as number,
-    updatedAt: r[13] as number,
-    expiresAt: r[14] as number | null,
-    revokedAt: r[15] as number | null,
-    lastUsedAt: r[16] as number | null,
-    usageCount: r[17] as number,
-    ...(r[18] === null || r[18] === undefined ? {} : { rotatedAt: r[18] as number }),
-  }
-}
-
-/** findByHash's columns of the lookup table, in `foundFromRow`'s order. */
-const FOUND_COLUMNS =
-  'key_id, name, owner_id, prefix, scopes, state, expires_at, secret_expires_at, extras'
-
-/** The lookup table's `extras` of a key without roles, limits, quota, metadata or allowlist. */
-const NO_EXTRAS: Readonly<
-  Pick<FoundKey['key'], 'roles' | 'rateLimits' | 'quota' | 'metadata' | 'ipAllowlist'>
-> = Object.freeze({
-  roles: Object.freeze([]),
-  rateLimits: Object.freeze([]),
-  quota: null,
-  metadata: Object.freeze({}),
-  ipAllowlist: Object.freeze([]),
-})
-
-function foundFromRow(r: Row): FoundKey {
-  const extras = r[8] === null ? NO_EXTRAS : (JSON.parse(r[8] as string) as typeof NO_EXTRAS)
-  return {
-    key: {
-      id: r[0] as string,
-      name: r[1] as string,
-      ownerId: r[2] as string | null,
-      prefix: r[3] as string,
-      scopes: decodeList(r[4] as string),
-      roles: extras.roles,
-      rateLimits: extras.rateLimits,
-      quota: extras.quota,
-      metadata: extras.metadata,
-      ipAllowlist: extras.ipAllowlist,
-      state: r[5] as KeyRecord['state'],
-      expiresAt: r[6] as number | null,
-    },
-    secret: { expiresAt: r[7] as number | null },
-  }
-}
-
-function secretFromRow(r: Row): SecretRecord {
-  return {
-    hash: r[0] as string,
-    keyId: r[1] as string,
-    pepperVersion: r[2] as number,
-    hint: r[3] as string,
-    imported: r[4] === 1,
-    createdAt: r[5] as number,
-    expiresAt: r[6] as number | null,
-    lastUsedAt: (r[7] as number | null | undefined) ?? null,
-  }
-}
-
-/** The `tablePrefix` option (default `keyward_`), checked: it reaches SQL text. */
-export function checkTablePrefix(value: string | undefined): string {
-  const tablePrefix = value ?? 'keyward_'
-  if (typeof tablePrefix !== 'string' || !IDENTIFIER.test(tablePrefix))
-    throw new KeywardError(
-      'invalid_options',
-      `"tablePrefix" must match /^[A-Za-z_][A-Za-z0-9_]*$/, got ${JSON.stringify(tablePrefix)}`,
-    )
-  return tablePrefix
-}
-
-function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
-  if (options === null || typeof options !== 'object')
-    throw new KeywardError('invalid_options', 'createSqliteStore needs { db }')
-  rejectUnknownOptions(options, OPTION_NAMES, 'createSqliteStore')
-  const { db } = options
-  if (!db || typeof (db as { prepare?: unknown }).prepare !== 'function')
-    throw new KeywardError(
-      'invalid_options',
-      '"db" must be a better-sqlite3 Database, e.g. new Database("keyward.db")',
-    )
-  const tablePrefix = checkTablePrefix(options.tablePrefix)
-  const busyTimeoutMs = msOption(options.busyTimeoutMs, 'busyTimeoutMs', 5000, 0)
-  const mmapSizeBytes = options.mmapSizeBytes ?? 1024 * 1024 * 1024
-  if (!Number.isSafeInteger(mmapSizeBytes) || mmapSizeBytes < 0)
-    throw new KeywardError(
-      'invalid_options',
-      `"mmapSizeBytes" must be a whole number >= 0, got ${mmapSizeBytes}`,
-    )
-  return {
-    db,
-    tablePrefix,
-    busyTimeoutMs,
-    mmapSizeBytes,
-    closeDatabase: options.closeDatabase ?? true,
-  }
-}
 
 /**
  * A store on an embedded SQLite file through better-sqlite3. Sets WAL, `busy_timeout`,
@@ -271,125 +84,26 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   let closed = false
-  let prepared: ReturnType<typeof prepare> | null = null
+  let prepared: Statements | null = null
 
   // Statements need the tables, so they are prepared on first use after migrate(), once.
-  function prepare() {
-    const raw = (sql: string): Stmt => db.prepare(sql).raw(true)
-    const keyPlaceholders = Array.from({ length: KEY_WIDTH }, () => '?').join(', ')
-    return {
-      insertKey: db.prepare(`INSERT INTO ${p}keys (${KEY_COLUMNS}) VALUES (${keyPlaceholders})`),
-      insertSecret: db.prepare(
-        `INSERT INTO ${p}secrets (${SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      // the hash's slot, or one of the next ones after a collision (see schema.ts)
-      findByHash: raw(
-        `SELECT ${FOUND_COLUMNS} FROM ${p}lookup WHERE slot >= ? AND slot < ? AND hash = ? LIMIT 1`,
-      ),
-      getKey: raw(`SELECT ${KEY_SELECT} FROM ${p}keys WHERE id = ?`),
-      keyExists: db.prepare(`SELECT 1 FROM ${p}keys WHERE id = ?`).pluck(),
-      listSecrets: raw(
-        `SELECT ${SECRET_COLUMNS}, last_used_at FROM ${p}secrets WHERE key_id = ? ORDER BY created_at DESC`,
-      ),
-      expireOthers: db.prepare(
-        `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
-      ),
-      recordUsage: db.prepare(
-        `UPDATE ${p}keys SET usage_count = usage_count + ?, last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`,
-      ),
-      rotateKey: raw(
-        `UPDATE ${p}keys SET hint = ?, updated_at = ?, rotated_at = ? WHERE id = ? RETURNING ${KEY_SELECT}`,
-      ),
-      endGrace: db.prepare(
-        `UPDATE ${p}secrets SET expires_at = ? WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at > ?`,
-      ),
-      getRole: db.prepare(`SELECT scopes FROM ${p}roles WHERE name = ?`).pluck(),
-      listRoles: raw(`SELECT name, scopes FROM ${p}roles ORDER BY name`),
-      setRole: db.prepare(
-        `INSERT INTO ${p}roles (name, scopes) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET scopes = excluded.scopes`,
-      ),
-      deleteRole: db.prepare(`DELETE FROM ${p}roles WHERE name = ?`),
-      getMeta: db.prepare(`SELECT value FROM ${p}meta WHERE name = ?`).pluck(),
-      insertMeta: db.prepare(
-        `INSERT INTO ${p}meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`,
-      ),
-      // A loose index scan: one index descent per distinct version, not a scan of every secret.
-      pepperVersions: db
-        .prepare(
-          `WITH RECURSIVE v(x) AS (
-             SELECT min(pepper_version) FROM ${p}secrets
-             UNION ALL
-             SELECT (SELECT min(pepper_version) FROM ${p}secrets WHERE pepper_version > x) FROM v WHERE x IS NOT NULL
-           ) SELECT x FROM v WHERE x IS NOT NULL`,
-        )
-        .pluck(),
-      listKeys: new Map<string, Stmt>(),
-      updateKey: new Map<string, Stmt>(),
-    }
-  }
-
   const st = () => {
-    prepared ??= prepare()
+    prepared ??= prepareStatements(db, p)
     return prepared
   }
 
-  // Lookups by hash share one read transaction for at most SNAPSHOT_READS lookups, SNAPSHOT_MS,
-  // and never past the current event-loop turn: in WAL mode, starting a read transaction (lock
-  // syscalls, WAL index check) costs more than the lookup itself. The snapshot is at most a few
-  // ms old, far below the verification cache's TTL, and every other operation ends it first so
-  // writes never start from a stale snapshot.
-  let snapshot = false
-  let snapshotReads = 0
-  let snapshotEndsAt = 0
-  let endScheduled = false
-  let beginRead: Stmt | null = null
-  let endRead: Stmt | null = null
-  function endSnapshot(): void {
-    if (!snapshot) return
-    snapshot = false
-    if (!db.open || !db.inTransaction) return
-    try {
-      endRead!.run()
-    } catch (error) {
-      // a read transaction left open would pin a stale snapshot for every later lookup
-      if (db.inTransaction) db.exec('ROLLBACK')
-      throw error
-    }
-  }
-  function scheduledEnd(): void {
-    endScheduled = false
-    try {
-      endSnapshot()
-    } catch {
-      // the next operation meets the same error and reports it
-    }
-  }
-  function enterSnapshot(): void {
-    if (snapshot && (++snapshotReads > SNAPSHOT_READS || performance.now() > snapshotEndsAt))
-      endSnapshot()
-    if (snapshot || db.inTransaction) return
-    beginRead ??= db.prepare('BEGIN DEFERRED')
-    endRead ??= db.prepare('COMMIT')
-    beginRead.run()
-    snapshot = true
-    snapshotReads = 1
-    snapshotEndsAt = performance.now() + SNAPSHOT_MS
-    if (!endScheduled) {
-      endScheduled = true
-      setImmediate(scheduledEnd)
-    }
-  }
+  const snapshot = readSnapshot(db)
 
   /** Runs `fn` on an open store, mapping every driver error to a KeywardError. */
   function guard<T>(fn: () => T, shared = false): T {
     if (closed) throw new KeywardError('store_unavailable', 'the SQLite store is closed')
     try {
-      if (shared) enterSnapshot()
-      else endSnapshot()
+      if (shared) snapshot.enter()
+      else snapshot.end()
       return fn()
     } catch (e) {
       try {
-        endSnapshot()
+        snapshot.end()
       } catch {
         // already failing: report the first error
       }
@@ -517,35 +231,25 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       patch: KeyPatch,
       auditOf: ((before: KeyRecord, after: KeyRecord) => readonly AuditEvent[]) | undefined,
     ): KeyRecord | null => {
-    const before = auditOf === undefined ? undefined : (st().getKey.get(id) as Row | undefined)
-    const fields = (Object.keys(patch) as (keyof KeyPatch)[])
-      .filter((f) => patch[f] !== undefined && f in PATCH_COLUMNS)
-      .sort()
-    const cacheKey = fields.join(',')
-    const cache = st().updateKey
-    let stmt = cache.get(cacheKey)
-    if (stmt === undefined) {
-      const set = fields.map((f) => `${PATCH_COLUMNS[f]} = ?`).join(', ')
-      stmt = db
-        .prepare(`UPDATE ${p}keys SET ${set} WHERE id = ? RETURNING ${KEY_SELECT}`)
-        .raw(true)
-      cache.set(cacheKey, stmt)
-    }
-    const values = fields.map((f) => {
-      const v = patch[f]
-      if (JSON_FIELDS.has(f))
-        return Array.isArray(v)
-          ? encodeList(v)
-          : encodeObject(v as Readonly<Record<string, unknown>>)
-      if (f === 'quota') return v === null ? null : JSON.stringify(v)
-      return v
-    })
-    const row = stmt.get(...values, id) as Row | undefined
-    if (row === undefined) return null
-    const after = keyFromRow(row)
-    if (auditOf !== undefined && before !== undefined) appendIn(auditOf(keyFromRow(before), after))
-    return after
-  })
+      const before = auditOf === undefined ? undefined : (st().getKey.get(id) as Row | undefined)
+      const fields = patchFields(patch)
+      const cacheKey = fields.join(',')
+      const cache = st().updateKey
+      let stmt = cache.get(cacheKey)
+      if (stmt === undefined) {
+        stmt = db
+          .prepare(`UPDATE ${p}keys SET ${patchSet(fields)} WHERE id = ? RETURNING ${KEY_SELECT}`)
+          .raw(true)
+        cache.set(cacheKey, stmt)
+      }
+      const row = stmt.get(...patchValues(patch, fields), id) as Row | undefined
+      if (row === undefined) return null
+      const after = keyFromRow(row)
+      if (auditOf !== undefined && before !== undefined)
+        appendIn(auditOf(keyFromRow(before), after))
+      return after
+    },
+  )
   const usage = sqliteUsage(db, p)
   const recordUsageTx = db.transaction(
     (entries: readonly UsageEntry[], detail: UsageDetail | undefined) => {
@@ -564,79 +268,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return s.getMeta.get(name) as string
   })
 
-  function migrateOnce(): void {
-    db.exec(
-      `CREATE TABLE IF NOT EXISTS ${p}migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
-    )
-    const latest = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version
-    const current =
-      (db.prepare(`SELECT max(version) FROM ${p}migrations`).pluck().get() as number | null) ?? 0
-    if (current > latest)
-      throw new KeywardError(
-        'store_unavailable',
-        `${file} has keyward schema version ${current}, newer than this keyward (${latest}): upgrade keyward`,
-      )
-    for (const m of SQLITE_MIGRATIONS) {
-      // Each migration is its own immediate transaction: a second process migrating at the
-      // same time waits, then sees the version recorded and skips it.
-      db.transaction(() => {
-        const done = db.prepare(`SELECT 1 FROM ${p}migrations WHERE version = ?`).get(m.version)
-        if (done !== undefined) return
-        db.exec(m.sql(p))
-        db.prepare(`INSERT INTO ${p}migrations (version, name, applied_at) VALUES (?, ?, ?)`).run(
-          m.version,
-          m.name,
-          Date.now(),
-        )
-      }).immediate()
-    }
-  }
-
-  function listKeysStmt(q: ListKeysQuery): Stmt {
-    const cacheKey = `${q.ownerId !== undefined}:${q.status ?? ''}:${q.prefix !== undefined}:${q.scope !== undefined}:${q.expiringBefore !== undefined}:${q.cursor !== undefined}`
-    const cache = st().listKeys
-    let stmt = cache.get(cacheKey)
-    if (stmt === undefined) {
-      const where: string[] = []
-      if (q.ownerId !== undefined) where.push('owner_id = @owner')
-      if (q.status === 'active')
-        where.push("state = 'active' AND (expires_at IS NULL OR expires_at > @now)")
-      else if (q.status === 'expired')
-        where.push("state = 'active' AND expires_at IS NOT NULL AND expires_at <= @now")
-      else if (q.status !== undefined) where.push('state = @status')
-      if (q.prefix !== undefined) where.push('prefix = @prefix')
-      if (q.scope !== undefined)
-        where.push(
-          "scopes <> '[]' AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = @scope)",
-        )
-      if (q.expiringBefore !== undefined)
-        where.push('expires_at > @now AND expires_at < @expiringBefore')
-      if (q.cursor !== undefined) where.push('(created_at, id) < (@afterCreatedAt, @afterId)')
-      stmt = db
-        .prepare(
-          `SELECT ${KEY_SELECT} FROM ${p}keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY created_at DESC, id DESC LIMIT @limit`,
-        )
-        .raw(true)
-      cache.set(cacheKey, stmt)
-    }
-    return stmt
-  }
-
   return {
     kind: 'sqlite',
     async migrate() {
       guard(() => {
-        try {
-          migrateOnce()
-        } catch (e) {
-          // A read-only file that is already migrated is fine for verify-only use.
-          if (db.readonly && String((e as { code?: unknown }).code).startsWith('SQLITE_READONLY')) {
-            const current = db.prepare(`SELECT max(version) FROM ${p}migrations`).pluck().get()
-            if (current === SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version) return
-          }
-          throw e
-        }
+        migrateSqlite(db, p, file)
         prepared = null
         audit.reset()
       })
@@ -667,8 +303,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         // A snapshot an earlier lookup began may predate this call (requests that arrive within
         // one event-loop turn share it): a key another process created since would be refused,
         // and negatively cached. A miss is asked again outside it.
-        if (r === undefined && snapshot && snapshotReads > 1) {
-          endSnapshot()
+        if (r === undefined && snapshot.sharedWithEarlier()) {
+          snapshot.end()
           r = find.get(slot, slot + SLOT_PROBES, hash) as Row | undefined
         }
         return r === undefined ? null : foundFromRow(r)
@@ -682,29 +318,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async listKeys(query: ListKeysQuery): Promise<KeyPage> {
       return guard(() => {
-        const params: Record<string, unknown> = { limit: query.limit + 1 }
-        if (query.ownerId !== undefined) params.owner = query.ownerId
-        if (query.status === 'active' || query.status === 'expired') params.now = query.now
-        else if (query.status !== undefined) params.status = query.status
-        if (query.prefix !== undefined) params.prefix = query.prefix
-        if (query.scope !== undefined) params.scope = query.scope
-        if (query.expiringBefore !== undefined) {
-          params.now = query.now
-          params.expiringBefore = query.expiringBefore
-        }
-        if (query.cursor !== undefined) {
-          const after = decodeCursor(query.cursor)
-          params.afterCreatedAt = after.createdAt
-          params.afterId = after.id
-        }
-        const rows = listKeysStmt(query).all(params) as Row[]
-        const items = rows.slice(0, query.limit).map((r) => keyFromRow(r))
-        const last = items[items.length - 1]
-        return {
-          items,
-          nextCursor:
-            rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
-        }
+        const params = listKeysParams(query)
+        const rows = listKeysStmt(db, p, st().listKeys, query).all(params) as Row[]
+        return keyPage(rows, query.limit, keyFromRow)
       })
     },
     async updateKey(id, patch, auditOf) {
@@ -810,7 +426,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async close() {
       if (closed) return
       try {
-        endSnapshot()
+        snapshot.end()
       } catch {
         // closing anyway
       }
@@ -835,7 +451,7 @@ export function openSqliteStore(
   options: Omit<SqliteStoreOptions, 'db'> & { readonly?: boolean } = {},
 ): Store {
   const { readonly, ...rest } = options
-  let db: Db
+  let db: Database.Database
   try {
     db = new Database(filename, { readonly: readonly ?? false, fileMustExist: readonly ?? false })
   } catch (e) {
