@@ -1,5 +1,6 @@
 export { describePoolTarget, toPostgresKeywardError } from './errors.js'
-export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js'
+export type { PostgresStoreOptions } from './options.js'
+export { createPostgresStore } from './postgres-store.js'
 export {
   changeChannel,
   createPostgresChangeFeed,

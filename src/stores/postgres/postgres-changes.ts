@@ -12,7 +12,7 @@ import {
 import { KeywardError } from '../../core/errors.js'
 import { rejectUnknownOptions } from '../../core/options.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
-import { checkPool, checkSchemaName } from './postgres-store.js'
+import { checkPool, checkSchemaName } from './options.js'
 
 /** Options of `createPostgresChangeFeed`. */
 export interface PostgresChangeFeedOptions {

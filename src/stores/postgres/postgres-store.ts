@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto'
-import type { Pool, PoolClient, QueryResultRow } from 'pg'
+import type { Pool, PoolClient } from 'pg'
 import { KeywardError } from '../../core/errors.js'
 import { rotationConflict } from '../audit-query.js'
-import { decodeCursor, encodeCursor } from '../cursor.js'
+import { keyPage } from '../cursor.js'
+import { KEY_COLUMNS, KEY_SELECT, SECRET_COLUMNS } from '../key-columns.js'
 import type {
-  FoundKey,
-  FoundKeyFields,
   KeyPage,
-  KeyPatch,
   KeyRecord,
   ListKeysQuery,
   SecretRecord,
@@ -16,133 +14,22 @@ import type {
 } from '../types.js'
 import { postgresAudit } from './audit.js'
 import { describePoolTarget, toPostgresKeywardError } from './errors.js'
-import { fromJson, toJson, toNumber, toNumberOrNull } from './values.js'
+import {
+  foundFromRow,
+  keyFromRow,
+  keyParams,
+  patchSet,
+  secretFromRow,
+  secretParams,
+} from './key-rows.js'
+import { listKeysSql } from './list-keys.js'
+import { migratePostgres } from './migrate.js'
+import { type PostgresStoreOptions, resolveOptions } from './options.js'
 import { postgresUsage } from './postgres-usage.js'
-import { POSTGRES_MIGRATIONS } from './schema.js'
 import { postgresSigningKeys } from './signing-keys.js'
-import { rejectUnknownOptions } from '../../core/options.js'
+import { fromJson } from './values.js'
 
-/** Options of `createPostgresStore`. */
-export interface PostgresStoreOptions {
-  /** A pg Pool the caller created (e.g. `new Pool({ connectionString })`). */
-  pool: Pool
-  /** Schema holding keyward's tables; must match `/^[A-Za-z_][A-Za-z0-9_]*$/`. Default `keyward`. */
-  schema?: string
-  /** End `pool` when the store is closed. Default true: the store owns what it was given. */
-  closePool?: boolean
-}
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
-const OPTION_NAMES = new Set(['pool', 'schema', 'closePool'])
 const BATCH_ROWS = 5000
-
-const KEY_COLUMNS =
-  'id, name, owner_id, prefix, hint, scopes, roles, rate_limits, quota, metadata, ip_allowlist, state, created_at, updated_at, expires_at, revoked_at, last_used_at, usage_count'
-/** What reads select of a key: the inserted columns, then those later migrations added. */
-const KEY_SELECT = `${KEY_COLUMNS}, rotated_at`
-const SECRET_COLUMNS = 'hash, key_id, pepper_version, hint, imported, created_at, expires_at'
-
-/** Patch field -> column and SQL cast; the only names that reach dynamic SQL. */
-const PATCH_COLUMNS: Record<keyof KeyPatch, [column: string, cast: string]> = {
-  name: ['name', 'text'],
-  ownerId: ['owner_id', 'text'],
-  hint: ['hint', 'text'],
-  scopes: ['scopes', 'jsonb'],
-  roles: ['roles', 'jsonb'],
-  rateLimits: ['rate_limits', 'jsonb'],
-  quota: ['quota', 'jsonb'],
-  metadata: ['metadata', 'jsonb'],
-  ipAllowlist: ['ip_allowlist', 'jsonb'],
-  state: ['state', 'text'],
-  expiresAt: ['expires_at', 'bigint'],
-  revokedAt: ['revoked_at', 'bigint'],
-  updatedAt: ['updated_at', 'bigint'],
-}
-
-/** The key columns verification reads (findByHash selects only these). */
-function foundFieldsFromRow(r: QueryResultRow): FoundKeyFields {
-  return {
-    id: r.id,
-    name: r.name,
-    ownerId: r.owner_id,
-    prefix: r.prefix,
-    scopes: fromJson(r.scopes),
-    roles: fromJson(r.roles),
-    rateLimits: fromJson(r.rate_limits),
-    quota: r.quota === null ? null : fromJson(r.quota),
-    metadata: fromJson(r.metadata),
-    ipAllowlist: fromJson(r.ip_allowlist),
-    state: r.state,
-    expiresAt: toNumberOrNull(r.expires_at),
-  }
-}
-
-function keyFromRow(r: QueryResultRow): KeyRecord {
-  return {
-    ...foundFieldsFromRow(r),
-    hint: r.hint,
-    createdAt: toNumber(r.created_at),
-    updatedAt: toNumber(r.updated_at),
-    revokedAt: toNumberOrNull(r.revoked_at),
-    lastUsedAt: toNumberOrNull(r.last_used_at),
-    usageCount: toNumber(r.usage_count),
-    ...(r.rotated_at === null || r.rotated_at === undefined
-      ? {}
-      : { rotatedAt: toNumber(r.rotated_at) }),
-  }
-}
-
-function foundFromRow(r: QueryResultRow): FoundKey {
-  return {
-    key: foundFieldsFromRow(r),
-    secret: { expiresAt: toNumberOrNull(r.s_expires_at) },
-  }
-}
-
-function secretFromRow(r: QueryResultRow): SecretRecord {
-  return {
-    hash: r.hash,
-    keyId: r.key_id,
-    pepperVersion: r.pepper_version,
-    hint: r.hint,
-    imported: r.imported,
-    createdAt: toNumber(r.created_at),
-    expiresAt: toNumberOrNull(r.expires_at),
-    lastUsedAt: r.last_used_at === undefined ? null : toNumberOrNull(r.last_used_at),
-  }
-}
-
-function resolveOptions(options: PostgresStoreOptions): Required<PostgresStoreOptions> {
-  if (options === null || typeof options !== 'object')
-    throw new KeywardError('invalid_options', 'createPostgresStore needs { pool }')
-  rejectUnknownOptions(options, OPTION_NAMES, 'createPostgresStore')
-  return {
-    pool: checkPool(options.pool),
-    schema: checkSchemaName(options.schema),
-    closePool: options.closePool ?? true,
-  }
-}
-
-/** The `pool` option, checked. */
-export function checkPool(pool: Pool): Pool {
-  if (!pool || typeof (pool as { query?: unknown }).query !== 'function')
-    throw new KeywardError(
-      'invalid_options',
-      '"pool" must be a pg Pool, e.g. new Pool({ connectionString: process.env.DATABASE_URL })',
-    )
-  return pool
-}
-
-/** The `schema` option (default `keyward`), checked: it reaches SQL text. */
-export function checkSchemaName(value: string | undefined): string {
-  const schema = value ?? 'keyward'
-  if (typeof schema !== 'string' || !IDENTIFIER.test(schema) || schema.length > 63)
-    throw new KeywardError(
-      'invalid_options',
-      `"schema" must match /^[A-Za-z_][A-Za-z0-9_]*$/ and be at most 63 characters, got ${JSON.stringify(schema)}`,
-    )
-  return schema
-}
 
 /**
  * A store on PostgreSQL through a pg Pool. Tables live in one schema (default `keyward`),
@@ -243,36 +130,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     const k: unknown[][] = Array.from({ length: 18 }, () => [])
     const sec: unknown[][] = Array.from({ length: 7 }, () => [])
     for (const { key, secret } of rows) {
-      const kv = [
-        key.id,
-        key.name,
-        key.ownerId,
-        key.prefix,
-        key.hint,
-        JSON.stringify(key.scopes),
-        JSON.stringify(key.roles),
-        JSON.stringify(key.rateLimits),
-        toJson(key.quota),
-        JSON.stringify(key.metadata),
-        JSON.stringify(key.ipAllowlist),
-        key.state,
-        key.createdAt,
-        key.updatedAt,
-        key.expiresAt,
-        key.revokedAt,
-        key.lastUsedAt,
-        key.usageCount,
-      ]
+      const kv = keyParams(key)
       for (let i = 0; i < 18; i++) k[i]!.push(kv[i])
-      const sv = [
-        secret.hash,
-        secret.keyId,
-        secret.pepperVersion,
-        secret.hint,
-        secret.imported,
-        secret.createdAt,
-        secret.expiresAt,
-      ]
+      const sv = secretParams(secret)
       for (let i = 0; i < 7; i++) sec[i]!.push(sv[i])
     }
     // One statement per table whatever the row count: each column is one array parameter.
@@ -293,33 +153,6 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
   const audit = postgresAudit({ pool, s, transaction, conflict, guard })
   const appendIn = audit.appendIn
-
-  async function migrateOne(
-    c: PoolClient,
-    m: (typeof POSTGRES_MIGRATIONS)[number],
-    latest: number,
-  ): Promise<void> {
-    // Serialises concurrent migrate() calls on this schema until the transaction ends.
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`keyward:migrate:${schema}`])
-    await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-    await c.query(
-      `CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
-    )
-    const { rows } = await c.query(`SELECT max(version) AS v FROM ${s}.migrations`)
-    const current = rows[0]?.v === null || rows[0]?.v === undefined ? 0 : Number(rows[0].v)
-    if (current > latest)
-      throw new KeywardError(
-        'store_unavailable',
-        `schema ${schema} has keyward schema version ${current}, newer than this keyward (${latest}): upgrade keyward`,
-      )
-    if (current >= m.version) return
-    await c.query(m.sql(s))
-    await c.query(`INSERT INTO ${s}.migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [
-      m.version,
-      m.name,
-      Date.now(),
-    ])
-  }
 
   /** Adds per-key counts and raises last-used times: one statement. */
   async function countUsage(
@@ -344,8 +177,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     kind: 'postgres',
     async migrate() {
       await guard(async () => {
-        const latest = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version
-        for (const m of POSTGRES_MIGRATIONS) await transaction((c) => migrateOne(c, m, latest))
+        await migratePostgres(transaction, s, schema)
       })
     },
     async insertKey(key, secret, events = []) {
@@ -381,73 +213,30 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
     async getKey(id) {
       return guard(async () => {
-        const { rows } = await pool.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1`, [
-          id,
-        ])
+        const { rows } = await pool.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1`, [id])
         return rows[0] === undefined ? null : keyFromRow(rows[0])
       })
     },
     async listKeys(query: ListKeysQuery): Promise<KeyPage> {
       return guard(async () => {
-        const where: string[] = []
-        const values: unknown[] = []
-        const param = (v: unknown): string => {
-          values.push(v)
-          return `$${values.length}`
-        }
-        if (query.ownerId !== undefined) where.push(`owner_id = ${param(query.ownerId)}`)
-        if (query.status === 'active') {
-          const now = param(query.now)
-          where.push(`state = 'active' AND (expires_at IS NULL OR expires_at > ${now})`)
-        } else if (query.status === 'expired') {
-          const now = param(query.now)
-          where.push(`state = 'active' AND expires_at IS NOT NULL AND expires_at <= ${now}`)
-        } else if (query.status !== undefined) where.push(`state = ${param(query.status)}`)
-        if (query.prefix !== undefined) where.push(`prefix = ${param(query.prefix)}`)
-        if (query.scope !== undefined)
-          where.push(`scopes @> ${param(JSON.stringify([query.scope]))}::jsonb`)
-        if (query.expiringBefore !== undefined) {
-          const now = param(query.now)
-          where.push(`expires_at > ${now} AND expires_at < ${param(query.expiringBefore)}`)
-        }
-        if (query.cursor !== undefined) {
-          const after = decodeCursor(query.cursor)
-          where.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`)
-        }
-        const { rows } = await pool.query(
-          `SELECT ${KEY_SELECT} FROM ${s}.keys ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY created_at DESC, id DESC LIMIT ${param(query.limit + 1)}`,
-          values,
-        )
-        const items = rows.slice(0, query.limit).map(keyFromRow)
-        const last = items[items.length - 1]
-        return {
-          items,
-          nextCursor:
-            rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
-        }
+        const { text, values } = listKeysSql(s, query)
+        const { rows } = await pool.query(text, values)
+        return keyPage(rows, query.limit, keyFromRow)
       })
     },
     async updateKey(id, patch, auditOf) {
       return guard(async () => {
-        const fields = (Object.keys(patch) as (keyof KeyPatch)[]).filter(
-          (f) => patch[f] !== undefined && f in PATCH_COLUMNS,
-        )
         const values: unknown[] = [id]
-        const set = fields.map((f) => {
-          const [column, cast] = PATCH_COLUMNS[f]
-          values.push(cast === 'jsonb' ? toJson(patch[f]) : patch[f])
-          return `${column} = $${values.length}::${cast}`
-        })
-        const update = `UPDATE ${s}.keys SET ${set.join(', ')} WHERE id = $1 RETURNING ${KEY_SELECT}`
+        const update = `UPDATE ${s}.keys SET ${patchSet(patch, values)} WHERE id = $1 RETURNING ${KEY_SELECT}`
         if (auditOf === undefined) {
           const { rows } = await pool.query(update, values)
           return rows[0] === undefined ? null : keyFromRow(rows[0])
         }
         return transaction(async (c) => {
-          const before = await c.query(`SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1 FOR UPDATE`, [
-            id,
-          ])
+          const before = await c.query(
+            `SELECT ${KEY_SELECT} FROM ${s}.keys WHERE id = $1 FOR UPDATE`,
+            [id],
+          )
           if (before.rows[0] === undefined) return null
           const { rows } = await c.query(update, values)
           const after = keyFromRow(rows[0])
@@ -486,15 +275,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           await c
             .query(
               `INSERT INTO ${s}.secrets (${SECRET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-              [
-                secret.hash,
-                secret.keyId,
-                secret.pepperVersion,
-                secret.hint,
-                secret.imported,
-                secret.createdAt,
-                secret.expiresAt,
-              ],
+              secretParams(secret),
             )
             .catch((e) => Promise.reject(conflict(e)))
           const { rows } = await c.query(
@@ -577,7 +358,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         transaction(async (c) => {
           const r = await c.query(`DELETE FROM ${s}.roles WHERE name = $1 RETURNING scopes`, [name])
           if (r.rows[0] === undefined) return false
-          if (auditOf !== undefined) await appendIn(c, auditOf(fromJson<string[]>(r.rows[0].scopes)))
+          if (auditOf !== undefined)
+            await appendIn(c, auditOf(fromJson<string[]>(r.rows[0].scopes)))
           return true
         }),
       )
