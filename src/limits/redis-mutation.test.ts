@@ -233,25 +233,26 @@ describe('a batch that Redis runs after its deadline', () => {
   // The deadline is 80% of timeoutMs after sending, in Redis time, through the clock offset
   // learned from the last reply. Delaying a reply by the proxy makes Redis' clock look behind
   // by as much; holding a request makes Redis run it later. Every delay below is at least
-  // 130 ms away from the edge it must stay on the right side of.
-  const timeoutMs = 600
+  // 330 ms away from the edge it must stay on the right side of, so that a loaded machine's
+  // late timers cannot move a batch across it.
+  const timeoutMs = 1500
 
   it('charges nothing, counts as a timeout, and keeps the batches after it to their deadline', async () => {
     const { limiter, messages } = await limiterOn(await connect(), { timeoutMs })
     const request = { partition: 'key:late', rules }
-    // Redis' clock looks 300 ms behind
-    proxy.replies.delay(300)
+    // Redis' clock looks 750 ms behind
+    proxy.replies.delay(750)
     expect(await limiter.consume(request)).toMatchObject({ policies: [{ remaining: 99 }] })
-    // run 315 ms after sending: past the deadline (480 - 300), before 600 - 300 would be
-    proxy.requests.delay(315)
-    // its 'late' reply makes Redis' clock look 150 ms behind
-    proxy.replies.delay(150)
+    // run 790 ms after sending: past the deadline (1200 - 750), long before the timeout
+    proxy.requests.delay(790)
+    // its 'late' reply makes Redis' clock look 375 ms behind
+    proxy.replies.delay(375)
     expect(await limiter.consume(request)).toEqual(unavailable)
-    expect(messages).toEqual([expect.stringMatching(/did not answer within 600 ms/)])
+    expect(messages).toEqual([expect.stringMatching(/did not answer within 1500 ms/)])
     proxy.replies.delay(0)
     await pastRetry()
-    // the next probe, run 465 ms after sending, is past its deadline (480 - 150) too
-    proxy.requests.delay(465)
+    // the next probe, run 1160 ms after sending, is past its deadline (1200 - 375) too
+    proxy.requests.delay(1160)
     expect(await limiter.consume(request)).toEqual(unavailable)
     proxy.requests.delay(0)
     await pastRetry()
@@ -266,15 +267,15 @@ describe('a batch that Redis runs after its deadline', () => {
   it("takes Redis' clock from the 'late' reply", async () => {
     const { limiter } = await limiterOn(await connect(), { timeoutMs })
     const request = { partition: 'key:late', rules }
-    proxy.replies.delay(300)
+    proxy.replies.delay(750)
     expect(await limiter.consume(request)).toMatchObject({ policies: [{ remaining: 99 }] })
     proxy.replies.delay(0)
-    proxy.requests.delay(315)
+    proxy.requests.delay(790)
     expect(await limiter.consume(request)).toEqual(unavailable)
     await pastRetry()
-    // 330 ms after sending is within the deadline on the clock the 'late' reply gave
-    // (480 ms), not on the one the first reply gave (180 ms)
-    proxy.requests.delay(330)
+    // 825 ms after sending is within the deadline on the clock the 'late' reply gave
+    // (1200 ms), not on the one the first reply gave (450 ms)
+    proxy.requests.delay(825)
     expect(await limiter.consume(request)).toMatchObject({
       allowed: true,
       policies: [{ remaining: 98 }],
