@@ -58,7 +58,11 @@ describe('resolveLimitPolicy', () => {
       '"limits.limiter" must be a limiter (createMemoryLimiter() or createRedisLimiter({ client }) from keyward/limits)'
     for (const bad of [null, [], { limiter: {} }, { limiter: { consume: 'x' } }, {}])
       expect(() => resolveLimitPolicy(bad as never)).toThrow(invalid(limiterMessage))
-    expect(() => resolveLimitPolicy({ limiter, share: 'owner' } as never)).toThrow(KeywardError)
+    expect(() => resolveLimitPolicy({ limiter, share: 'owner' } as never)).toThrow(
+      invalid(
+        'unknown option "limits.share" for createKeyward: expected one of limits.limiter, limits.shareBy, limits.defaultRateLimits, limits.defaultQuota',
+      ),
+    )
     expect(() => resolveLimitPolicy({ limiter, shareBy: 'team' as never })).toThrow(
       invalid('"limits.shareBy" must be "key" or "owner", got "team"'),
     )

@@ -79,7 +79,8 @@ describe('checkRateLimits', () => {
     expect(() => checkRateLimits([null as never])).toThrow(
       refused('each rate limit must be { name, limit, windowMs }'),
     )
-    for (const name of ['Burst', '1st', '', `a${'b'.repeat(32)}`, 'a b', 7])
+    // null and ['burst'] would pass the pattern as the text they turn into
+    for (const name of ['Burst', '1st', '', `a${'b'.repeat(32)}`, 'a b', 7, null, ['burst']])
       expect(() => checkRateLimits([{ name, limit: 1, windowMs: 1 } as never])).toThrow(
         refused(
           `rate limit name ${JSON.stringify(name)} is not valid: use lowercase letters, digits, "_" or "-", starting with a letter`,
