@@ -15,9 +15,10 @@ const T = Date.UTC(2026, 0, 1)
 /** The one store method the buffer calls, recording each batch; `fail`/`hold` for failures. */
 function auditStore() {
   const batches: AuditEvent[][] = []
-  const state = { fail: false, hold: null as Promise<void> | null }
+  const state = { fail: false, hold: null as Promise<void> | null, calls: 0 }
   const store = {
     async appendAudit(events: readonly AuditEvent[]) {
+      state.calls++
       if (state.hold) await state.hold
       if (state.fail) throw new Error('store down')
       batches.push(events.map((e) => ({ ...e })))
@@ -92,6 +93,54 @@ describe('AuditBuffer', () => {
     expect(batches.map((b) => b.length)).toEqual([3])
   })
 
+  it('writes one batch at a time: a flush during a write waits for it', async () => {
+    const { store, batches, state, holdWrites } = auditStore()
+    const buffer = make(store)
+    buffer.record('key_A', 'key_revoked', undefined, T)
+    const release = holdWrites()
+    const first = buffer.flush()
+    buffer.record('key_B', 'key_revoked', undefined, T)
+    const second = buffer.flush()
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(state.calls).toBe(1)
+    release()
+    await Promise.all([first, second])
+    expect(batches.map((b) => b.map((e) => e.keyId))).toEqual([['key_A'], ['key_B']])
+  })
+
+  it('writes a batch that filled up during a write right after it', async () => {
+    const { store, batches, state, holdWrites } = auditStore()
+    const buffer = make(store, { batchSize: 2 })
+    const release = holdWrites()
+    buffer.record('key_A', 'key_revoked', undefined, T)
+    buffer.record('key_B', 'key_revoked', undefined, T) // starts a write, held
+    buffer.record('key_C', 'key_revoked', undefined, T)
+    buffer.record('key_D', 'key_revoked', undefined, T) // a full batch waits
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(state.calls).toBe(1)
+    state.hold = null
+    release()
+    await expect.poll(() => batches.length).toBe(2)
+    expect(batches.map((b) => b.map((e) => e.keyId))).toEqual([
+      ['key_A', 'key_B'],
+      ['key_C', 'key_D'],
+    ])
+  })
+
+  it('gives an event only what a reader needs: lastAt with a count, lastIp with a new address', async () => {
+    const { store, batches } = auditStore()
+    const buffer = make(store)
+    buffer.record('key_A', 'key_revoked', '10.0.0.1', T)
+    buffer.record('key_B', 'key_revoked', '10.0.0.1', T)
+    buffer.record('key_B', 'key_revoked', '10.0.0.1', T + 7)
+    await buffer.flush()
+    const [a, b] = batches[0]!
+    expect(a).toMatchObject({ keyId: 'key_A', count: 1, ip: '10.0.0.1' })
+    expect(a!.details).toEqual({ code: 'key_revoked' })
+    expect(b).toMatchObject({ keyId: 'key_B', count: 2, ip: '10.0.0.1' })
+    expect(b!.details).toEqual({ code: 'key_revoked', lastAt: T + 7 })
+  })
+
   it('writes on the interval and on close', async () => {
     const { store, batches } = auditStore()
     const buffer = make(store, { flushIntervalMs: 20 })
@@ -132,6 +181,28 @@ describe('AuditBuffer', () => {
     await buffer.flush()
     expect(batches[0]).toHaveLength(100)
     expect(batches[0]!.reduce((n, e) => n + (e.count ?? 1), 0) + stats.dropped).toBe(1_000_000)
+  })
+
+  it('drops and counts what a failed batch cannot put back within maxPending', async () => {
+    const { store, batches, state, holdWrites } = auditStore()
+    const errors: unknown[] = []
+    const buffer = make(store, { maxPending: 2 }, (e) => errors.push(e))
+    for (let i = 0; i < 3; i++) buffer.record('key_A', 'rate_limited', undefined, T + i)
+    buffer.record('key_B', 'rate_limited', undefined, T)
+    state.fail = true
+    const release = holdWrites()
+    const failing = buffer.flush()
+    // two other events fill the buffer while the write fails
+    buffer.record('key_C', 'rate_limited', undefined, T)
+    buffer.record('key_D', 'rate_limited', undefined, T)
+    release()
+    await expect(failing).rejects.toThrow('store down')
+    // key_A's 3 denials and key_B's 1 had no room to go back to
+    expect(buffer.stats()).toEqual({ dropped: 4, failedFlushes: 1, pending: 2 })
+    state.fail = false
+    state.hold = null
+    await buffer.flush()
+    expect(batches.flat().map((e) => e.keyId)).toEqual(['key_C', 'key_D'])
   })
 
   it('records nothing when denials are off', async () => {

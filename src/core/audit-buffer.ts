@@ -125,6 +125,8 @@ export class AuditBuffer {
     this.flushing = this.store.appendAudit(events).then(
       () => {
         this.flushing = null
+        // a batch that filled up during the write goes now, as one filled between writes does
+        if (this.pending.size >= this.batchSize) this.flush().catch(this.onError)
       },
       (error: unknown) => {
         this.flushing = null

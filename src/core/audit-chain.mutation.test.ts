@@ -1,5 +1,6 @@
 // The audit trail's hash chain: how events are numbered, linked and hashed, and what
 // verifyAuditChain reports for a chain whose events were deleted, edited, moved or added.
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
   auditEventHash,
@@ -79,6 +80,25 @@ describe('chainEvents', () => {
     expect(stored!.details).toEqual({ when: '1970-01-01T00:00:00.000Z' })
     const [bare] = chainEvents(EMPTY_CHAIN, [{ ...event(1), details: undefined as never }])
     expect(bare!.details).toEqual({})
+  })
+
+  it('keeps the stored format: SHA-256 of the previous hash, a newline and the fields as sorted JSON', () => {
+    // chains written by earlier versions must still verify, and anyone can recompute a hash
+    const e = {
+      id: 'evt_0001',
+      at: 1_767_225_600_000,
+      action: 'key.created',
+      keyId: 'key_0123456789abcdef',
+      actor: 'admin',
+      ip: '203.0.113.7',
+      count: 1,
+      details: { scopes: ['orders:read'], name: 'billing' },
+    } as AuditEvent
+    const body =
+      '["evt_0001",1767225600000,"key.created","key_0123456789abcdef","admin","203.0.113.7",1,{"name":"billing","scopes":["orders:read"]}]'
+    const expected = createHash('sha256').update(`${GENESIS_HASH}\n${body}`).digest('hex')
+    expect(expected).toBe('bfc79cc9863153c19d0b4bd06c61b8d9dca0b90584e7fae04d8a4698c9c513ae')
+    expect(auditEventHash(GENESIS_HASH, e)).toBe(expected)
   })
 
   it('hashes a missing ip and count as null and 1, and every field a reader sees', () => {
