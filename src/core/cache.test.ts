@@ -15,6 +15,25 @@ describe('VerifyCache writes of lookups in flight', () => {
     expect(cache.get('ha', 0)).toBe('new')
   })
 
+  it('takes a key evicted just before the lookup started, though others were evicted since', () => {
+    const cache = new VerifyCache<string>(10, 1000, 1000)
+    cache.evictKey('key_a')
+    const epoch = cache.epoch
+    cache.evictKey('key_b')
+    expect(cache.set('ha', 'key_a', 'new', 0, epoch)).toBe(true)
+    expect(cache.get('ha', 0)).toBe('new')
+  })
+
+  it('still evicts every cached secret of a key after one of them expired', () => {
+    // a key in its rotation grace period has two secrets, cached at different times
+    const cache = new VerifyCache<string>(10, 1000, 1000)
+    cache.set('h_old', 'key_a', 'a', 0, cache.epoch)
+    cache.set('h_new', 'key_a', 'a', 500, cache.epoch)
+    expect(cache.get('h_old', 1200)).toBeUndefined() // expired
+    cache.evictKey('key_a') // revoked
+    expect(cache.get('h_new', 1200)).toBeUndefined()
+  })
+
   it('judges conservatively once the eviction is too old to be remembered', () => {
     const cache = new VerifyCache<string>(10, 1000, 1000)
     const epoch = cache.epoch
@@ -25,10 +44,11 @@ describe('VerifyCache writes of lookups in flight', () => {
     expect(cache.set('hz', 'key_z', 'z', 0, epoch)).toBe(false)
     const later = cache.epoch
     expect(cache.set('hz', 'key_z', 'z', 0, later)).toBe(true)
-    // 4096 evictions are remembered by id: a lookup older than them is still judged exactly
+    // 4096 evictions are remembered by id: a lookup with exactly 4096 after it is still
+    // judged exactly
     const mid = cache.epoch
     cache.evictKey('key_q')
-    for (let i = 0; i < 4094; i++) cache.evictKey(`other_${i}`)
+    for (let i = 0; i < 4095; i++) cache.evictKey(`other_${i}`)
     expect(cache.set('hy', 'key_y', 'y', 0, mid)).toBe(true)
     expect(cache.set('hq', 'key_q', 'q', 0, mid)).toBe(false)
   })
