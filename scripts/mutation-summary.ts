@@ -2,9 +2,20 @@
 // (`npm run mutate` prints it after each run; `npm run mutate:summary [-- FILE]` prints it again,
 // by default for reports/mutation/mutation.json; `-- --all` for every file measured so far, from
 // test/mutation/results.json.gz).
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { pathToFileURL } from 'node:url'
+
+/** The folders `npm run mutate` measures. */
+export const folders = ['src/core', 'src/http', 'src/limits']
+/** Files that hold only types or re-exports: nothing in them can change behaviour. */
+export const typeOnly = [
+  'src/core/types.ts',
+  'src/core/limit-types.ts',
+  'src/limits/types.ts',
+  'src/limits/index.ts',
+  'src/http/public.ts',
+]
 
 /** The part of Stryker's JSON report (mutation-testing-report-schema) read here. */
 export interface Report {
@@ -86,6 +97,30 @@ export function printSummary(report: Report): void {
   for (const line of survivors) console.log(line)
 }
 
+/** The score of each file measured, and the files of the folders not measured yet. */
+export function printFiles(report: Report): void {
+  console.log('\nper file (killed / could catch):')
+  for (const [file, { mutants }] of Object.entries(report.files).sort(([a], [b]) =>
+    a.localeCompare(b),
+  )) {
+    const caught = mutants.filter((m) => m.status === 'Killed' || m.status === 'Timeout').length
+    const missed = mutants.filter((m) => undetected.has(m.status)).length
+    const total = caught + missed
+    const score = total === 0 ? 'n/a' : `${((100 * caught) / total).toFixed(1)} %`
+    console.log(`  ${file.padEnd(32)} ${score.padStart(7)}  ${caught}/${total}`)
+  }
+  const missing = folders
+    .flatMap((folder) =>
+      (readdirSync(folder, { recursive: true }) as string[]).map((f) => `${folder}/${f}`),
+    )
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !typeOnly.includes(f))
+    .filter((f) => report.files[f] === undefined)
+    .sort()
+  console.log(
+    missing.length === 0 ? '\nevery file measured' : `\nnot measured yet: ${missing.join(', ')}`,
+  )
+}
+
 /** The source text a mutant replaced (its location is 1-based lines, 1-based columns). */
 function original(lines: string[], m: Mutant): string {
   const { start, end } = m.location
@@ -108,5 +143,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     arg === '--all'
       ? gunzipSync(readFileSync('test/mutation/results.json.gz')).toString('utf8')
       : readFileSync(arg ?? 'reports/mutation/mutation.json', 'utf8')
-  printSummary(JSON.parse(text) as Report)
+  const report = JSON.parse(text) as Report
+  printSummary(report)
+  if (arg === '--all') printFiles(report)
 }
