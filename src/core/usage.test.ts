@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Store, UsageDetail, UsageEntry } from './types.js'
-import { resolveUsageOptions, type SecretSlot, UsageBuffer, type UsageOptions } from './usage.js'
+import {
+  MAX_TAG_LENGTH,
+  OTHER_TAG,
+  resolveUsageOptions,
+  type SecretSlot,
+  UsageBuffer,
+  type UsageOptions,
+} from './usage.js'
 
 /** The one store method the buffer calls, recording each batch; `fail` makes the next writes throw. */
 function usageStore() {
@@ -420,6 +427,146 @@ describe('UsageBuffer analytics', () => {
     ])
   })
 
+  it("keeps a secret's latest use when an earlier time arrives late", async () => {
+    const { store, details } = usageStore()
+    const buffer = make(store)
+    const a = slotOf('key_a')
+    buffer.record(a, 'valid', undefined, '/x', T + 5)
+    buffer.record(a, 'key_expired', undefined, '/x', T + 1) // stamped earlier, counted later
+    await buffer.flush()
+    expect(details[0]!.secrets).toEqual([
+      { keyId: 'key_a', hint: 'kw_test_AbCd…wxyz', lastUsedAt: T + 5 },
+    ])
+  })
+
+  it('keeps the first and last client IP of a cell it comes back to from another outcome', async () => {
+    const { store, details } = usageStore()
+    const buffer = make(store)
+    const a = slotOf('key_a')
+    // a caller alternating outcomes: each return to `valid` looks its cell up again
+    const steps: [string, string | undefined][] = [
+      ['valid', undefined], // the cell starts without an address
+      ['insufficient_scope', '192.0.2.9'],
+      ['valid', '192.0.2.2'], // the first address it sees
+      ['insufficient_scope', '192.0.2.9'],
+      ['valid', '192.0.2.3'],
+      ['insufficient_scope', '192.0.2.9'],
+      ['valid', undefined], // no address: the last known one stays
+    ]
+    for (const [code, ip] of steps) buffer.record(a, code, ip, '/x', T)
+    await buffer.flush()
+    expect(details[0]!.cells.map((c) => [c.code, c.count, c.firstIp, c.lastIp])).toEqual([
+      ['valid', 4, '192.0.2.2', '192.0.2.3'],
+      ['insufficient_scope', 3, '192.0.2.9', '192.0.2.9'],
+    ])
+  })
+
+  it('cuts a tag longer than MAX_TAG_LENGTH, and counts its repeats in the cut tag', async () => {
+    const { store, details } = usageStore()
+    const buffer = make(store, { maxTagsPerKey: 1 })
+    const a = slotOf('key_a')
+    const long = `/${'x'.repeat(MAX_TAG_LENGTH + 50)}`
+    const exact = `/${'y'.repeat(MAX_TAG_LENGTH - 1)}`
+    buffer.record(a, 'valid', undefined, long, T)
+    buffer.record(a, 'valid', undefined, long, T)
+    buffer.record(a, 'key_expired', undefined, long, T)
+    buffer.record(slotOf('key_b'), 'valid', undefined, exact, T)
+    await buffer.flush()
+    // the key's one tag is the cut one: its repeats are not merged into "other"
+    expect(buffer.bound.tagsMerged).toBe(0)
+    expect(details[0]!.cells.map((c) => [c.keyId, c.code, c.tag, c.count])).toEqual([
+      ['key_a', 'valid', long.slice(0, MAX_TAG_LENGTH), 2],
+      ['key_a', 'key_expired', long.slice(0, MAX_TAG_LENGTH), 1],
+      ['key_b', 'valid', exact, 1], // exactly MAX_TAG_LENGTH: kept whole
+    ])
+  })
+
+  it('does not count a verification tagged "other" as merged', async () => {
+    const { store, details } = usageStore()
+    const buffer = make(store, { maxTagsPerKey: 2 })
+    const a = slotOf('key_a')
+    for (const tag of ['/a', '/b', OTHER_TAG, '/c']) buffer.record(a, 'valid', undefined, tag, T)
+    expect(buffer.bound.tagsMerged).toBe(1) // only /c
+    await buffer.flush()
+    expect(details[0]!.cells.map((c) => [c.tag, c.count])).toEqual([
+      ['/a', 1],
+      ['/b', 1],
+      ['other', 2],
+    ])
+  })
+
+  it('writes the secret of a failed write once, when it was used again during that write', async () => {
+    const { store, details, state, holdWrites } = usageStore()
+    const buffer = make(store)
+    const a = slotOf('key_a')
+    const release = holdWrites()
+    state.fail = true
+    buffer.record(a, 'valid', undefined, '/x', T + 1)
+    const failing = buffer.flush()
+    buffer.record(a, 'valid', undefined, '/x', T + 2)
+    release()
+    await expect(failing).rejects.toThrow('store down')
+    state.hold = null
+    state.fail = false
+    await buffer.flush()
+    expect(details).toHaveLength(1)
+    expect(details[0]!.secrets).toEqual([
+      { keyId: 'key_a', hint: 'kw_test_AbCd…wxyz', lastUsedAt: T + 2 },
+    ])
+  })
+
+  it('drops the cells of a failed write past maxCells, counting every verification in them', async () => {
+    const { store, details, state, holdWrites } = usageStore()
+    const buffer = make(store, { maxCells: 2 }) // flushCells is capped at 2 as well
+    const release = holdWrites()
+    state.fail = true
+    for (let i = 0; i < 3; i++) buffer.record(slotOf('key_a'), 'valid', undefined, '/x', T)
+    buffer.record(slotOf('key_b'), 'valid', undefined, '/x', T) // two cells: a write starts
+    expect(buffer.pendingCells).toBe(0)
+    // while it hangs, two new cells fill the buffer again, and a third is dropped
+    buffer.record(slotOf('key_c'), 'valid', undefined, '/x', T)
+    buffer.record(slotOf('key_d'), 'valid', undefined, '/x', T)
+    buffer.record(slotOf('key_e'), 'valid', undefined, '/x', T)
+    expect(buffer.bound.dropped).toBe(1)
+    release()
+    await new Promise(setImmediate) // the write fails; its cells find the buffer full
+    expect(buffer.failedFlushes).toBe(1)
+    expect(buffer.pendingCells).toBe(2)
+    expect(buffer.bound.dropped).toBe(1 + 3 + 1) // key_e, then key_a's three and key_b's one
+    state.hold = null
+    state.fail = false
+    await buffer.flush()
+    expect(details[0]!.cells.map((c) => [c.keyId, c.count])).toEqual([
+      ['key_c', 1],
+      ['key_d', 1],
+    ])
+  })
+
+  it('writes a batch that filled up during a write right after it, and waits for the next one', async () => {
+    const { store, details, holdWrites } = usageStore()
+    const buffer = make(store, { flushCells: 2 })
+    const a = slotOf('key_a')
+    const releaseFirst = holdWrites()
+    buffer.record(a, 'valid', undefined, '/1', T)
+    buffer.record(a, 'valid', undefined, '/2', T) // flushCells reached: a write starts
+    buffer.record(a, 'valid', undefined, '/3', T)
+    buffer.record(a, 'valid', undefined, '/4', T) // flushCells reached again, during the write
+    const releaseSecond = holdWrites()
+    releaseFirst()
+    await new Promise(setImmediate)
+    expect(details.map((d) => d.cells.map((c) => c.tag))).toEqual([['/1', '/2']])
+    // the second write (of /3 and /4) has started and hangs; one cell is not a batch
+    buffer.record(a, 'valid', undefined, '/5', T)
+    releaseSecond()
+    await new Promise(setImmediate)
+    await new Promise(setImmediate)
+    expect(details.map((d) => d.cells.map((c) => c.tag))).toEqual([
+      ['/1', '/2'],
+      ['/3', '/4'],
+    ])
+    expect(buffer.pendingCells).toBe(1)
+  })
+
   it('rejects bad options, naming them', () => {
     expect(() => resolveUsageOptions({ maxCells: 0 })).toThrow(
       '"usage.maxCells" must be a whole number >= 1, got 0',
@@ -428,7 +575,26 @@ describe('UsageBuffer analytics', () => {
       '"usage.analytics" must be true or false',
     )
     expect(() => resolveUsageOptions({ maxcells: 1 } as never)).toThrow(
-      'unknown option "usage.maxcells"',
+      'unknown option "usage.maxcells" for createKeyward',
     )
+    expect(() => resolveUsageOptions({ maxTagsPerKey: 0 })).toThrow(
+      '"usage.maxTagsPerKey" must be a whole number >= 1, got 0',
+    )
+    expect(() => resolveUsageOptions({ flushCells: 1.5 })).toThrow(
+      '"usage.flushCells" must be a whole number >= 1, got 1.5',
+    )
+    for (const bad of [null, 5, 'x', true])
+      expect(() => resolveUsageOptions(bad as never)).toThrow(
+        '"usage" must be an object, e.g. { maxCells: 50000 }',
+      )
+  })
+
+  it('accepts 1 as the least of every count', () => {
+    expect(resolveUsageOptions({ maxCells: 1, maxTagsPerKey: 1, flushCells: 1 })).toEqual({
+      analytics: true,
+      maxCells: 1,
+      maxTagsPerKey: 1,
+      flushCells: 1,
+    })
   })
 })

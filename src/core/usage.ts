@@ -220,7 +220,8 @@ export class UsageBuffer {
     let byCode = byTag.get(tag)
     if (byCode === undefined) {
       if (tag.length > MAX_TAG_LENGTH) tag = tag.slice(0, MAX_TAG_LENGTH)
-      if (byTag.size >= this.options.maxTagsPerKey && tag !== OTHER_TAG) {
+      // a cut tag may have its cell already: it is not a new tag then
+      if (byTag.size >= this.options.maxTagsPerKey && tag !== OTHER_TAG && !byTag.has(tag)) {
         this.bound.tagsMerged++
         tag = OTHER_TAG
       }
@@ -281,6 +282,8 @@ export class UsageBuffer {
     this.flushing = this.store.recordUsage([...keys.values()], { secrets, cells }).then(
       () => {
         this.flushing = null
+        // a batch that filled up during the write goes now, as one filled between writes does
+        if (this.cells >= this.options.flushCells) this.flush().catch(this.onError)
       },
       (error: unknown) => {
         this.flushing = null
