@@ -432,6 +432,14 @@ export function describeLimiter(name: string, make: () => Limiter | Promise<Limi
       })
     })
 
+    it('keeps no idempotency record when there is nothing to limit: no quota to spare', async () => {
+      const p = part()
+      for (const operation of ['POST /orders', 'POST /refunds'])
+        await expect(
+          limiter.consume({ partition: p, rules: [], ...idem('k', operation) }),
+        ).resolves.toEqual({ allowed: true, policies: [] })
+    })
+
     it('admits exactly limit of 100 parallel requests on its own clock', async () => {
       const p = part()
       const rules = [{ name: 'default', limit: 10, windowMs: 3_600_000 }]
