@@ -1,14 +1,13 @@
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type OwnCluster, ownCluster } from '../../test/fixtures/redis-cluster.js'
-import { createRedisLimiter, type RedisLimiter } from './redis.js'
+import { createRedisLimiter } from './redis.js'
 
 // A real three-node Redis Cluster of this test's own (private ports), not the shared Redis.
 
 describe('redis limiter on a Redis Cluster', () => {
   let cluster: OwnCluster
   let client: Cluster
-  let limiter: RedisLimiter
 
   beforeAll(async () => {
     cluster = await ownCluster()
@@ -17,18 +16,21 @@ describe('redis limiter on a Redis Cluster', () => {
       client.once('ready', resolve)
       client.once('error', reject)
     })
-    limiter = createRedisLimiter({ client, keyPrefix: 'kwcluster', failurePolicy: 'fail-closed' })
   }, 60_000)
 
   afterAll(async () => {
-    await limiter?.close()
     client?.disconnect()
     await cluster?.stop()
   })
 
   const rules = [{ name: 'default', limit: 10, windowMs: 60_000 }]
+  // made inside each test: mutation testing attributes the code a test runs to it, and code run
+  // in beforeAll to none
+  const newLimiter = () =>
+    createRedisLimiter({ client, keyPrefix: 'kwcluster', failurePolicy: 'fail-closed' })
 
   it('admits exactly the limit of concurrent requests for one key', async () => {
+    const limiter = newLimiter()
     const decisions = await Promise.all(
       Array.from({ length: 40 }, () => limiter.consume({ partition: 'key:one', rules })),
     )
@@ -38,6 +40,7 @@ describe('redis limiter on a Redis Cluster', () => {
   })
 
   it('keeps keys on every node exact, each state with a TTL', async () => {
+    const limiter = newLimiter()
     const partitions = Array.from({ length: 60 }, (_, i) => `key:spread-${i}`)
     const small = [{ name: 'default', limit: 2, windowMs: 60_000 }]
     const decisions = await Promise.all(
@@ -57,6 +60,7 @@ describe('redis limiter on a Redis Cluster', () => {
   })
 
   it('replays a retry free of quota, refuses a reused key (state and record share a slot)', async () => {
+    const limiter = newLimiter()
     const quota = { limit: 5, periodMs: 86_400_000 }
     const request = {
       partition: 'key:idem',

@@ -22,6 +22,7 @@ describeWithService('redis', 'redis limiter', (url) => {
     it('gives every key it writes a TTL and never shows the partition outside its hash tag', async () => {
       const keyPrefix = uniqueName('kwttl')
       const limiter = createRedisLimiter({ client, keyPrefix })
+      expect(limiter.kind).toBe('redis')
       const rules = [
         { name: 'burst', limit: 5, windowMs: 1000 },
         { name: 'hour', limit: 100, windowMs: 3_600_000 },
@@ -347,6 +348,11 @@ describeWithService('redis', 'redis limiter', (url) => {
         '"keyPrefix" must match /^[A-Za-z_][A-Za-z0-9_]{0,63}$/ (letters, digits, "_"), got 5',
       ],
       [{ keyPrefix: 'ab-c' }, '"keyPrefix" must match'],
+      // its text would pass the pattern
+      [
+        { keyPrefix: ['myapp'] },
+        '"keyPrefix" must match /^[A-Za-z_][A-Za-z0-9_]{0,63}$/ (letters, digits, "_"), got ["myapp"]',
+      ],
       [
         { unavailableRetryAfterMs: 0 },
         '"unavailableRetryAfterMs" must be a positive integer, got 0',
@@ -371,9 +377,10 @@ describeWithService('redis', 'redis limiter', (url) => {
           '"client" must be a connected ioredis client (new Redis(url))',
         )
       }
-      expect(() => createRedisLimiter(null as never)).toThrow(
-        'createRedisLimiter takes { client, keyPrefix?, failurePolicy?, … }',
-      )
+      for (const bad of [null, 'redis://127.0.0.1:6379'])
+        expect(() => createRedisLimiter(bad as never)).toThrow(
+          'createRedisLimiter takes { client, keyPrefix?, failurePolicy?, … }',
+        )
     })
 
     it('accepts a prefix of 64 characters, starting with "_"', async () => {
