@@ -187,6 +187,34 @@ export function describeLimiter(name: string, make: () => Limiter | Promise<Limi
       expect(refused.retryAfterMs).toBe(60_000)
     })
 
+    it('gives the longest wait of the rules that refuse, whatever their order', async () => {
+      const p = part()
+      const rules = [
+        { name: 'hour', limit: 1, windowMs: 3_600_000 },
+        { name: 'burst', limit: 1, windowMs: 1000 },
+      ]
+      await at(p, 0, { rules })
+      const refused = await at(p, 0, { rules })
+      expect(refused).toMatchObject({ code: 'rate_limited', retryAfterMs: 3_600_000 })
+    })
+
+    it('keeps a partition as long as its longest rule or quota needs it', async () => {
+      // the rule or quota listed last ends first: the state must outlive it
+      const p = part()
+      const rules = [
+        { name: 'hour', limit: 2, windowMs: 3_600_000 },
+        { name: 'burst', limit: 10, windowMs: 1000 },
+      ]
+      await at(p, 0, { rules })
+      await at(p, 0, { rules })
+      expect((await at(p, 5000, { rules })).code).toBe('rate_limited')
+      const q = part()
+      const hourly = [{ name: 'hour', limit: 1, windowMs: 3_600_000 }]
+      const quota = { limit: 100, periodMs: 60_000 }
+      await at(q, 0, { rules: hourly, quota })
+      expect((await at(q, 120_000, { rules: hourly, quota })).code).toBe('rate_limited')
+    })
+
     it('charges a cost to every rule and the quota; cost 0 only reads', async () => {
       const p = part()
       const rules = [{ name: 'default', limit: 10, windowMs: 1000 }]
