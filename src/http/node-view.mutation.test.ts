@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { IncomingMessage, type ServerResponse } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { NodeRequestView, setHeaders, writeDenied } from './node-view.js'
 
@@ -57,6 +57,20 @@ describe('NodeRequestView.header', () => {
     expect(view.header('authorization')).toBe('Bearer a')
   })
 
+  it('does not take another header of the same length for Authorization', () => {
+    // "cache-control" has as many letters as "authorization"
+    const view = request({
+      rawHeaders: ['Cache-Control', 'no-cache', 'Authorization', 'Bearer a', 'Cache-Control', 'x'],
+    })
+    expect(view.header('authorization')).toBe('Bearer a')
+  })
+
+  it('treats a header an earlier middleware deleted from req.headers as absent', () => {
+    const view = request({ rawHeaders: ['Authorization', 'Basic dXNlcjpwdw==', 'Host', 'x'] })
+    delete view.req.headers.authorization
+    expect(view.header('authorization')).toBeUndefined()
+  })
+
   it('reads repeated list headers joined, as Node gives them', () => {
     const view = request({ rawHeaders: ['X-API-Key', 'a', 'x-api-key', 'b'] })
     expect(view.header('x-api-key')).toBe('a, b')
@@ -86,6 +100,12 @@ describe('NodeRequestView fields', () => {
     expect(request({ rawHeaders: [], url: '/a' }).url).toBe('/a')
     expect(request({ rawHeaders: [] }).url).toBe('/')
     expect(request({ rawHeaders: [] }).ip).toBeUndefined()
+  })
+
+  it('has no ip, and no header limit, for a request built without a socket', () => {
+    const view = new NodeRequestView(new IncomingMessage(null as never))
+    expect(view.ip).toBeUndefined()
+    expect(view.headersTruncated).toBe(false)
   })
 })
 

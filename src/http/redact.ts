@@ -27,7 +27,7 @@ export function redactUrl(text: string, param = 'api_key'): string {
 
 /**
  * A copy of a headers object with `X-API-Key`, `Authorization` and `Proxy-Authorization`
- * replaced (the auth scheme is kept: `Bearer [REDACTED]`).
+ * replaced (the auth scheme, up to the first space or tab, is kept: `Bearer [REDACTED]`).
  */
 export function redactHeaders(
   headers: Readonly<Record<string, unknown>> | undefined,
@@ -39,7 +39,8 @@ export function redactHeaders(
     if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) out[name] = value
     else if (name.toLowerCase() === 'x-api-key' || typeof value !== 'string') out[name] = REDACTED
     else {
-      const space = value.indexOf(' ')
+      // the scheme ends where parseAuthorization ends it: at a space or a tab ("Bearer\tkey x")
+      const space = value.search(/[ \t]/)
       out[name] = space > 0 ? `${value.slice(0, space)} ${REDACTED}` : REDACTED
     }
   }
