@@ -183,6 +183,19 @@ describe('AuditBuffer', () => {
     expect(batches[0]!.reduce((n, e) => n + (e.count ?? 1), 0) + stats.dropped).toBe(1_000_000)
   })
 
+  it('puts a failed batch back whole when nothing came meanwhile', async () => {
+    const { store, batches, state } = auditStore()
+    const buffer = make(store, {}, () => {})
+    buffer.record('key_A', 'rate_limited', undefined, T)
+    buffer.record('key_B', 'key_revoked', undefined, T)
+    state.fail = true
+    await expect(buffer.flush()).rejects.toThrow('store down')
+    expect(buffer.stats()).toEqual({ dropped: 0, failedFlushes: 1, pending: 2 })
+    state.fail = false
+    await buffer.flush()
+    expect(batches.flat().map((e) => e.keyId)).toEqual(['key_A', 'key_B'])
+  })
+
   it('drops and counts what a failed batch cannot put back within maxPending', async () => {
     const { store, batches, state, holdWrites } = auditStore()
     const errors: unknown[] = []
