@@ -31,6 +31,16 @@ describe('failedAuthGate with { limit, windowMs }', () => {
     expect(gate.check('203.0.113.7')).toBeUndefined()
   })
 
+  it('keeps a blocked client blocked through failures from 10,000 other networks', async () => {
+    // past 10,000 networks the gate forgets those whose window has ended, and only those
+    const time = clock()
+    const gate = failedAuthGate({ limit: 1, windowMs: 60_000 }, time)
+    gate.record('198.51.100.1')
+    time.advance(1)
+    for (let i = 0; i < 10_001; i++) gate.record(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)
+    expect(await gate.check('198.51.100.1')).toMatchObject({ blocked: true })
+  })
+
   it('remembers a failure for the default window of a minute', () => {
     const time = clock()
     const gate = failedAuthGate({ limit: 1 }, time)
