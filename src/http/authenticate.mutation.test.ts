@@ -266,6 +266,25 @@ describe('authenticate: failed authentications', () => {
     return { keyward, get, advance: (ms: number) => (now += ms) }
   }
 
+  it('tells onDenied whether a blocked or an ambiguous request carried a credential', async () => {
+    const events: DeniedEvent[] = []
+    const clock = { now: () => 0 }
+    const onDenied = (e: DeniedEvent) => events.push(e)
+    const { auth: a } = auth({ failedAuth: { limit: 1, windowMs: 60_000 }, clock, onDenied })
+    await a.authenticate(view({ 'x-api-key': 'wrong' }), {})
+    await a.authenticate(view({ 'x-api-key': 'again' }), {})
+    await a.authenticate(view({}), {})
+    // another client, not blocked
+    const two = { 'x-api-key': 'a', authorization: 'Bearer b' }
+    await a.authenticate(view(two, { ip: '198.51.100.9' }), {})
+    expect(events.map((e) => [e.code, e.credentialPresented])).toEqual([
+      ['key_invalid', true],
+      ['rate_limited', true],
+      ['rate_limited', false],
+      ['key_ambiguous', true],
+    ])
+  })
+
   it('counts wrong keys and forged tokens, then answers 429 without asking verify', async () => {
     const { keyward, get, advance } = guarded()
     await get('wrong')
