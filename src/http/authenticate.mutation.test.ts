@@ -337,6 +337,20 @@ describe('authenticate: failed authentications', () => {
   })
 })
 
+describe('authenticate: usageTag', () => {
+  it('passes a fixed tag to verify, and hands a throwing tag function to the caller', async () => {
+    const { keyward, auth: a } = auth({ usageTag: 'orders' })
+    await a.authenticate(view({ 'x-api-key': 'k' }), {})
+    expect(keyward.calls).toEqual([['k', { scopes: [], ip: '192.0.2.1', usageTag: 'orders' }]])
+    const { auth: b } = auth({
+      usageTag: () => {
+        throw new Error('tag boom')
+      },
+    })
+    await expect(b.authenticate(view({ 'x-api-key': 'k' }), {})).rejects.toThrow('tag boom')
+  })
+})
+
 describe('authenticate: getCredential', () => {
   it('takes its string, falls back to the sources on null, and awaits a promise', async () => {
     const { keyward, auth: a } = auth<{ c: string | null | Promise<string | null> }>({
@@ -347,6 +361,29 @@ describe('authenticate: getCredential', () => {
     await a.authenticate(view({ 'x-api-key': 'header' }), { c: Promise.resolve('later') })
     await a.authenticate(view({ 'x-api-key': 'header' }), { c: Promise.resolve(null) })
     expect(keyward.calls.map(([c]) => c)).toEqual(['custom', 'header', 'later', 'header'])
+  })
+
+  it('answers a synchronous getter in the same call when verify needs no I/O', () => {
+    // run's contract: done runs synchronously when nothing has to be awaited
+    const keyward = {
+      calls: [],
+      verify: async () => ({ ok: false, code: 'key_missing' }) as const,
+      verifyCached: () => ({ ok: false, code: 'key_missing' }) as const,
+    }
+    const { auth: a } = auth<object>({ getCredential: () => null }, keyward as never)
+    const results: AuthResult[] = []
+    a.run(view(), {}, [], (r) => results.push(r), () => {})
+    expect(results).toEqual([expect.objectContaining({ ok: false, code: 'key_missing' })])
+  })
+
+  it('rejects when a request view throws', async () => {
+    const { auth: a } = auth({})
+    const broken = view({}, {
+      header: () => {
+        throw new Error('view boom')
+      },
+    })
+    await expect(a.authenticate(broken, {})).rejects.toThrow('view boom')
   })
 
   it('hands its exceptions and rejections to the caller', async () => {
