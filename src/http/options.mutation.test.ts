@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { systemClock } from '../core/clock.js'
 import { createFailedAuthLimiter } from '../limits/failed-auth.js'
 import { trustProxies } from '../limits/client-ip.js'
-import { type ApiKeyOptions, checkScopes, resolveApiKeyOptions } from './options.js'
+import { type ApiKeyOptions, checkScopes, resolveApiKeyOptions, usageTagOf } from './options.js'
 
 // Every option of requireApiKey() at the edges of what it accepts, and the message of each
 // refusal (options.test.ts has the common cases).
@@ -240,5 +240,39 @@ describe('checkScopes', () => {
     expect(() => checkScopes([null], 'route scopes')).toThrow(
       'route scopes must contain strings, got object',
     )
+  })
+})
+
+describe('resolveApiKeyOptions: unknown names, nested ones spelled in full', () => {
+  it.each<[unknown, RegExp]>([
+    [{ keyward, scope: [] }, /^unknown option "scope" for requireApiKey: expected one of /],
+    [
+      { keyward, failedAuth: { limit: 5, window: 1 } },
+      /^unknown option "failedAuth.window" for requireApiKey: expected one of /,
+    ],
+    [
+      { keyward, idempotency: { method: ['POST'] } },
+      /^unknown option "idempotency.method" for requireApiKey: expected one of /,
+    ],
+  ])('%j', (input, message) => {
+    expect(refusal(input).message).toMatch(message)
+  })
+
+  it('refuses a method that only its text would pass', () => {
+    expect(refusal({ keyward, idempotency: { methods: [['POST']] } }).message).toBe(
+      '"idempotency.methods" contains ["POST"]: use uppercase method names such as "POST"',
+    )
+  })
+})
+
+describe('usageTagOf', () => {
+  it.each<[unknown, string | undefined]>([
+    ['/orders/:id', '/orders/:id'],
+    ['/orders?page=2', '/orders'],
+    ['?page=2', undefined],
+    ['', undefined],
+    [42, undefined],
+  ])('%j -> %j', (value, tag) => {
+    expect(usageTagOf(value)).toBe(tag)
   })
 })

@@ -206,6 +206,15 @@ describe('errorBody', () => {
     expect(seen[1]![0]).toMatchObject({ title: 'API key revoked' })
   })
 
+  it('sends JSON null when the hook returns nothing', () => {
+    const r = responder({ errorBody: () => null as never })(
+      { ok: false, code: 'key_missing' },
+      false,
+    )
+    expect(r).toMatchObject({ status: 401, body: 'null' })
+    expect(r.headers['content-type']).toBe('application/json')
+  })
+
   it('keeps application/problem+json for a body with a string type', () => {
     const respond = responder({ errorBody: (problem) => ({ ...problem, type: 'about:blank' }) })
     const r = respond({ ok: false, code: 'key_missing' }, false)
