@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import { createKeyward, type Keyward, type VerifiedKey } from '../../src/core/keyward.js'
 import { keywardFastify, requireApiKey } from '../../src/http/fastify/index.js'
+import { createMemoryLimiter } from '../../src/limits/memory.js'
 import { createMemoryStore } from '../../src/stores/memory/index.js'
 
 const PEPPER = [{ version: 1, secret: 'test-pepper-0123456789abcdefghijklmnopqrstuvwxyz' }]
@@ -78,6 +79,9 @@ describe('keywardFastify', () => {
     expect(() =>
       app.get('/x', { config: { keyward: { scopes: ['Orders:Read'] } } }, async () => 'ok'),
     ).toThrow(/scope "Orders:Read" is not valid/)
+    expect(() =>
+      app.get('/y', { config: { keyward: { scopes: 'orders:read' as never } } }, async () => 'ok'),
+    ).toThrow('route GET /y config "keyward.scopes" must be a list of scopes')
     await app.close()
   })
 
@@ -112,5 +116,89 @@ describe('keywardFastify', () => {
         .statusCode,
     ).toBe(200)
     await app.close()
+  })
+
+  it('a plugin registered again in a child context adds its scopes to the parent’s', async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward, scopes: ['orders:read'] })
+    await app.register(
+      async (admin) => {
+        await admin.register(keywardFastify, { keyward, scopes: ['admin:read'] })
+        admin.get('/x', { config: { keyward: { scopes: ['orders:write'] } } }, async () => 'ok')
+      },
+      { prefix: '/admin' },
+    )
+    const get = (key: string) => app.inject({ url: '/admin/x', headers: { 'x-api-key': key } })
+    const denied = await get(reader)
+    expect(denied.statusCode).toBe(403)
+    expect(denied.json().missingScopes).toEqual(['orders:write', 'admin:read'])
+    expect((await get(both)).statusCode).toBe(200)
+    await app.close()
+  })
+
+  it('a route’s own requireApiKey under the plugin needs the plugin’s scopes too', async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward, scopes: ['admin:read'] })
+    app.get(
+      '/orders',
+      { onRequest: requireApiKey({ keyward, scopes: ['orders:read'] }) },
+      async () => 'ok',
+    )
+    const get = (key: string) => app.inject({ url: '/orders', headers: { 'x-api-key': key } })
+    const denied = await get(reader)
+    expect(denied.statusCode).toBe(403)
+    expect(denied.json().missingScopes).toEqual(['admin:read'])
+    expect((await get(both)).statusCode).toBe(200)
+    await app.close()
+  })
+
+  it('authenticates a request once, however many keyward hooks its route was given', async () => {
+    const limited = await createKeyward({
+      store: createMemoryStore(),
+      peppers: PEPPER,
+      limits: { limiter: createMemoryLimiter() },
+    })
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward: limited })
+    const order: string[] = []
+    const mine = async (req: { apiKey: VerifiedKey | null }) => {
+      order.push(req.apiKey === null ? 'mine before keyward' : 'mine after keyward')
+    }
+    // the route's own hook first, its requireApiKey after it: the order is kept
+    app.get('/own', { onRequest: [mine, requireApiKey({ keyward: limited })] }, async () => 'ok')
+    app.get('/orders', { onRequest: mine }, async () => 'ok')
+    await app.register(
+      async (child) => {
+        await child.register(keywardFastify, { keyward: limited })
+        child.get('/x', async () => 'ok')
+      },
+      { prefix: '/child' },
+    )
+    const cases: [string, string][] = [
+      ['GET', '/own'],
+      ['HEAD', '/orders'],
+      ['HEAD', '/own'],
+      ['GET', '/child/x'],
+    ]
+    for (const [method, url] of cases) {
+      const { key } = await limited.createKey({
+        name: url,
+        rateLimits: [{ name: 'default', limit: 2, windowMs: 60_000 }],
+      })
+      const statuses: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const res = await app.inject({
+          method: method as 'GET',
+          url,
+          headers: { 'x-api-key': key },
+        })
+        statuses.push(res.statusCode)
+      }
+      expect([method, url, statuses]).toEqual([method, url, [200, 200, 429]])
+    }
+    expect(new Set(order)).toEqual(new Set(['mine before keyward', 'mine after keyward']))
+    expect(order.slice(0, 2)).toEqual(['mine before keyward', 'mine before keyward'])
+    await app.close()
+    await limited.close()
   })
 })

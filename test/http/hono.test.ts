@@ -37,6 +37,12 @@ describe('hono adapter, rate limit headers', () => {
           headers: { 'x-own': 'kept', 'content-type': 'text/plain' },
         }),
     )
+    // a handler that sets a header keyward would add keeps its own
+    app.get(
+      '/mine',
+      guard,
+      () => new Response('mine', { headers: { ratelimit: '"mine";r=1;t=1' } }),
+    )
     return { app, key }
   }
 
@@ -54,6 +60,10 @@ describe('hono adapter, rate limit headers', () => {
     expect(own.headers.get('ratelimit-policy')).toBe('"default";q=10;w=60')
     // the second request of the key: one fewer left, and the reset is further away
     expect(own.headers.get('ratelimit')).toBe('"default";r=8;t=12')
+
+    const mine = await a.request('/mine', { headers: { 'X-API-Key': key } })
+    expect(mine.headers.get('ratelimit')).toBe('"mine";r=1;t=1')
+    expect(mine.headers.get('ratelimit-policy')).toBe('"default";q=10;w=60')
   })
 })
 

@@ -39,6 +39,19 @@ async function tagsSoFar(): Promise<string[]> {
   return tags.map((t) => t.tag).sort()
 }
 
+/** How many requests were counted under `tag` so far. */
+async function requestsTagged(tag: string): Promise<number> {
+  await keyward.verifier.flush()
+  const { tags } = await store.summarizeUsage({
+    keyId,
+    since: 0,
+    until: Date.now() + 60_000,
+    stepMs: 60_000,
+    tagLimit: 20,
+  })
+  return tags.find((t) => t.tag === tag)?.total ?? 0
+}
+
 describe('usage tags', () => {
   it('Fastify: the route pattern, a route’s own usageTag, and the pattern for requireApiKey', async () => {
     const app = Fastify()
@@ -64,6 +77,48 @@ describe('usage tags', () => {
     const res = await app.request('/parcels/9?x=1', { headers: { 'x-api-key': key } })
     expect(res.status).toBe(200)
     expect((await tagsSoFar()).filter((t) => !before.includes(t))).toEqual(['/parcels/:id'])
+  })
+
+  it('Hono: the pattern the middleware was registered with, a prefix wildcard’s answering route', async () => {
+    const before = await tagsSoFar()
+    const app = new Hono()
+    app.use('/api/*', honoApiKey({ keyward }))
+    app.get('/api/items/:id', (c) => c.text('ok'))
+    app.use('/v1/:resource', honoApiKey({ keyward }))
+    app.get('/v1/orders', (c) => c.text('ok'))
+    for (const url of ['/api/items/7', '/v1/orders']) {
+      const res = await app.request(url, { headers: { 'x-api-key': key } })
+      expect(res.status).toBe(200)
+    }
+    expect((await tagsSoFar()).filter((t) => !before.includes(t))).toEqual([
+      '/api/items/:id',
+      '/v1/:resource',
+    ])
+  })
+
+  it('Fastify: a route’s own requireApiKey keeps its usageTag under the plugin; a not-found hook tags ""', async () => {
+    const before = await tagsSoFar()
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward })
+    app.get(
+      '/bill/:id',
+      { onRequest: fastifyApiKey({ keyward, usageTag: 'billing' }) },
+      async () => 'ok',
+    )
+    const headers = { 'x-api-key': key }
+    expect((await app.inject({ url: '/bill/1', headers })).statusCode).toBe(200)
+    expect((await tagsSoFar()).filter((t) => !before.includes(t))).toEqual(['billing'])
+    await app.close()
+
+    // routeOptions.url is undefined for a request no route matched: counted untagged
+    const other = Fastify()
+    other.setNotFoundHandler({ preHandler: fastifyApiKey({ keyward }) as never }, (_req, reply) =>
+      reply.code(404).send('none'),
+    )
+    const untagged = await requestsTagged('')
+    expect((await other.inject({ url: '/gone', headers })).statusCode).toBe(404)
+    expect(await requestsTagged('')).toBe(untagged + 1)
+    await other.close()
   })
 
   it('refuses a fixed usageTag that is not a name or a pattern, naming it', () => {

@@ -110,7 +110,7 @@ describe('with no route rules', () => {
   it('refuses a missing or wrong key before the upstream hears of the request', async () => {
     const before = svc.upstream.received.length
     expect((await svc.call('GET', '/orders', { key: null })).status).toBe(401)
-    expect((await svc.call('GET', '/orders', { key: `${key.slice(0, -1)}x` })).status).toBe(401)
+    expect((await svc.call('GET', '/orders', { key: `${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}` })).status).toBe(401)
     expect(since(svc, before)).toEqual([])
   })
 

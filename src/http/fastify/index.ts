@@ -32,6 +32,15 @@ declare module 'fastify' {
 
 const IS_KEYWARD_HOOK = Symbol('keyward.onRequest')
 
+/** What a keyward hook was made with, kept on it so a later registration can merge with it. */
+interface HookSource {
+  auth: Authenticator<FastifyRequest>
+  scopes: readonly string[]
+  /** made by `requireApiKey` for this route, not by a plugin */
+  own: boolean
+}
+type KeywardHook = onRequestHookHandler & { [IS_KEYWARD_HOOK]: HookSource }
+
 /**
  * Node's request, plus Fastify's parsed body: there when the hook runs after parsing (as a
  * `preValidation` or `preHandler` hook), not yet in `onRequest`.
@@ -54,7 +63,8 @@ function hookFor(
   auth: Authenticator<FastifyRequest>,
   scopes: readonly string[],
   routeTag: string | ((request: FastifyRequest) => string) | undefined,
-): onRequestHookHandler {
+  own = false,
+): KeywardHook {
   const hook = function keywardOnRequest(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -79,7 +89,8 @@ function hookFor(
       typeof routeTag === 'function' ? routeTag(request) : routeTag,
     )
   }
-  return Object.assign(hook, { [IS_KEYWARD_HOOK]: true })
+  const source: HookSource = { auth, scopes, own }
+  return Object.assign(hook, { [IS_KEYWARD_HOOK]: source })
 }
 
 /**
@@ -97,6 +108,7 @@ export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequest
     auth,
     auth.options.scopes,
     auth.options.usageTag === undefined ? routeUrlOf : undefined,
+    true,
   )
 }
 
@@ -128,15 +140,21 @@ const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify
     if (config === false) return
     const own = route.onRequest
     const hooks = own === undefined ? [] : Array.isArray(own) ? own : [own]
-    // the automatic HEAD route arrives with the GET route's hooks, ours included
-    if (hooks.some((h) => IS_KEYWARD_HOOK in h)) return
-    const scopes =
+    // A route may already carry keyward hooks: its own requireApiKey, a parent context's plugin,
+    // or (on the automatic HEAD route) the GET route's. One hook authenticates the request once,
+    // with every scope any of them requires; its options are the route's own requireApiKey's,
+    // else the innermost plugin's (this one).
+    const present = hooks.filter((h) => IS_KEYWARD_HOOK in h) as KeywardHook[]
+    const sources = present.map((h) => h[IS_KEYWARD_HOOK])
+    const inherited = sources.flatMap((s) => s.scopes)
+    const routeScopes =
       config?.scopes === undefined
+        ? []
+        : checkScopes(config.scopes, `route ${route.method} ${route.url} config "keyward.scopes"`)
+    const scopes =
+      inherited.length === 0 && routeScopes.length === 0
         ? base
-        : checkScopes(
-            [...base, ...config.scopes],
-            `route ${route.method} ${route.url} config "keyward.scopes"`,
-          )
+        : Object.freeze([...new Set([...inherited, ...base, ...routeScopes])])
     // the route's pattern (never a request's URL), unless the route names its own tag
     const tag =
       config?.usageTag === undefined
@@ -145,7 +163,17 @@ const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify
             config.usageTag,
             `route ${route.method} ${route.url} config "keyward.usageTag"`,
           )
-    route.onRequest = [hookFor(auth, scopes, tag), ...hooks]
+    const owner = sources.find((s) => s.own)
+    const hook = hookFor(owner?.auth ?? auth, scopes, tag, owner !== undefined)
+    if (present.length === 0) {
+      route.onRequest = [hook, ...hooks]
+      return
+    }
+    // in the place of the first one, so a requireApiKey put after the route's own hooks stays there
+    const first = hooks.indexOf(present[0] as onRequestHookHandler)
+    route.onRequest = hooks.flatMap((h, i) =>
+      i === first ? [hook] : IS_KEYWARD_HOOK in h ? [] : [h],
+    )
   })
   // requests that match no route get no route hook: authenticate them here, so a 404 does not
   // tell a caller without a key which paths exist
