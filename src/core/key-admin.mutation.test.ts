@@ -307,3 +307,164 @@ describe('setExpiryPolicy', () => {
     )
   })
 })
+
+/** A memory store whose updateKey answers as if another process got there first. */
+function racing(inner = createMemoryStore()) {
+  const state: { mode: 'none' | 'revoked before' | 'deleted' } = { mode: 'none' }
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (prop !== 'updateKey') return value
+      return async (id: string, patch: object, audit: (b: unknown, a: unknown) => unknown) => {
+        if (state.mode === 'deleted') return null
+        if (state.mode === 'revoked before') {
+          // another process revoked the key between this one's read and its write
+          await target.updateKey(id, { state: 'revoked', revokedAt: T, updatedAt: T }, () => [])
+        }
+        return target.updateKey(id, patch as never, audit as never)
+      }
+    },
+  })
+  return { store, state }
+}
+
+describe('what each change stores and records', () => {
+  it('createKey uses the prefix given and stores a secret that is not imported, with no roles', async () => {
+    const { keyward, store } = await open()
+    const { key, record } = await keyward.createKey({ name: 'k', prefix: 'kw_test' })
+    expect(key).toMatch(/^kw_test_/)
+    expect(record.roles).toEqual([])
+    expect(await keyward.getKey(record.id)).toMatchObject({ roles: [], prefix: 'kw_test' })
+    expect((await store.listSecrets(record.id)).map((s) => s.imported)).toEqual([false])
+  })
+
+  it('importKey records key.imported with the fields stored', async () => {
+    const { keyward } = await open()
+    const record = await keyward.importKey('legacy-secret-0123456789', {
+      name: 'legacy',
+      actor: 'ops',
+    })
+    const events = (await keyward.audit.page({ keyId: record.id })).items
+    expect(events).toEqual([
+      expect.objectContaining({
+        action: 'key.imported',
+        actor: 'ops',
+        at: T,
+        keyId: record.id,
+        details: expect.objectContaining({ name: 'legacy', prefix: 'imported' }),
+      }),
+    ])
+  })
+
+  it('rotateKey stores a secret that is not imported and records when the old ones end', async () => {
+    const { keyward, store } = await open()
+    const imported = await keyward.importKey('legacy-secret-0123456789', { name: 'legacy' })
+    await keyward.rotateKey(imported.id, { graceMs: HOUR })
+    const secrets = await store.listSecrets(imported.id)
+    expect(secrets.map((s) => s.imported).sort()).toEqual([false, true])
+    const [rotated] = (await keyward.audit.page({ type: 'key.rotated' })).items
+    expect(rotated?.details).toMatchObject({ graceMs: HOUR, previousSecretsExpireAt: T + HOUR })
+  })
+
+  it('finishRotation tells other processes only when it ended a secret', async () => {
+    const published: unknown[] = []
+    const feed = {
+      publish: async (change: unknown) => {
+        published.push(change)
+      },
+      subscribe: () => () => {},
+      close: async () => {},
+    }
+    const keyward = await createKeyward({ store: createMemoryStore(), peppers, changes: feed })
+    opened.push(keyward)
+    const { record } = await keyward.createKey({ name: 'k' })
+    published.length = 0
+    await expect(keyward.finishRotation(record.id)).resolves.toMatchObject({ ended: 0 })
+    expect(published).toEqual([])
+    await keyward.rotateKey(record.id)
+    published.length = 0
+    await expect(keyward.finishRotation(record.id)).resolves.toMatchObject({ ended: 1 })
+    expect(published).toEqual([{ kind: 'key', keyId: record.id }])
+  })
+
+  it('revokeKey records nothing when another process revoked the key meanwhile', async () => {
+    const { store, state } = racing()
+    const keyward = await createKeyward({ store, peppers, clock: { now: () => T } })
+    opened.push(keyward)
+    const { record } = await keyward.createKey({ name: 'k' })
+    state.mode = 'revoked before'
+    await expect(keyward.revokeKey(record.id)).resolves.toMatchObject({ state: 'revoked' })
+    expect((await keyward.audit.page({ type: 'key.revoked' })).items).toEqual([])
+  })
+
+  it('updateKey answers not_found when the key is gone by the time it writes', async () => {
+    const { store, state } = racing()
+    const keyward = await createKeyward({ store, peppers })
+    opened.push(keyward)
+    const { record } = await keyward.createKey({ name: 'k' })
+    state.mode = 'deleted'
+    await expect(keyward.updateKey(record.id, { name: 'renamed' })).rejects.toThrow(
+      notFound(record.id),
+    )
+  })
+
+  it('updateKey stores metadata, and names the field of a bad name or owner', async () => {
+    const { keyward } = await open()
+    const { record } = await keyward.createKey({ name: 'k', metadata: { team: 'a' } })
+    await expect(keyward.updateKey(record.id, { metadata: { team: 'b' } })).resolves.toMatchObject({
+      metadata: { team: 'b' },
+    })
+    await expect(keyward.updateKey(record.id, { name: ' ' })).rejects.toThrow(
+      refused('name must be 1-200 printable characters, got " "'),
+    )
+    await expect(keyward.updateKey(record.id, { ownerId: '' })).rejects.toThrow(
+      refused('owner must be 1-200 printable characters, got ""'),
+    )
+    await expect(keyward.createKey({ name: 'x', ownerId: '\n' })).rejects.toThrow(
+      refused('owner must be 1-200 printable characters, got "\\n"'),
+    )
+    await expect(keyward.setExpiryPolicy({ ownerId: '', maxAgeMs: DAY })).rejects.toThrow(
+      refused('owner must be 1-200 printable characters, got ""'),
+    )
+  })
+
+  it('deleteRole records the scopes the role had, and tells other processes only when it deleted one', async () => {
+    const published: unknown[] = []
+    const feed = {
+      publish: async (change: unknown) => {
+        published.push(change)
+      },
+      subscribe: () => () => {},
+      close: async () => {},
+    }
+    const keyward = await createKeyward({ store: createMemoryStore(), peppers, changes: feed })
+    opened.push(keyward)
+    await keyward.setRole('reader', ['a:read'])
+    published.length = 0
+    await expect(keyward.deleteRole('reader')).resolves.toBe(true)
+    await expect(keyward.deleteRole('reader')).resolves.toBe(false)
+    expect(published).toEqual([{ kind: 'roles' }])
+    const [deleted] = (await keyward.audit.page({ type: 'role.deleted' })).items
+    expect(deleted?.details).toEqual({ role: 'reader', scopes: { from: ['a:read'], to: null } })
+  })
+})
+
+describe('createKey without roles', () => {
+  it('does not read the role definitions: it works while they cannot be read', async () => {
+    const inner = createMemoryStore()
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'listRoles') return () => Promise.reject(new Error('roles table unreadable'))
+        return Reflect.get(target, prop, receiver)
+      },
+    })
+    const keyward = await createKeyward({ store, peppers })
+    opened.push(keyward)
+    await expect(keyward.createKey({ name: 'plain' })).resolves.toMatchObject({
+      record: { roles: [] },
+    })
+    await expect(keyward.createKey({ name: 'x', roles: ['reader'] })).rejects.toThrow(
+      'roles table unreadable',
+    )
+  })
+})

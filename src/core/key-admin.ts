@@ -296,7 +296,7 @@ export class KeyAdmin {
         changes: keyChanges(before, after),
       }),
     ])
-    if (record === null) throw new KeywardError('not_found', `no key with id ${id}`)
+    if (record === null) throw notFound(id)
     // disabling ends the key's live tokens too, as revoking does
     const change: Change =
       patch.state === 'disabled'

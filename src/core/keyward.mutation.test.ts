@@ -2,7 +2,7 @@
 // methods that only pass a call on: audit listing, finding a secret, invalidation of roles.
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../stores/memory/index.js'
-import type { ChangeFeed } from './changes.js'
+import type { ChangeFeed, ChangeListener } from './changes.js'
 import { KeywardError } from './errors.js'
 import { createHasher } from './hash.js'
 import { createKeyward, type Keyward, type KeywardOptions } from './keyward.js'
@@ -106,7 +106,9 @@ describe('Keyward', () => {
     await expect(both.findSecret(key)).resolves.toMatchObject({ key: { id: record.id } })
     const { key: newer, record: newerRecord } = await both.createKey({ name: 'n' })
     await expect(both.findSecret(newer)).resolves.toMatchObject({ key: { id: newerRecord.id } })
-    await expect(both.findSecret(`${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}`)).resolves.toBeNull()
+    await expect(
+      both.findSecret(`${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}`),
+    ).resolves.toBeNull()
   })
 
   it('reports a roles change that could not be published, with what the feed said', async () => {
@@ -138,5 +140,58 @@ describe('Keyward', () => {
     const off = await open({ cache: false })
     await off.verify(key)
     expect(off.cacheSize()).toEqual({ found: 0, notFound: 0 })
+  })
+})
+
+describe('the change feed as subscribers hear it', () => {
+  /** A feed whose one subscriber the test can call, as another process's publish would. */
+  function remoteFeed() {
+    const subscribers: ChangeListener[] = []
+    const feed: ChangeFeed = {
+      publish: async () => {},
+      subscribe: (listener) => {
+        subscribers.push(listener)
+        return () => {}
+      },
+      close: async () => {},
+    }
+    return { feed, subscribers }
+  }
+
+  it('subscribes to the feed once, however many listeners there are', async () => {
+    const { feed, subscribers } = remoteFeed()
+    const keyward = await open({ changes: feed })
+    const heard: string[] = []
+    keyward.subscribe({ change: (c) => heard.push(`a ${c.kind}`), reset: () => {} })
+    keyward.subscribe({ change: (c) => heard.push(`b ${c.kind}`), reset: () => {} })
+    expect(subscribers).toHaveLength(1)
+    subscribers[0]!.change({ kind: 'roles' })
+    expect(heard).toEqual(['a roles', 'b roles'])
+  })
+
+  it('hands a failure of the feed to onError and to the listeners', async () => {
+    const { feed, subscribers } = remoteFeed()
+    const errors: unknown[] = []
+    const keyward = await open({ changes: feed, onError: (e) => errors.push(e) })
+    const heard: unknown[] = []
+    keyward.subscribe({ change: () => {}, reset: () => {}, error: (e) => heard.push(e) })
+    const lost = new Error('channel lost')
+    subscribers[0]!.error?.(lost)
+    expect(errors).toEqual([lost])
+    expect(heard).toEqual([lost])
+  })
+
+  it('reports a publish that failed without an Error, with what the feed gave', async () => {
+    const feed: ChangeFeed = {
+      publish: () => Promise.reject(undefined),
+      subscribe: () => () => {},
+      close: async () => {},
+    }
+    const keyward = await open({ changes: feed })
+    await expect(keyward.setRole('reader', ['a:read'])).rejects.toMatchObject({
+      code: 'store_unavailable',
+      message:
+        'the roles changed, but other processes could not be told (undefined): they see it within the cache TTL; repeat the operation to tell them now',
+    })
   })
 })
