@@ -372,17 +372,26 @@ describe('authenticate: getCredential', () => {
     }
     const { auth: a } = auth<object>({ getCredential: () => null }, keyward as never)
     const results: AuthResult[] = []
-    a.run(view(), {}, [], (r) => results.push(r), () => {})
+    a.run(
+      view(),
+      {},
+      [],
+      (r) => results.push(r),
+      () => {},
+    )
     expect(results).toEqual([expect.objectContaining({ ok: false, code: 'key_missing' })])
   })
 
   it('rejects when a request view throws', async () => {
     const { auth: a } = auth({})
-    const broken = view({}, {
-      header: () => {
-        throw new Error('view boom')
+    const broken = view(
+      {},
+      {
+        header: () => {
+          throw new Error('view boom')
+        },
       },
-    })
+    )
     await expect(a.authenticate(broken, {})).rejects.toThrow('view boom')
   })
 

@@ -125,14 +125,23 @@ describe('keywardFastify', () => {
       async (admin) => {
         await admin.register(keywardFastify, { keyward, scopes: ['admin:read'] })
         admin.get('/x', { config: { keyward: { scopes: ['orders:write'] } } }, async () => 'ok')
+        admin.get('/y', async () => 'ok')
       },
       { prefix: '/admin' },
     )
-    const get = (key: string) => app.inject({ url: '/admin/x', headers: { 'x-api-key': key } })
+    const get = (key: string, url = '/admin/x') =>
+      app.inject({ url, headers: { 'x-api-key': key } })
     const denied = await get(reader)
     expect(denied.statusCode).toBe(403)
     expect(denied.json().missingScopes).toEqual(['orders:write', 'admin:read'])
     expect((await get(both)).statusCode).toBe(200)
+    // without scopes of its own, a route needs both plugins' scopes
+    const plain = await get(reader, '/admin/y')
+    expect(plain.statusCode).toBe(403)
+    expect(plain.json().missingScopes).toEqual(['admin:read'])
+    expect((await get(both, '/admin/y')).statusCode).toBe(200)
+    const adminOnly = (await keyward.createKey({ name: 'a', scopes: ['admin:read'] })).key
+    expect((await get(adminOnly, '/admin/y')).json().missingScopes).toEqual(['orders:read'])
     await app.close()
   })
 
@@ -200,5 +209,35 @@ describe('keywardFastify', () => {
     expect(order.slice(0, 2)).toEqual(['mine before keyward', 'mine before keyward'])
     await app.close()
     await limited.close()
+  })
+
+  it('takes the options of the innermost plugin, and of a route’s own requireApiKey over any plugin', async () => {
+    const app = Fastify()
+    await app.register(keywardFastify, { keyward, sources: ['x-api-key'] })
+    await app.register(
+      async (child) => {
+        await child.register(keywardFastify, { keyward, sources: ['bearer'] })
+        child.get('/x', async () => 'ok')
+      },
+      { prefix: '/child' },
+    )
+    await app.register(
+      async (child) => {
+        await child.register(keywardFastify, { keyward, sources: ['bearer'] })
+        child.get(
+          '/own',
+          { onRequest: requireApiKey({ keyward, sources: ['x-api-key'] }) },
+          async () => 'ok',
+        )
+      },
+      { prefix: '/nested' },
+    )
+    const call = (url: string, headers: Record<string, string>) =>
+      app.inject({ url, headers }).then((r) => r.statusCode)
+    expect(await call('/child/x', { authorization: `Bearer ${reader}` })).toBe(200)
+    expect(await call('/child/x', { 'x-api-key': reader })).toBe(401)
+    expect(await call('/nested/own', { 'x-api-key': reader })).toBe(200)
+    expect(await call('/nested/own', { authorization: `Bearer ${reader}` })).toBe(401)
+    await app.close()
   })
 })

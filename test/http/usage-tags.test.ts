@@ -108,7 +108,18 @@ describe('usage tags', () => {
     const headers = { 'x-api-key': key }
     expect((await app.inject({ url: '/bill/1', headers })).statusCode).toBe(200)
     expect((await tagsSoFar()).filter((t) => !before.includes(t))).toEqual(['billing'])
+    // the automatic HEAD route keeps the route's own hook and its tag
+    const billed = await requestsTagged('billing')
+    expect((await app.inject({ method: 'HEAD', url: '/bill/2', headers })).statusCode).toBe(200)
+    expect(await requestsTagged('billing')).toBe(billed + 1)
     await app.close()
+
+    // requireApiKey without the plugin: the matched route's pattern
+    const solo = Fastify()
+    solo.get('/solo/:id', { onRequest: fastifyApiKey({ keyward }) }, async () => 'ok')
+    expect((await solo.inject({ url: '/solo/5', headers })).statusCode).toBe(200)
+    expect(await requestsTagged('/solo/:id')).toBe(1)
+    await solo.close()
 
     // routeOptions.url is undefined for a request no route matched: counted untagged
     const other = Fastify()

@@ -63,7 +63,7 @@ function hookFor(
   auth: Authenticator<FastifyRequest>,
   scopes: readonly string[],
   routeTag: string | ((request: FastifyRequest) => string) | undefined,
-  own = false,
+  own: boolean,
 ): KeywardHook {
   const hook = function keywardOnRequest(
     request: FastifyRequest,
@@ -130,7 +130,7 @@ const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify
   const auth = createAuthenticator(options)
   const base = auth.options.scopes
   // unmatched requests: no route, no tag
-  const baseHook = hookFor(auth, base, undefined)
+  const baseHook = hookFor(auth, base, undefined, false)
   if (!fastify.hasRequestDecorator('apiKey')) fastify.decorateRequest('apiKey', null)
   // Each route gets its own hook with its scopes merged and checked once, here: nothing is
   // looked up per request (request.routeOptions builds a new object on every access), open
