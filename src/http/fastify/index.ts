@@ -63,8 +63,7 @@ function hookFor(
   auth: Authenticator<FastifyRequest>,
   scopes: readonly string[],
   routeTag: string | ((request: FastifyRequest) => string) | undefined,
-  own: boolean,
-): KeywardHook {
+): onRequestHookHandler {
   const hook = function keywardOnRequest(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -89,8 +88,18 @@ function hookFor(
       typeof routeTag === 'function' ? routeTag(request) : routeTag,
     )
   }
+  return hook
+}
+
+/** A route's hook, marked with what it was made with (see HookSource). */
+function routeHook(
+  auth: Authenticator<FastifyRequest>,
+  scopes: readonly string[],
+  routeTag: string | ((request: FastifyRequest) => string) | undefined,
+  own: boolean,
+): KeywardHook {
   const source: HookSource = { auth, scopes, own }
-  return Object.assign(hook, { [IS_KEYWARD_HOOK]: source })
+  return Object.assign(hookFor(auth, scopes, routeTag), { [IS_KEYWARD_HOOK]: source })
 }
 
 /**
@@ -104,7 +113,7 @@ export function requireApiKey(options: ApiKeyOptions<FastifyRequest>): onRequest
   const auth = createAuthenticator(options)
   // the route is not known here: without a `usageTag` option, usage is tagged per request with
   // the matched route's pattern (reading it builds a small object; the plugin's hooks do not)
-  return hookFor(
+  return routeHook(
     auth,
     auth.options.scopes,
     auth.options.usageTag === undefined ? routeUrlOf : undefined,
@@ -130,7 +139,7 @@ const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify
   const auth = createAuthenticator(options)
   const base = auth.options.scopes
   // unmatched requests: no route, no tag
-  const baseHook = hookFor(auth, base, undefined, false)
+  const baseHook = hookFor(auth, base, undefined)
   if (!fastify.hasRequestDecorator('apiKey')) fastify.decorateRequest('apiKey', null)
   // Each route gets its own hook with its scopes merged and checked once, here: nothing is
   // looked up per request (request.routeOptions builds a new object on every access), open
@@ -164,7 +173,7 @@ const plugin: FastifyPluginAsync<ApiKeyOptions<FastifyRequest>> = async (fastify
             `route ${route.method} ${route.url} config "keyward.usageTag"`,
           )
     const owner = sources.find((s) => s.own)
-    const hook = hookFor(owner?.auth ?? auth, scopes, tag, owner !== undefined)
+    const hook = routeHook(owner?.auth ?? auth, scopes, tag, owner !== undefined)
     if (present.length === 0) {
       route.onRequest = [hook, ...hooks]
       return
