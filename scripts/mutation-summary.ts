@@ -12,6 +12,7 @@ export const folders = ['src/core', 'src/http', 'src/limits']
 export const typeOnly = [
   'src/core/types.ts',
   'src/core/limit-types.ts',
+  'src/core/verify-types.ts',
   'src/limits/types.ts',
   'src/limits/index.ts',
   'src/http/public.ts',
