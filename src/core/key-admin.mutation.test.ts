@@ -328,6 +328,21 @@ function racing(inner = createMemoryStore()) {
   return { store, state }
 }
 
+/** A keyward on a change feed that records what it is asked to publish. */
+async function withFeed() {
+  const published: unknown[] = []
+  const feed = {
+    publish: async (change: unknown) => {
+      published.push(change)
+    },
+    subscribe: () => () => {},
+    close: async () => {},
+  }
+  const keyward = await createKeyward({ store: createMemoryStore(), peppers, changes: feed })
+  opened.push(keyward)
+  return { keyward, published }
+}
+
 describe('what each change stores and records', () => {
   it('createKey uses the prefix given and stores a secret that is not imported, with no roles', async () => {
     const { keyward, store } = await open()
@@ -367,16 +382,7 @@ describe('what each change stores and records', () => {
   })
 
   it('finishRotation tells other processes only when it ended a secret', async () => {
-    const published: unknown[] = []
-    const feed = {
-      publish: async (change: unknown) => {
-        published.push(change)
-      },
-      subscribe: () => () => {},
-      close: async () => {},
-    }
-    const keyward = await createKeyward({ store: createMemoryStore(), peppers, changes: feed })
-    opened.push(keyward)
+    const { keyward, published } = await withFeed()
     const { record } = await keyward.createKey({ name: 'k' })
     published.length = 0
     await expect(keyward.finishRotation(record.id)).resolves.toMatchObject({ ended: 0 })
@@ -429,16 +435,7 @@ describe('what each change stores and records', () => {
   })
 
   it('deleteRole records the scopes the role had, and tells other processes only when it deleted one', async () => {
-    const published: unknown[] = []
-    const feed = {
-      publish: async (change: unknown) => {
-        published.push(change)
-      },
-      subscribe: () => () => {},
-      close: async () => {},
-    }
-    const keyward = await createKeyward({ store: createMemoryStore(), peppers, changes: feed })
-    opened.push(keyward)
+    const { keyward, published } = await withFeed()
     await keyward.setRole('reader', ['a:read'])
     published.length = 0
     await expect(keyward.deleteRole('reader')).resolves.toBe(true)

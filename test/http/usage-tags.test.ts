@@ -26,8 +26,8 @@ beforeAll(async () => {
 })
 afterAll(() => keyward.close())
 
-/** Tags recorded since the last call, busiest first. */
-async function tagsSoFar(): Promise<string[]> {
+/** The key's usage per tag so far, as the store summarizes it. */
+async function tagTotals(): Promise<{ tag: string; total: number }[]> {
   await keyward.verifier.flush()
   const { tags } = await store.summarizeUsage({
     keyId,
@@ -36,21 +36,15 @@ async function tagsSoFar(): Promise<string[]> {
     stepMs: 60_000,
     tagLimit: 20,
   })
-  return tags.map((t) => t.tag).sort()
+  return tags
 }
 
+/** The tags recorded so far, sorted. */
+const tagsSoFar = async (): Promise<string[]> => (await tagTotals()).map((t) => t.tag).sort()
+
 /** How many requests were counted under `tag` so far. */
-async function requestsTagged(tag: string): Promise<number> {
-  await keyward.verifier.flush()
-  const { tags } = await store.summarizeUsage({
-    keyId,
-    since: 0,
-    until: Date.now() + 60_000,
-    stepMs: 60_000,
-    tagLimit: 20,
-  })
-  return tags.find((t) => t.tag === tag)?.total ?? 0
-}
+const requestsTagged = async (tag: string): Promise<number> =>
+  (await tagTotals()).find((t) => t.tag === tag)?.total ?? 0
 
 describe('usage tags', () => {
   it('Fastify: the route pattern, a route’s own usageTag, and the pattern for requireApiKey', async () => {
