@@ -171,13 +171,24 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Required<ServiceLimits>> = Object.
   keepAliveTimeoutMs: 5_000,
 })
 
+/** `/v1/keys/:id` → `v1`. */
+function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1)
+  return end < 0 ? path.slice(1) : path.slice(1, end)
+}
+
 /** Methods of routes by path pattern, to answer 405 with `Allow` instead of 404. */
 class MethodTable {
   private readonly routes: { re: RegExp; methods: Set<string> }[] = []
   private all: RegExp | null = null
+  /** The routes' first path segments; null once a route starts with a parameter (any segment). */
+  private firstSegments: Set<string> | null = new Set()
 
   add(url: string, methods: readonly string[]): void {
     this.all = null
+    const first = firstSegment(url)
+    if (first.startsWith(':')) this.firstSegments = null
+    else this.firstSegments?.add(first)
     const source = url
       .split('/')
       .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
@@ -187,8 +198,12 @@ class MethodTable {
     else this.routes.push({ re: new RegExp(`^${source}$`), methods: new Set(methods) })
   }
 
-  /** Whether any route serves `path` (one regular expression, rebuilt after a route is added). */
+  /**
+   * Whether any route serves `path`: one regular expression, rebuilt after a route is added, and
+   * first a set lookup, which answers most paths the proxy forwards (asked on every request).
+   */
   serves(path: string): boolean {
+    if (this.firstSegments !== null && !this.firstSegments.has(firstSegment(path))) return false
     this.all ??= new RegExp(this.routes.map((r) => `(?:${r.re.source})`).join('|'))
     return this.routes.length > 0 && this.all.test(path)
   }

@@ -56,10 +56,28 @@ function connectionListed(value: unknown): string[] {
     .filter((s) => s !== '')
 }
 
+/** Names the proxy never forwards upstream as the client sent them (it writes some itself). */
+function dropped(name: string): boolean {
+  return (
+    HOP_BY_HOP.has(name) ||
+    name === 'expect' ||
+    name === 'x-api-key' ||
+    name.startsWith('x-keyward-') ||
+    name === 'x-forwarded-for' ||
+    name === 'x-forwarded-proto' ||
+    name === 'x-forwarded-host'
+  )
+}
+
+/** Authorization holding one of keyward's schemes (another, e.g. Basic for the upstream, goes). */
+function isCredential(value: unknown): boolean {
+  return typeof value === 'string' && parseAuthorization(value, true, true) !== null
+}
+
 /**
- * Rewrites the headers reply-from is about to send upstream (a copy of the client's, `host`
- * already the upstream's, the headers the client's `Connection` named already removed), in
- * place.
+ * The headers to send upstream, from those reply-from is about to send (a copy of the client's,
+ * `host` already the upstream's, the headers the client's `Connection` named already removed).
+ * Built as a new object: deleting from the copy would slow every later read of it.
  */
 export function upstreamHeaders(
   headers: OutgoingHeaders,
@@ -68,38 +86,36 @@ export function upstreamHeaders(
   trustedProxies: TrustedProxies | null,
   https: boolean,
 ): OutgoingHeaders {
+  const out: OutgoingHeaders = {}
   for (const name of Object.keys(headers)) {
-    if (HOP_BY_HOP.has(name) || name === 'expect' || name.startsWith('x-keyward-'))
-      delete headers[name]
+    const value = headers[name]
+    // the credential: X-API-Key always, Authorization when it holds one
+    if (!dropped(name) && !(name === 'authorization' && isCredential(value))) out[name] = value
   }
-  // the credential: X-API-Key always, and Authorization when it holds one of keyward's schemes
-  // (another scheme, e.g. Basic for the upstream itself, goes through)
-  delete headers['x-api-key']
-  const authorization = headers.authorization
-  if (typeof authorization === 'string' && parseAuthorization(authorization, true, true) !== null)
-    delete headers.authorization
   if (identity !== null) {
-    headers['x-keyward-key-id'] = identity.keyId
-    if (identity.ownerId !== null) headers['x-keyward-owner'] = headerText(identity.ownerId)
-    headers['x-keyward-scopes'] = identity.scopes.join(' ')
-    headers['x-keyward-token'] = identity.token
+    out['x-keyward-key-id'] = identity.keyId
+    if (identity.ownerId !== null) out['x-keyward-owner'] = headerText(identity.ownerId)
+    out['x-keyward-scopes'] = identity.scopes.join(' ')
+    out['x-keyward-token'] = identity.token
   }
   // X-Forwarded-For: what a trusted proxy in front said, then the peer; a direct caller's own
   // X-Forwarded-For is dropped, since it could name anyone
   const peer = normalizeIp(raw.socket.remoteAddress) ?? 'unknown'
   const before = raw.headers['x-forwarded-for']
-  headers['x-forwarded-for'] =
+  out['x-forwarded-for'] =
     before !== undefined && trustedProxies?.has(peer) === true ? `${before}, ${peer}` : peer
-  headers['x-forwarded-proto'] = https ? 'https' : 'http'
+  out['x-forwarded-proto'] = https ? 'https' : 'http'
   const host = raw.headers.host
-  if (host === undefined) delete headers['x-forwarded-host']
-  else headers['x-forwarded-host'] = host
-  return headers
+  if (host !== undefined) out['x-forwarded-host'] = host
+  return out
 }
 
-/** The upstream's response headers less hop-by-hop ones, in place. */
+/** The upstream's response headers less hop-by-hop ones, as a new object (see above). */
 export function clientHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  for (const name of connectionListed(headers.connection)) delete headers[name]
-  for (const name of Object.keys(headers)) if (HOP_BY_HOP.has(name)) delete headers[name]
-  return headers
+  const listed = connectionListed(headers.connection)
+  const out: IncomingHttpHeaders = {}
+  for (const name of Object.keys(headers))
+    if (!HOP_BY_HOP.has(name) && (listed.length === 0 || !listed.includes(name)))
+      out[name] = headers[name]
+  return out
 }

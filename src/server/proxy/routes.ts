@@ -40,12 +40,14 @@ export interface ProxyRoutesOptions {
 /** The router constraint that picks the route of the rule a request matches. */
 const CONSTRAINT = 'keywardProxyRoute'
 
-// the match of each request, from the router's constraint to the handler and body parser
-const matches = new WeakMap<IncomingMessage, ProxyMatch>()
+// The match of each request, from the router's constraint to the handler and body parser, on
+// the request itself: a WeakMap entry per request would cost the garbage collector more.
+const MATCH = Symbol('keyward.proxyMatch')
+type Matched = IncomingMessage & { [MATCH]?: ProxyMatch }
 
 /** The proxy's match of a request (undefined for requests the proxy never saw). */
 export function proxyMatchOf(request: FastifyRequest): ProxyMatch | undefined {
-  return matches.get(request.raw)
+  return (request.raw as Matched)[MATCH]
 }
 
 /**
@@ -53,7 +55,7 @@ export function proxyMatchOf(request: FastifyRequest): ProxyMatch | undefined {
  * service's adapter as its `cost` option when a rule charges something else than 1.
  */
 export function proxyCost(request: FastifyRequest): number {
-  const m = matches.get(request.raw)
+  const m = proxyMatchOf(request)
   return m?.kind === 'forward' && m.rule !== null ? m.rule.cost : 1
 }
 
@@ -110,7 +112,7 @@ const noRetry = () => null
 
 /** The forwarded query string, without its `?`, as the table matched it. */
 function queryOf(_search: string, _url: string, request: FastifyRequest): string {
-  return (matches.get(request.raw) as ForwardMatch).query.slice(1)
+  return (proxyMatchOf(request) as ForwardMatch).query.slice(1)
 }
 
 /** 413, 504 or 502 for a request the upstream did not answer, problem+json. */
@@ -175,7 +177,8 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
     // runs for every request once a route uses it; the match is kept for the handler
     deriveConstraint(req: IncomingMessage) {
       const m = table.match(req.method ?? 'GET', req.url ?? '/')
-      matches.set(req, m)
+      const matched: Matched = req
+      matched[MATCH] = m
       return m.route
     },
     mustMatchWhenDerived: false,
@@ -196,7 +199,7 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
   // bodies go through untouched, as streams: nothing is parsed or buffered
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
-    const m = matches.get(request.raw)
+    const m = proxyMatchOf(request)
     const limit = m?.kind === 'forward' ? (m.rule?.maxBodyBytes ?? m.upstream.maxBodyBytes) : null
     if (limit === null) return done(null, payload)
     const declared = request.headers['content-length']
@@ -210,7 +213,7 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
   })
 
   function refuse(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const m = matches.get(request.raw)!
+    const m = proxyMatchOf(request)!
     switch (m.kind) {
       case 'bad':
         return sendProblem(
@@ -313,7 +316,7 @@ export const proxyRoutes: FastifyPluginAsync<ProxyRoutesOptions> = async (app, o
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<FastifyReply> | undefined {
-    const m = matches.get(request.raw)
+    const m = proxyMatchOf(request)
     if (m?.kind !== 'forward') {
       refuse(request, reply)
       return
