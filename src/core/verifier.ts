@@ -2,8 +2,9 @@
 import { hash, randomBytes } from 'node:crypto'
 import { AuditBuffer, type AuditBufferOptions } from './audit-buffer.js'
 import { VerifyCache } from './cache.js'
-import { type CacheEntry, cacheEntry, supersession } from './cache-entry.js'
+import type { CacheEntry } from './cache-entry.js'
 import type { Clock } from './clock.js'
+import { EntryLoader } from './entry-loader.js'
 import { KeywardError } from './errors.js'
 import type { Hasher } from './hash.js'
 import {
@@ -15,16 +16,10 @@ import {
 } from './key-format.js'
 import { type LimitPolicy, requestWith } from './limit-policy.js'
 import { STORE_RETRY_AFTER_SECONDS, toRetryAfterSeconds } from './retry.js'
-import { expandImplied, expandRoles } from './scopes.js'
-import type { FoundKey, LimitDecision, LimitRequest, SecretRecord, Store } from './types.js'
+import type { FoundKey, LimitDecision, LimitRequest, Store } from './types.js'
 import { type ResolvedUsageOptions, UsageBuffer } from './usage.js'
 import { type VerifierStats, VerifyCounters } from './verify-stats.js'
-import type {
-  SecretDeprecation,
-  VerifyDenial,
-  VerifyOptions,
-  VerifyResult,
-} from './verify-types.js'
+import type { VerifyDenial, VerifyOptions, VerifyResult } from './verify-types.js'
 
 /** Settings of the in-process cache; `false` turns it off. */
 export type CacheOptions = false | { maxEntries?: number; ttlMs?: number; negativeTtlMs?: number }
@@ -71,35 +66,27 @@ function checkCacheSetting(value: number, what: string, min: number): number {
 /** Verifies credentials. `Keyward` owns one; see its `verify` for the public description. */
 export class Verifier {
   private readonly store: Store
-  private readonly hasher: Hasher
   private readonly clock: Clock
   private readonly cache: VerifyCache<CacheEntry> | null
   private readonly allowImported: boolean
   private readonly acceptPrefixes: ReadonlySet<string> | null
   private readonly limits: LimitPolicy | null
-  private readonly impliedScopes: ReadonlyMap<string, readonly string[]> | null
   private readonly usage: UsageBuffer
   private readonly denials: AuditBuffer
   private readonly cacheSalt = randomBytes(16).toString('base64')
-  private roles: Map<string, string[]> | null = null
-  private rolesLoadedAt = 0
-  /** Bumped when roles change, so that a load in flight does not put old definitions back. */
-  private rolesVersion = 0
-  private readonly rolesTtlMs: number
+  private readonly loader: EntryLoader
   /** Bumped where each outcome is decided; read by `stats()`. */
   private readonly counts = new VerifyCounters()
 
   constructor(options: VerifierOptions) {
     this.store = options.store
-    this.hasher = options.hasher
     this.clock = options.clock
     this.allowImported = options.allowImported
     this.acceptPrefixes = options.acceptPrefixes
     this.limits = options.limits
-    this.impliedScopes = options.impliedScopes
+    let rolesTtlMs = 0
     if (options.cache === false) {
       this.cache = null
-      this.rolesTtlMs = 0
     } else {
       const { maxEntries = 100_000, ttlMs = 30_000, negativeTtlMs = 5_000 } = options.cache
       this.cache = new VerifyCache(
@@ -107,8 +94,15 @@ export class Verifier {
         checkCacheSetting(ttlMs, 'ttlMs', 1),
         checkCacheSetting(negativeTtlMs, 'negativeTtlMs', 0),
       )
-      this.rolesTtlMs = ttlMs
+      rolesTtlMs = ttlMs
     }
+    this.loader = new EntryLoader(
+      this.store,
+      options.hasher,
+      options.limits,
+      options.impliedScopes,
+      rolesTtlMs,
+    )
     this.denials = new AuditBuffer(this.store, options.audit, options.onError)
     this.usage = new UsageBuffer(
       this.store,
@@ -197,15 +191,7 @@ export class Verifier {
     const now = this.clock.now()
     let entry: CacheEntry | null
     try {
-      const [key, secrets] = await Promise.all([
-        this.store.getKey(established.keyId),
-        this.store.listSecrets(established.keyId),
-      ])
-      const secret = secrets.find((s) => s.hint === established.hint)
-      entry =
-        key === null || secret === undefined
-          ? null
-          : await this.entryFor({ key, secret }, established.hint, now, secrets)
+      entry = await this.loader.established(established.keyId, established.hint, now)
     } catch (error) {
       this.counts.storeLookupErrors++
       this.counts.storeUnavailable++
@@ -224,12 +210,8 @@ export class Verifier {
   }
 
   /** The stored key a secret belongs to, under every configured pepper, or null. No cache. */
-  async findSecret(secret: string): Promise<FoundKey | null> {
-    for (const version of this.hasher.versions) {
-      const row = await this.store.findByHash(this.hasher.hash(secret, version))
-      if (row !== null) return row
-    }
-    return null
+  findSecret(secret: string): Promise<FoundKey | null> {
+    return this.loader.findSecret(secret)
   }
 
   /** Drops a key's cached state (it was revoked, rotated or changed). */
@@ -247,8 +229,7 @@ export class Verifier {
    * made elsewhere may have been missed (a change feed reconnected).
    */
   dropAll(): void {
-    this.roles = null
-    this.rolesVersion++
+    this.loader.dropRoles()
     this.cache?.clear()
   }
 
@@ -481,53 +462,13 @@ export class Verifier {
   ): Promise<CacheEntry | null> {
     // read before the lookup: an eviction while it runs makes its answer too old to cache
     const epoch = this.cache?.epoch ?? 0
-    const row = await this.findSecret(credential)
+    const row = await this.loader.findSecret(credential)
     if (row === null) {
       this.cache?.setNotFound(cacheKey, now, epoch)
       return null
     }
-    const entry = await this.entryFor(row, keyHint(credential), now)
+    const entry = await this.loader.entryFor(row, keyHint(credential), now)
     this.cache?.set(cacheKey, row.key.id, entry, now, epoch)
     return entry
-  }
-
-  /**
-   * For an old secret in its grace period, when it was superseded (`supersession`); one more
-   * read, on a cache miss of such a secret only; null for current secrets.
-   */
-  private async deprecationOf(
-    row: FoundKey,
-    hint: string,
-    listed: readonly SecretRecord[] | undefined,
-  ): Promise<SecretDeprecation | null> {
-    const sunsetAt = row.secret.expiresAt
-    if (sunsetAt === null) return null
-    return supersession(listed ?? (await this.store.listSecrets(row.key.id)), hint, sunsetAt)
-  }
-
-  /** What verification needs of a found key: effective scopes, IP allowlist, limits. */
-  private async entryFor(
-    row: FoundKey,
-    hint: string,
-    now: number,
-    secrets?: readonly SecretRecord[],
-  ): Promise<CacheEntry> {
-    const deprecation = await this.deprecationOf(row, hint, secrets)
-    const roles = row.key.roles.length > 0 ? await this.roleDefinitions(now) : null
-    const own = roles === null ? row.key.scopes : expandRoles(row.key.scopes, row.key.roles, roles)
-    const scopes = this.impliedScopes === null ? own : expandImplied(own, this.impliedScopes)
-    return cacheEntry(row, hint, scopes, deprecation, this.limits)
-  }
-
-  private async roleDefinitions(now: number): Promise<Map<string, string[]>> {
-    if (this.roles !== null && now - this.rolesLoadedAt < this.rolesTtlMs) return this.roles
-    const version = this.rolesVersion
-    const roles = await this.store.listRoles()
-    // a change while the load ran: use what was read for this lookup, but do not keep it
-    if (version === this.rolesVersion) {
-      this.roles = roles
-      this.rolesLoadedAt = now
-    }
-    return roles
   }
 }
