@@ -1,20 +1,18 @@
 // The library's front door: `createKeyward` checks the options once and composes the verifier
 // (verify pipeline, cache, limits, usage) and the key administration. Servers and CLI commands
 // may call `keyward.verifier` or `keyward.admin` directly; the methods here delegate to them.
+
+import type { AdminContext } from './audit-events.js'
+import { AuditTrail } from './audit-trail.js'
 import {
   type Change,
   type ChangeFeed,
   type ChangeListener,
   ChangeListeners,
   checkChange,
-  isChangeFeed,
 } from './changes.js'
-import { type Clock, systemClock } from './clock.js'
 import { KeywardError } from './errors.js'
-import { createHasher, type Hasher, type Pepper } from './hash.js'
-import type { AuditBufferOptions } from './audit-buffer.js'
-import type { AdminContext } from './audit-events.js'
-import { AuditTrail } from './audit-trail.js'
+import type { Hasher } from './hash.js'
 import {
   type CreatedKey,
   type CreateKeyInput,
@@ -24,32 +22,27 @@ import {
   type RotateKeyOptions,
   type UpdateKeyInput,
 } from './key-admin.js'
-import { assertValidPrefix } from './key-format.js'
-import { type KeywardLimitsOptions, resolveLimitPolicy } from './limit-policy.js'
-import { rejectUnknownOptions } from './options.js'
+import { type KeywardOptions, resolveKeywardOptions } from './keyward-options.js'
 import { checkPeppers } from './pepper-check.js'
-import { compileImpliedScopes } from './scopes.js'
 import type {
   AuditQuery,
   ExpiryPolicy,
   FoundKey,
   KeyPage,
   KeyRecord,
-  StoredAuditEvent,
   Store,
+  StoredAuditEvent,
 } from './types.js'
-import { resolveUsageOptions, type UsageOptions } from './usage.js'
-import { checkPositiveInt } from './validate.js'
-import { type CacheOptions, Verifier } from './verifier.js'
+import { Verifier } from './verifier.js'
 import type { VerifyOptions, VerifyResult } from './verify-types.js'
 
-export type { Change, ChangeFeed, ChangeListener } from './changes.js'
-export { combineChangeFeeds } from './changes.js'
 export type { AuditBufferOptions, AuditBufferStats } from './audit-buffer.js'
 export type { AuditChainBreak, AuditChainReport } from './audit-chain.js'
 export type { AdminContext } from './audit-events.js'
 export type { AuditListInput, AuditPage } from './audit-trail.js'
 export { AuditTrail } from './audit-trail.js'
+export type { Change, ChangeFeed, ChangeListener } from './changes.js'
+export { combineChangeFeeds } from './changes.js'
 export type {
   CreatedKey,
   CreateKeyInput,
@@ -59,9 +52,10 @@ export type {
   UpdateKeyInput,
 } from './key-admin.js'
 export { KeyAdmin } from './key-admin.js'
+export type { KeywardOptions } from './keyward-options.js'
 export type { KeywardLimitsOptions } from './limit-policy.js'
-export { Verifier } from './verifier.js'
 export type { UsageOptions } from './usage.js'
+export { Verifier } from './verifier.js'
 export type { VerifierStats, VerifyOutcomeCounts } from './verify-stats.js'
 export type {
   SecretDeprecation,
@@ -72,109 +66,6 @@ export type {
   VerifyResult,
   VerifySuccess,
 } from './verify-types.js'
-
-export interface KeywardOptions {
-  store: Store
-  /** Peppers (the newest signs new secrets) or a ready hasher. */
-  peppers: readonly Pepper[] | Hasher
-  clock?: Clock
-  /** In-process verification cache; `false` turns it off. */
-  cache?: CacheOptions
-  /** Accept imported (non-keyward) secrets such as UUIDs. Default true. */
-  allowImported?: boolean
-  /** Only keys with these prefixes verify; default: any well-formed prefix. */
-  acceptPrefixes?: readonly string[]
-  /** How often usage counters are written to the store. Default 10 s. */
-  usageFlushIntervalMs?: number
-  /** Usage analytics: on/off and their memory bound (`UsageOptions`). */
-  usage?: UsageOptions
-  /** Called with errors of background work (usage flush, a lost change feed); default: ignored. */
-  onError?: (error: unknown) => void
-  /**
-   * The channel to the other processes on the same database: changes made here are published
-   * on it (before the admin call returns), changes heard on it drop this process's cached
-   * state, within about a second instead of `cache.ttlMs`. `openKeyward` sets one up per
-   * database; the caller owns it (closes it after `close()`).
-   */
-  changes?: ChangeFeed
-  /** Rate limits and quotas, checked after scopes; off when absent. */
-  limits?: KeywardLimitsOptions
-  /**
-   * Scopes that grant others: `{ admin: ['keys:read', 'keys:write'] }` makes a key holding
-   * `admin` pass checks for those scopes too (they appear in its verified scopes).
-   */
-  impliedScopes?: Readonly<Record<string, readonly string[]>>
-  /**
-   * Denials of known keys (revoked, expired, disabled, IP not allowed, missing scope, rate
-   * limited, quota exhausted) as audit events: merged per key, code and minute, written in
-   * batches, never waited on. On by default; `{ denials: false }` turns it off.
-   */
-  audit?: AuditBufferOptions
-}
-
-const AUDIT_OPTIONS: ReadonlySet<string> = new Set([
-  'denials',
-  'flushIntervalMs',
-  'batchSize',
-  'maxPending',
-])
-
-function resolveAudit(audit: AuditBufferOptions | undefined): Required<AuditBufferOptions> {
-  if (audit !== undefined && (typeof audit !== 'object' || audit === null || Array.isArray(audit)))
-    throw new KeywardError(
-      'invalid_options',
-      '"audit" must be an object, e.g. { denials: true, flushIntervalMs: 5000 }',
-    )
-  if (audit !== undefined) rejectUnknownOptions(audit, AUDIT_OPTIONS, 'createKeyward "audit"')
-  const denials = audit?.denials ?? true
-  if (typeof denials !== 'boolean')
-    throw new KeywardError('invalid_options', `"audit.denials" must be true or false, got ${JSON.stringify(denials)}`)
-  const number = (value: number | undefined, name: string, fallback: number) => {
-    try {
-      return checkPositiveInt(value ?? fallback, `"audit.${name}"`)
-    } catch (error) {
-      throw new KeywardError('invalid_options', (error as Error).message)
-    }
-  }
-  return {
-    denials,
-    flushIntervalMs: number(audit?.flushIntervalMs, 'flushIntervalMs', 5000),
-    batchSize: number(audit?.batchSize, 'batchSize', 500),
-    maxPending: number(audit?.maxPending, 'maxPending', 10_000),
-  }
-}
-
-const KEYWARD_OPTIONS: ReadonlySet<string> = new Set([
-  'store',
-  'peppers',
-  'clock',
-  'cache',
-  'allowImported',
-  'acceptPrefixes',
-  'usageFlushIntervalMs',
-  'usage',
-  'onError',
-  'changes',
-  'limits',
-  'impliedScopes',
-  'audit',
-])
-
-function resolveImplied(
-  implied: KeywardOptions['impliedScopes'],
-): ReadonlyMap<string, readonly string[]> | null {
-  if (implied === undefined) return null
-  if (typeof implied !== 'object' || implied === null || Array.isArray(implied))
-    throw new KeywardError(
-      'invalid_options',
-      '"impliedScopes" must be an object of scope -> implied scopes, e.g. { admin: ["keys:read"] }',
-    )
-  try {
-    return compileImpliedScopes(implied)
-  } catch (error) {
-    throw new KeywardError('invalid_options', `"impliedScopes": ${(error as Error).message}`)
-  }
-}
 
 /**
  * The keyward library: create, verify, rotate and revoke keys on any `Store`.
@@ -220,52 +111,17 @@ export class Keyward {
 
   /** Prefer `createKeyward`, which also checks the peppers against the store. */
   constructor(options: KeywardOptions) {
-    rejectUnknownOptions(options, KEYWARD_OPTIONS, 'createKeyward')
-    if (!options.store || typeof options.store.findByHash !== 'function') {
-      throw new KeywardError(
-        'invalid_options',
-        '"store" must be a keyward Store (e.g. createSqliteStore({ db }))',
-      )
-    }
-    this.store = options.store
-    this.hasher =
-      'hash' in options.peppers
-        ? options.peppers
-        : createHasher(options.peppers as readonly Pepper[])
-    const clock = options.clock ?? systemClock
-    if (options.acceptPrefixes) for (const p of options.acceptPrefixes) assertValidPrefix(p)
-    const interval = options.usageFlushIntervalMs ?? 10_000
-    try {
-      checkPositiveInt(interval, '"usageFlushIntervalMs"')
-    } catch (error) {
-      throw new KeywardError('invalid_options', (error as Error).message)
-    }
-    if (options.changes !== undefined && !isChangeFeed(options.changes))
-      throw new KeywardError(
-        'invalid_options',
-        '"changes" must be a ChangeFeed (publish, subscribe, close), e.g. createPostgresChangeFeed({ pool })',
-      )
-    const onError = options.onError ?? (() => {})
-    this.verifier = new Verifier({
-      store: this.store,
-      hasher: this.hasher,
-      clock,
-      cache: options.cache ?? {},
-      allowImported: options.allowImported ?? true,
-      acceptPrefixes: options.acceptPrefixes ? new Set(options.acceptPrefixes) : null,
-      limits: resolveLimitPolicy(options.limits),
-      impliedScopes: resolveImplied(options.impliedScopes),
-      usageFlushIntervalMs: interval,
-      audit: resolveAudit(options.audit),
-      usage: resolveUsageOptions(options.usage),
-      onError,
-    })
+    const resolved = resolveKeywardOptions(options)
+    const { store, hasher, clock, onError } = resolved.verifier
+    this.store = store
+    this.hasher = hasher
+    this.verifier = new Verifier(resolved.verifier)
     const verifier = this.verifier
-    this.changes = options.changes ?? null
+    this.changes = resolved.changes
     this.onError = onError
     // Without a cache there is nothing to drop: publish only (the CLI), and listen only once
     // someone subscribes.
-    if (options.cache !== false) this.listen()
+    if (resolved.verifier.cache !== false) this.listen()
     this.admin = new KeyAdmin({
       store: this.store,
       hasher: this.hasher,
