@@ -3,16 +3,15 @@ import { decimal } from './headers.js'
 import { createMemoryLimiter, positiveMs } from './memory.js'
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './redis-script.js'
 import {
-  badOption,
-  type CheckedRequest,
-  type CompiledQuota,
-  type CompiledRule,
-  checkPartition,
-  checkRequest,
-  quotaPolicy,
-  rulePolicyAhead,
-} from './rules.js'
-import type { LimitDecision, Limiter, LimiterLogger, LimitRequest, PolicyState } from './types.js'
+  decisionAt,
+  replyLength,
+  replyShape,
+  ScriptSpecs,
+  scriptArgs,
+  type WireDecision,
+} from './redis-wire.js'
+import { badOption, type CheckedRequest, checkPartition, checkRequest } from './rules.js'
+import type { LimitDecision, Limiter, LimiterLogger, LimitRequest } from './types.js'
 
 /**
  * What the Redis limiter needs from a client: an ioredis `Redis` or `Cluster` fits. The caller
@@ -96,12 +95,9 @@ const EARLY_BATCH = 3
 /** …while fewer batches than this are in flight. */
 const EARLY_IN_FLIGHT = 2
 
-interface Pending {
-  readonly req: CheckedRequest
+interface Pending extends WireDecision {
   /** As the caller gave it, for the fallback limiter. */
   readonly request: LimitRequest
-  readonly stateKey: string
-  readonly idemKey: string | undefined
   readonly isProbe: boolean
   readonly resolve: (decision: LimitDecision | Promise<LimitDecision>) => void
 }
@@ -112,39 +108,6 @@ interface Batch {
   readonly probe: boolean
   done: boolean
   timer: ReturnType<typeof setTimeout> | undefined
-}
-
-/**
- * The decision starting at `at` in a batch's flat reply (see redis-script.ts): the status
- * (0 admitted, -1 admitted as a replay, 3 idempotency key reused, else
- * `retryAfterMs * 4 + code`), per rule its TAT's lead on now in µs, then the quota's credits
- * left and reset; `rulePolicyAhead` derives remaining and reset, as for memory.
- */
-function decisionAt(
-  reply: readonly number[],
-  at: number,
-  rules: readonly CompiledRule[],
-  quota: CompiledQuota | null,
-): LimitDecision {
-  const n = rules.length
-  const policies: PolicyState[] = new Array(n + (quota === null ? 0 : 1))
-  for (let r = 0; r < n; r++) policies[r] = rulePolicyAhead(rules[r]!, reply[at + 1 + r]!)
-  if (quota !== null) policies[n] = quotaPolicy(quota, reply[at + 1 + n]!, reply[at + 2 + n]!)
-  const status = reply[at]!
-  if (status === 0) return { allowed: true, policies }
-  if (status === -1) return { allowed: true, policies, replayed: true }
-  if (status === 3) return { allowed: false, code: 'idempotency_key_reused', policies }
-  return {
-    allowed: false,
-    code: status % 4 === 2 ? 'quota_exhausted' : 'rate_limited',
-    policies,
-    retryAfterMs: Math.floor(status / 4),
-  }
-}
-
-/** Integers in the script's reply for one decision. */
-function replyLength(req: CheckedRequest): number {
-  return 1 + req.rules.length + (req.quota === null ? 0 : 2)
 }
 
 function isNoScript(error: unknown): boolean {
@@ -255,30 +218,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
     return fallback.consume(request).then((d) => ({ ...d, degraded: true }))
   }
 
-  // The script's constant arguments per rule set and quota, built once as strings.
-  const specs = new WeakMap<readonly CompiledRule[], Map<CompiledQuota | null, string[]>>()
-  function specOf(rules: readonly CompiledRule[], quota: CompiledQuota | null): string[] {
-    let byQuota = specs.get(rules)
-    if (byQuota === undefined) {
-      byQuota = new Map()
-      specs.set(rules, byQuota)
-    }
-    let spec = byQuota.get(quota)
-    if (spec === undefined) {
-      spec = [
-        String(rules.length),
-        String(quota === null ? 0 : quota.limit),
-        String(quota === null ? 0 : quota.periodUs),
-        ...rules.map((r) => r.field),
-        ...rules.flatMap((r) => [String(r.intervalUs), String(r.limit)]),
-      ]
-      // Bounded: quotas are per key record, so a long-lived rules array sees few of them.
-      if (byQuota.size > 100) byQuota.clear()
-      byQuota.set(quota, spec)
-    }
-    return spec
-  }
-
+  const specs = new ScriptSpecs()
   // On a Cluster, one script may only touch one slot: every decision goes alone.
   const maxBatch = client.isCluster === true ? 1 : MAX_BATCH
   const idempotencyTtlArg = String(idempotencyTtlMs)
@@ -313,49 +253,37 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
   function deliver(batch: Batch, reply: unknown): void {
     if (batch.done) return
     const { entries } = batch
-    if (Array.isArray(reply) && reply[0] === 'late') {
+    const shape = replyShape(reply, entries)
+    if (shape.kind === 'late') {
       // Redis ran it after the deadline (it was stuck): nothing was charged. Its clock still
       // counts, so a jump of this process's clock cannot make every later batch late.
-      if (typeof reply[1] === 'number') redisOffsetUs = reply[1] - Date.now() * 1000
+      if (shape.redisNowUs !== undefined) redisOffsetUs = shape.redisNowUs - Date.now() * 1000
       fail(batch, new RedisTimeoutError(timeoutMs))
       return
     }
-    let failed: string | undefined
-    let j = 1
-    if (Array.isArray(reply) && typeof reply[0] === 'number') {
-      redisOffsetUs = reply[0] - Date.now() * 1000
-      for (let i = 0; i < entries.length; i++) {
-        const head: unknown = reply[j]
-        if (typeof head === 'string') {
-          // a string is a failed decision, `!<message>`; anything else is a reply this client
-          // cannot read: `j` then misses the reply's end, and the batch fails below
-          if (head.charCodeAt(0) !== 33 /* ! */) break
-          failed ??= head.slice(1)
-          j++
-        } else j += replyLength(entries[i]!.req)
-      }
-    }
-    if (!Array.isArray(reply) || j !== reply.length) {
-      // A reply this client cannot read (a bug): better no decision than a wrong one.
+    if (shape.kind === 'unreadable') {
+      // a bug: better no decision than a wrong one
       fail(batch, new Error('unexpected reply from the Redis limiter script'))
       return
     }
+    redisOffsetUs = shape.redisNowUs - Date.now() * 1000
+    const failed = shape.failed
     batch.done = true
     inFlight--
     clearTimeout(batch.timer)
     if (batch.probe) probing = false
     if (failed === undefined) markUp()
     else markDown(new Error(failed))
+    const decisions = reply as (number | string)[]
     for (let i = 0, at = 1; i < entries.length; i++) {
       const entry = entries[i]!
       const { rules, quota } = entry.req
-      const head: unknown = reply[at]
-      if (typeof head === 'string') {
-        // the counting pass above let only `!<message>` strings through
+      if (typeof decisions[at] === 'string') {
+        // replyShape let only `!<message>` strings through
         at++
         fallBack(entry)
       } else {
-        entry.resolve(decisionAt(reply as number[], at, rules, quota))
+        entry.resolve(decisionAt(decisions as number[], at, rules, quota))
         at += replyLength(entry.req)
       }
     }
@@ -398,46 +326,12 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisLimiter {
     for (let start = 0; start < all.length; start += maxBatch) {
       const entries =
         start === 0 && all.length <= maxBatch ? all : all.slice(start, start + maxBatch)
-      const m = entries.length
-      const keys: string[] = []
-      const argv: string[] = [String(m), idempotencyTtlArg, deadlineArg()]
-      const specArgs: string[] = []
-      let lastSpec: string[] | null = null
-      let lastPos = ''
-      let seen: Map<string[], string> | null = null
       let probe = false
-      for (const entry of entries) {
-        const { req } = entry
-        if (entry.isProbe) probe = true
-        const spec = specOf(req.rules, req.quota)
-        let pos: string
-        if (spec === lastSpec) pos = lastPos
-        else {
-          seen ??= new Map()
-          let known = seen.get(spec)
-          if (known === undefined) {
-            known = String(m + 4 + specArgs.length)
-            seen.set(spec, known)
-            for (const a of spec) specArgs.push(a)
-          }
-          pos = known
-          lastSpec = spec
-          lastPos = pos
-        }
-        keys.push(entry.stateKey)
-        if (entry.idemKey !== undefined) keys.push(entry.idemKey)
-        argv.push(
-          req.cost === 1 && req.nowMs === undefined && entry.idemKey === undefined
-            ? pos
-            : `${pos},${req.cost},${req.nowMs === undefined ? '' : req.nowMs * 1000},${entry.idemKey === undefined ? '' : req.operation}`,
-        )
-      }
+      for (const entry of entries) if (entry.isProbe) probe = true
+      const { numKeys, args } = scriptArgs(entries, specs, idempotencyTtlArg, deadlineArg())
       const batch: Batch = { entries, probe, done: false, timer: undefined }
       batch.timer = setTimeout(() => fail(batch, new RedisTimeoutError(timeoutMs)), timeoutMs)
-      const numKeys = keys.length
-      for (const a of argv) keys.push(a)
-      for (const a of specArgs) keys.push(a)
-      send(batch, numKeys, keys)
+      send(batch, numKeys, args)
     }
   }
 
