@@ -364,4 +364,20 @@ describe('a reply this client cannot read', () => {
       expect(messages).toEqual([expect.stringMatching(/unexpected reply from the Redis limiter/)])
     }
   })
+
+  // Redis' real reply, changed on its way back as a script of another shape would answer
+  it.each([
+    ['one element too many', (reply: unknown[]) => [...reply, 0]],
+    ['a decision that is a string but not a failure', (reply: unknown[]) => [reply[0], 'x']],
+  ])('gives no decision for a reply with %s', async (_, change) => {
+    const client = await connect()
+    const altered = Object.assign(Object.create(client) as Redis, {
+      evalsha: async (...args: Parameters<Redis['evalsha']>) =>
+        change((await client.evalsha(...args)) as unknown[]),
+    })
+    const { limiter, messages } = await limiterOn(altered)
+    expect(await limiter.consume({ partition: 'key:a', rules })).toEqual(unavailable)
+    expect(messages).toEqual([expect.stringMatching(/unexpected reply from the Redis limiter/)])
+    expect(limiter.isAvailable).toBe(false)
+  })
 })
