@@ -10,37 +10,38 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify'
+import { type Clock, systemClock } from '../core/clock.js'
+import { KeywardError } from '../core/errors.js'
 import type { Keyward } from '../core/keyward.js'
-import type { TokenSigner } from '../tokens/signer.js'
+import { UsageRetention } from '../core/usage-retention.js'
 import { keywardFastify } from '../http/fastify/index.js'
 import type { DeniedEvent, FailedAuthOptions } from '../http/options.js'
-import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
-import { registerOpenApi } from './openapi.js'
-import { createServiceMetrics } from './metrics.js'
-import { logRequest, logRequestStart } from './request-log.js'
-import { healthRoutes, type ReadinessCheck } from './routes/health.js'
-import { metricsRoutes } from './routes/metrics.js'
-import { jwksRoutes } from './routes/jwks.js'
-import { auditRoutes } from './routes/audit.js'
-import { keyRoutes } from './routes/keys.js'
-import { policyRoutes } from './routes/policy.js'
-import { roleRoutes } from './routes/roles.js'
-import { tokenRoutes } from './routes/token.js'
-import { usageRoutes } from './routes/usage.js'
-import { verifyRoutes } from './routes/verify.js'
-import { UsageRetention } from '../core/usage-retention.js'
-import type { ProxyConfig } from './proxy/config.js'
-import { proxyCost, proxyRoutes } from './proxy/routes.js'
-import { KeywardError } from '../core/errors.js'
 import { trustProxies } from '../limits/client-ip.js'
-import { DEFAULT_DASHBOARD_DIR, dashboardRoutes } from './routes/dashboard.js'
-import { sessionRoutes } from './routes/session.js'
-import { sessionAuthentication, sessionCookieName } from './session-auth.js'
-import { SessionStore } from './sessions.js'
-import { type Clock, systemClock } from '../core/clock.js'
 import { acceptTokens, type CredentialVerifier } from '../tokens/accept.js'
 import { DEFAULT_ACCESS_TOKEN_LIFETIME_SEC } from '../tokens/limits.js'
 import { createRevocationList } from '../tokens/revocations.js'
+import type { TokenSigner } from '../tokens/signer.js'
+import { MethodTable } from './method-table.js'
+import { createServiceMetrics } from './metrics.js'
+import { registerOpenApi } from './openapi.js'
+import { problem, problemFor, rawProblem, sendProblem } from './problems.js'
+import type { ProxyConfig } from './proxy/config.js'
+import { proxyCost, proxyRoutes } from './proxy/routes.js'
+import { logRequest, logRequestStart } from './request-log.js'
+import { auditRoutes } from './routes/audit.js'
+import { DEFAULT_DASHBOARD_DIR, dashboardRoutes } from './routes/dashboard.js'
+import { healthRoutes, type ReadinessCheck } from './routes/health.js'
+import { jwksRoutes } from './routes/jwks.js'
+import { keyRoutes } from './routes/keys.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { policyRoutes } from './routes/policy.js'
+import { roleRoutes } from './routes/roles.js'
+import { sessionRoutes } from './routes/session.js'
+import { tokenRoutes } from './routes/token.js'
+import { usageRoutes } from './routes/usage.js'
+import { verifyRoutes } from './routes/verify.js'
+import { sessionAuthentication, sessionCookieName } from './session-auth.js'
+import { SessionStore } from './sessions.js'
 
 /** The scopes of the admin API, and what the `admin` scope grants (all of them). */
 export const ADMIN_SCOPES = Object.freeze([
@@ -170,50 +171,6 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Required<ServiceLimits>> = Object.
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
 })
-
-/** `/v1/keys/:id` → `v1`. */
-function firstSegment(path: string): string {
-  const end = path.indexOf('/', 1)
-  return end < 0 ? path.slice(1) : path.slice(1, end)
-}
-
-/** Methods of routes by path pattern, to answer 405 with `Allow` instead of 404. */
-class MethodTable {
-  private readonly routes: { re: RegExp; methods: Set<string> }[] = []
-  private all: RegExp | null = null
-  /** The routes' first path segments; null once a route starts with a parameter (any segment). */
-  private firstSegments: Set<string> | null = new Set()
-
-  add(url: string, methods: readonly string[]): void {
-    this.all = null
-    const first = firstSegment(url)
-    if (first.startsWith(':')) this.firstSegments = null
-    else this.firstSegments?.add(first)
-    const source = url
-      .split('/')
-      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-      .join('/')
-    const existing = this.routes.find((r) => r.re.source === `^${source}$`)
-    if (existing) for (const m of methods) existing.methods.add(m)
-    else this.routes.push({ re: new RegExp(`^${source}$`), methods: new Set(methods) })
-  }
-
-  /**
-   * Whether any route serves `path`: one regular expression, rebuilt after a route is added, and
-   * first a set lookup, which answers most paths the proxy forwards (asked on every request).
-   */
-  serves(path: string): boolean {
-    if (this.firstSegments !== null && !this.firstSegments.has(firstSegment(path))) return false
-    this.all ??= new RegExp(this.routes.map((r) => `(?:${r.re.source})`).join('|'))
-    return this.routes.length > 0 && this.all.test(path)
-  }
-
-  allowed(path: string): string[] {
-    const out = new Set<string>()
-    for (const r of this.routes) if (r.re.test(path)) for (const m of r.methods) out.add(m)
-    return [...out]
-  }
-}
 
 /**
  * Builds the service (not yet listening): admin API, verify API, health. Close it with
