@@ -14,6 +14,15 @@ import { resolveUsageOptions, type UsageOptions } from './usage.js'
 import { checkPositiveInt } from './validate.js'
 import type { CacheOptions, VerifierOptions } from './verifier.js'
 
+/** `checkPositiveInt`, failing as an `invalid_options` KeywardError. */
+function positiveInt(value: number, name: string): number {
+  try {
+    return checkPositiveInt(value, name)
+  } catch (error) {
+    throw new KeywardError('invalid_options', (error as Error).message)
+  }
+}
+
 export interface KeywardOptions {
   store: Store
   /** Peppers (the newest signs new secrets) or a ready hasher. */
@@ -73,13 +82,8 @@ function resolveAudit(audit: AuditBufferOptions | undefined): Required<AuditBuff
       'invalid_options',
       `"audit.denials" must be true or false, got ${JSON.stringify(denials)}`,
     )
-  const number = (value: number | undefined, name: string, fallback: number) => {
-    try {
-      return checkPositiveInt(value ?? fallback, `"audit.${name}"`)
-    } catch (error) {
-      throw new KeywardError('invalid_options', (error as Error).message)
-    }
-  }
+  const number = (value: number | undefined, name: string, fallback: number) =>
+    positiveInt(value ?? fallback, `"audit.${name}"`)
   return {
     denials,
     flushIntervalMs: number(audit?.flushIntervalMs, 'flushIntervalMs', 5000),
@@ -138,12 +142,7 @@ export function resolveKeywardOptions(options: KeywardOptions): ResolvedKeywardO
   const hasher =
     'hash' in options.peppers ? options.peppers : createHasher(options.peppers as readonly Pepper[])
   if (options.acceptPrefixes) for (const p of options.acceptPrefixes) assertValidPrefix(p)
-  const interval = options.usageFlushIntervalMs ?? 10_000
-  try {
-    checkPositiveInt(interval, '"usageFlushIntervalMs"')
-  } catch (error) {
-    throw new KeywardError('invalid_options', (error as Error).message)
-  }
+  const interval = positiveInt(options.usageFlushIntervalMs ?? 10_000, '"usageFlushIntervalMs"')
   if (options.changes !== undefined && !isChangeFeed(options.changes))
     throw new KeywardError(
       'invalid_options',

@@ -65,7 +65,6 @@ function checkCacheSetting(value: number, what: string, min: number): number {
 
 /** Verifies credentials. `Keyward` owns one; see its `verify` for the public description. */
 export class Verifier {
-  private readonly store: Store
   private readonly clock: Clock
   private readonly cache: VerifyCache<CacheEntry> | null
   private readonly allowImported: boolean
@@ -79,7 +78,6 @@ export class Verifier {
   private readonly counts = new VerifyCounters()
 
   constructor(options: VerifierOptions) {
-    this.store = options.store
     this.clock = options.clock
     this.allowImported = options.allowImported
     this.acceptPrefixes = options.acceptPrefixes
@@ -97,15 +95,15 @@ export class Verifier {
       rolesTtlMs = ttlMs
     }
     this.loader = new EntryLoader(
-      this.store,
+      options.store,
       options.hasher,
       options.limits,
       options.impliedScopes,
       rolesTtlMs,
     )
-    this.denials = new AuditBuffer(this.store, options.audit, options.onError)
+    this.denials = new AuditBuffer(options.store, options.audit, options.onError)
     this.usage = new UsageBuffer(
-      this.store,
+      options.store,
       options.usageFlushIntervalMs,
       options.onError,
       options.usage,

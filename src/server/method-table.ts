@@ -36,7 +36,7 @@ export class MethodTable {
   serves(path: string): boolean {
     if (this.firstSegments !== null && !this.firstSegments.has(firstSegment(path))) return false
     this.all ??= new RegExp(this.routes.map((r) => `(?:${r.pattern})`).join('|'))
-    return this.routes.length > 0 && this.all.test(path)
+    return this.all.test(path)
   }
 
   allowed(path: string): string[] {

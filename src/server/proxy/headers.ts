@@ -115,7 +115,6 @@ export function clientHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders
   const listed = connectionListed(headers.connection)
   const out: IncomingHttpHeaders = {}
   for (const name of Object.keys(headers))
-    if (!HOP_BY_HOP.has(name) && (listed.length === 0 || !listed.includes(name)))
-      out[name] = headers[name]
+    if (!HOP_BY_HOP.has(name) && !listed.includes(name)) out[name] = headers[name]
   return out
 }
