@@ -24,7 +24,8 @@
 // examples' `keyward/*` imports pointed there): run from the sources, tsx's esbuild would add a
 // `__name()` property definition to every closure keyward creates per request.
 // BENCH_ROUNDS (4), BENCH_SECONDS (1.5), BENCH_CONNECTIONS (16) tune the runs;
-// BENCH_VERBOSE=1 prints every round; BENCH_CPU_PROF=DIR writes CPU profiles of keyward's servers (node --cpu-prof) there.
+// BENCH_VERBOSE=1 prints every round; BENCH_CPU_PROF=DIR writes CPU profiles of keyward's servers (node --cpu-prof) there,
+// and of the references too with BENCH_CPU_PROF_ALL=1.
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -165,7 +166,8 @@ interface Server {
 
 async function start(name: string, file: string, env: NodeJS.ProcessEnv): Promise<Server> {
   const profile =
-    PROFILE_DIR !== undefined && file.startsWith('examples/')
+    PROFILE_DIR !== undefined &&
+    (file.startsWith('examples/') || process.env.BENCH_CPU_PROF_ALL === '1')
       ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`]
       : []
   const { child, base } = await startServer(file, env, ROOT, profile)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { KeywardError } from '../core/errors.js'
 import { createMemoryLimiter } from './memory.js'
-import { partitionOf } from './rules.js'
+import { compileQuota, compileRules, Interner, partitionOf } from './rules.js'
 import type { LimitRequest } from './types.js'
 
 // What every limiter accepts and refuses is checked once, in rules.ts, for memory and Redis
@@ -205,5 +205,62 @@ describe('partitionOf', () => {
     expect(partitionOf({ id: 'key_a', ownerId: 'acme' }, 'key')).toBe('key:key_a')
     expect(partitionOf({ id: 'key_a', ownerId: 'acme' }, 'owner')).toBe('owner:acme')
     expect(partitionOf({ id: 'key_a', ownerId: null }, 'owner')).toBe('key:key_a')
+  })
+})
+
+describe('equal rule sets and quotas compile to one shared object', () => {
+  // unique names and numbers: the tables are shared by the whole file
+  const plan = (name: string, limit = 10, windowMs = 1000) => [{ name, limit, windowMs }]
+
+  it('shares the compiled rules of two keys that carry equal copies of one plan', () => {
+    const a = compileRules([...plan('share-a'), ...plan('share-b', 5, 60_000)])
+    const b = compileRules([...plan('share-a'), ...plan('share-b', 5, 60_000)])
+    expect(b).toBe(a)
+    expect(Object.isFrozen(a)).toBe(true)
+    expect(Object.isFrozen(a[0])).toBe(true)
+    expect(a.map((r) => [r.name, r.field, r.limit, r.windowMs, r.intervalUs, r.windowUs])).toEqual([
+      ['share-a', 'r:share-a', 10, 1000, 100_000, 1_000_000],
+      ['share-b', 'r:share-b', 5, 60_000, 12_000_000, 60_000_000],
+    ])
+  })
+
+  it('keeps rule sets apart that differ in a name, a limit, a window or their order', () => {
+    const base = compileRules([...plan('apart-a'), ...plan('apart-b')])
+    const others = [
+      compileRules([...plan('apart-c'), ...plan('apart-b')]),
+      compileRules([...plan('apart-a', 11), ...plan('apart-b')]),
+      compileRules([...plan('apart-a', 10, 1001), ...plan('apart-b')]),
+      compileRules([...plan('apart-b'), ...plan('apart-a')]),
+      compileRules(plan('apart-a')),
+    ]
+    for (const other of others) expect(other).not.toBe(base)
+    expect(others[3]!.map((r) => r.name)).toEqual(['apart-b', 'apart-a'])
+    expect(others[1]![0]!.limit).toBe(11)
+    expect(others[2]![0]!.windowMs).toBe(1001)
+  })
+
+  it('shares equal quotas and keeps different ones apart', () => {
+    const q = compileQuota({ limit: 7_001, periodMs: 86_400_000 })
+    expect(compileQuota({ limit: 7_001, periodMs: 86_400_000 })).toBe(q)
+    expect(Object.isFrozen(q)).toBe(true)
+    expect(q).toEqual({ limit: 7_001, periodMs: 86_400_000, periodUs: 86_400_000_000 })
+    expect(compileQuota({ limit: 7_002, periodMs: 86_400_000 })).not.toBe(q)
+    expect(compileQuota({ limit: 7_001, periodMs: 3_600_000 })).not.toBe(q)
+  })
+
+  it('starts over past its capacity, and shares again from then on', () => {
+    const table = new Interner<string[]>(3)
+    const first = ['first']
+    expect(table.intern('a', first)).toBe(first)
+    expect(table.intern('a', ['again'])).toBe(first)
+    table.intern('b', ['b'])
+    table.intern('c', ['c'])
+    // three contents held: 'a' is still shared
+    expect(table.intern('a', ['again'])).toBe(first)
+    // a fourth starts over: 'a' is forgotten, and what comes next is shared
+    table.intern('d', ['d'])
+    const second = ['second']
+    expect(table.intern('a', second)).toBe(second)
+    expect(table.intern('a', ['third'])).toBe(second)
   })
 })

@@ -67,6 +67,32 @@ const ruleCache = new WeakMap<readonly RateLimitRule[], readonly CompiledRule[]>
 const quotaCache = new WeakMap<QuotaRule, CompiledQuota>()
 
 /**
+ * One shared value per content, for at most `capacity` distinct contents: past that the table
+ * starts over (sharing only saves work, so forgetting costs nothing but that).
+ */
+export class Interner<T> {
+  private readonly table = new Map<string, T>()
+
+  constructor(private readonly capacity: number) {}
+
+  /** The value first given for `content` (since the last start-over), else `value`. */
+  intern(content: string, value: T): T {
+    const known = this.table.get(content)
+    if (known !== undefined) return known
+    if (this.table.size >= this.capacity) this.table.clear()
+    this.table.set(content, value)
+    return value
+  }
+}
+
+// Equal rule sets (and quotas) compile to one frozen object. Every key of a plan carries its own
+// copy of the plan's rules, and the Redis limiter sends a rule set once per batch by identity
+// (redis-wire.ts): shared, a batch for many keys of one plan carries the plan once, not once per
+// key, and the script reads it once.
+const internedRules = new Interner<readonly CompiledRule[]>(10_000)
+const internedQuotas = new Interner<CompiledQuota>(10_000)
+
+/**
  * Validates and compiles rules. Keys' rule arrays are frozen and reused across requests, so the
  * result is cached per array: validation costs nothing on the hot path.
  */
@@ -96,10 +122,20 @@ export function compileRules(rules: readonly RateLimitRule[]): readonly Compiled
       )
     }
     const intervalUs = Math.ceil((windowMs * 1000) / limit)
-    return { name, field: `r:${name}`, limit, windowMs, intervalUs, windowUs: intervalUs * limit }
+    return Object.freeze({
+      name,
+      field: `r:${name}`,
+      limit,
+      windowMs,
+      intervalUs,
+      windowUs: intervalUs * limit,
+    })
   })
-  ruleCache.set(rules, compiled)
-  return compiled
+  // Names are [a-z0-9_-], so ':' and ',' cannot be confused within the content.
+  const content = compiled.map((r) => `${r.name}:${r.limit}:${r.windowMs}`).join(',')
+  const shared = internedRules.intern(content, Object.freeze(compiled))
+  ruleCache.set(rules, shared)
+  return shared
 }
 
 /** Validates and compiles a quota (cached per object, like rules). */
@@ -115,7 +151,14 @@ export function compileQuota(quota: QuotaRule): CompiledQuota {
       `quota "periodMs" must be a positive integer up to 10 years, got ${JSON.stringify(quota.periodMs)}`,
     )
   }
-  const compiled = { limit: quota.limit, periodMs: quota.periodMs, periodUs: quota.periodMs * 1000 }
+  const compiled = internedQuotas.intern(
+    `${quota.limit}:${quota.periodMs}`,
+    Object.freeze({
+      limit: quota.limit,
+      periodMs: quota.periodMs,
+      periodUs: quota.periodMs * 1000,
+    }),
+  )
   quotaCache.set(quota, compiled)
   return compiled
 }
