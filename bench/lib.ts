@@ -168,6 +168,8 @@ export interface Load {
   p99Ms: number
   /** CPU time the server spent per request (all its threads), when Linux tells it. */
   cpuUs: number | undefined
+  /** CPU time per request of the process it relies on (`alsoPid`, e.g. Redis), when given and readable. */
+  alsoCpuUs: number | undefined
 }
 
 /**
@@ -179,13 +181,16 @@ export async function runLoad(
   options: AutocannonOptions,
   pid: number | undefined,
   label: string,
+  alsoPid?: number,
 ): Promise<Load> {
   const cpuBefore = cpuNs(pid)
+  const alsoBefore = cpuNs(alsoPid)
   const run = autocannon(options)
   const times: number[] = []
   run.on('response', (_client, _status, _bytes, ms) => times.push(ms))
   const result = await run
   const cpuAfter = cpuNs(pid)
+  const alsoAfter = cpuNs(alsoPid)
   const bad = result.non2xx + result.errors + result.timeouts
   if (bad > 0) throw new Error(`${label}: ${bad} failed or non-2xx responses`)
   times.sort((a, b) => a - b)
@@ -198,6 +203,10 @@ export async function runLoad(
       cpuBefore === undefined || cpuAfter === undefined
         ? undefined
         : (cpuAfter - cpuBefore) / 1000 / times.length,
+    alsoCpuUs:
+      alsoBefore === undefined || alsoAfter === undefined
+        ? undefined
+        : (alsoAfter - alsoBefore) / 1000 / times.length,
   }
 }
 

@@ -210,7 +210,11 @@ try {
     ROOT,
   )
   started.push(reference.child)
-  const floor = await startServer('bench/proxy/floor.ts', { ...env, BENCH_UPSTREAM: upstream.base }, ROOT)
+  const floor = await startServer(
+    'bench/proxy/floor.ts',
+    { ...env, BENCH_UPSTREAM: upstream.base },
+    ROOT,
+  )
   started.push(floor.child)
   const keyFile = join(dir, 'key')
   const keyward = await startServer(
