@@ -92,8 +92,8 @@ class RedisTimeoutError extends Error {
 const MAX_BATCH = 64
 /** A batch leaves before the end of the turn once it holds this many decisions… */
 const EARLY_BATCH = 3
-/** …while fewer batches than this are in flight. */
-const EARLY_IN_FLIGHT = 2
+/** …while fewer batches than this are in flight (3: 1.12x rlflex at 10 in flight, 2: 1.04x). */
+const EARLY_IN_FLIGHT = 3
 
 interface Pending extends WireDecision {
   /** As the caller gave it, for the fallback limiter. */
