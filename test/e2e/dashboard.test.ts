@@ -42,9 +42,12 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
   let page: Page
 
   async function start(port = '0'): Promise<void> {
-    serve = spawnServe(['--port', port, '--db', `sqlite:${join(dir, 'keyward.db')}`, '--log-level', 'warn'], {
-      cwd: dir,
-    })
+    serve = spawnServe(
+      ['--port', port, '--db', `sqlite:${join(dir, 'keyward.db')}`, '--log-level', 'warn'],
+      {
+        cwd: dir,
+      },
+    )
     url = await serve.listening()
   }
 
@@ -52,7 +55,10 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
   async function api(method: string, path: string, body?: unknown, key = admin) {
     const res = await fetch(url + path, {
       method,
-      headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        'x-api-key': key,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
     const text = await res.text()
@@ -60,7 +66,10 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
   }
 
   async function verify(secret: string) {
-    return (await api('POST', '/v1/keys/verify', { key: secret }, verifier)).body as { valid: boolean; code: string }
+    return (await api('POST', '/v1/keys/verify', { key: secret }, verifier)).body as {
+      valid: boolean
+      code: string
+    }
   }
 
   beforeAll(async () => {
@@ -69,7 +78,8 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     await start()
     admin = bootstrapKey(serve.stderr())!
     expect(admin).toBeDefined()
-    verifier = (await api('POST', '/v1/keys', { name: 'verifier', scopes: ['keys:verify'] })).body.key
+    verifier = (await api('POST', '/v1/keys', { name: 'verifier', scopes: ['keys:verify'] })).body
+      .key
     browser = await launchBrowser()
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url })
@@ -102,8 +112,11 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     expect(js.headers.get('cache-control')).toContain('immutable')
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/)
     // nothing from another origin: every src and href is this server's or a data: URL
-    for (const [, link] of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(link).toMatch(/^(\/dashboard\/|data:)/)
-    expect((await fetch(`${url}/dashboard`, { redirect: 'manual' })).headers.get('location')).toBe('/dashboard/')
+    for (const [, link] of html.matchAll(/(?:src|href)="([^"]+)"/g))
+      expect(link).toMatch(/^(\/dashboard\/|data:)/)
+    expect((await fetch(`${url}/dashboard`, { redirect: 'manual' })).headers.get('location')).toBe(
+      '/dashboard/',
+    )
     expect((await fetch(`${url}/dashboard/assets/nope.js`)).status).toBe(404)
   })
 
@@ -130,7 +143,12 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
 
   it('signs in with the admin key and keeps no key in the browser', async () => {
     await signIn(page, url, admin)
-    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie)
+    const stored = await page.evaluate(
+      () =>
+        JSON.stringify({ ...localStorage }) +
+        JSON.stringify({ ...sessionStorage }) +
+        document.cookie,
+    )
     expect(stored).not.toContain(admin.slice(8))
     // the session cookie is HttpOnly: scripts cannot read it
     expect(await page.evaluate(() => document.cookie)).toBe('')
@@ -168,7 +186,9 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     created = { id: /keys\/(key_\w+)/.exec(page.url())![1]!, secret }
     // rendered as text: no element came out of the name, no script ran
     expect(await page.locator('main img').count()).toBe(0)
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined()
+    expect(
+      await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned),
+    ).toBeUndefined()
     // the secret is gone once the screen is left, and never was in a URL
     expect(await page.locator('#secret-value').count()).toBe(0)
     expect(w.urls.filter((u) => u.includes(secret.slice(10, 40)))).toEqual([])
@@ -254,13 +274,22 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     await page.keyboard.press('Enter')
     await page.getByRole('heading', { name: 'New key', level: 1 }).waitFor()
     // the first field after the header's controls is the name
-    for (let i = 0; i < 20 && (await page.evaluate(() => document.activeElement?.id)) !== 'k-name'; i++)
+    for (
+      let i = 0;
+      i < 20 && (await page.evaluate(() => document.activeElement?.id)) !== 'k-name';
+      i++
+    )
       await page.keyboard.press('Tab')
-    await page.keyboard.type('typed without a mouse')
+    // each field holds what was typed into it before the next is reached
+    const typeInto = async (id: string, text: string) => {
+      await page.keyboard.type(text)
+      await expect.poll(() => page.locator(`#${id}`).inputValue()).toBe(text)
+    }
+    await typeInto('k-name', 'typed without a mouse')
     await page.keyboard.press('Tab')
-    await page.keyboard.type('svc:keyboard')
+    await typeInto('k-owner', 'svc:keyboard')
     await page.keyboard.press('Tab')
-    await page.keyboard.type('orders:read')
+    await typeInto('k-scopes', 'orders:read')
     await page.keyboard.press('Enter')
     await page.getByText('you will not see this again').waitFor()
     const secret = await page.locator('#secret-value').inputValue()
@@ -270,7 +299,11 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
   })
 
   it('on a 360 px phone: no sideways scrolling, one card per key, dark mode', async () => {
-    const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, colorScheme: 'dark', isMobile: true })
+    const phone = await browser.newContext({
+      viewport: { width: 360, height: 740 },
+      colorScheme: 'dark',
+      isMobile: true,
+    })
     try {
       const p = await phone.newPage()
       await signIn(p, url, admin)
@@ -280,11 +313,15 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
       const row = await p.locator('table.keys tbody tr').first().boundingBox()
       expect(row!.width).toBeLessThanOrEqual(360)
       // the cells are stacked, each under its label
-      const cells = await p.locator('table.keys tbody tr').first().locator('td').evaluateAll((tds) =>
-        tds.map((td) => td.getBoundingClientRect().top),
-      )
+      const cells = await p
+        .locator('table.keys tbody tr')
+        .first()
+        .locator('td')
+        .evaluateAll((tds) => tds.map((td) => td.getBoundingClientRect().top))
       expect(new Set(cells).size).toBe(cells.length)
-      const background = await p.evaluate(() => getComputedStyle(document.documentElement).backgroundColor)
+      const background = await p.evaluate(
+        () => getComputedStyle(document.documentElement).backgroundColor,
+      )
       expect(background).toBe('rgb(17, 20, 24)')
       await expectAccessible(p, 'keys on a phone, dark')
       await screenshot(p, 'phone-keys-dark')
@@ -303,7 +340,11 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     const db = new Database(join(dir, 'keyward.db'))
     const store = createSqliteStore({ db })
     const rows = Array.from({ length: 10_000 }, (_, i) => {
-      const key = makeKey({ name: `bulk ${String(i).padStart(5, '0')}`, ownerId: 'svc:bulk', createdAt: 1_800_000_000_000 + i })
+      const key = makeKey({
+        name: `bulk ${String(i).padStart(5, '0')}`,
+        ownerId: 'svc:bulk',
+        createdAt: 1_800_000_000_000 + i,
+      })
       return { key, secret: makeSecret(key.id) }
     })
     await store.insertKeys(rows)
@@ -323,7 +364,8 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     expect((await names()).length).toBe(50)
     await page.getByRole('button', { name: 'Previous page' }).click()
     await expect.poll(async () => (await names())[0]).toBe('bulk 09999')
-    for (const u of lists) expect(Number(new URL(u).searchParams.get('limit'))).toBeLessThanOrEqual(100)
+    for (const u of lists)
+      expect(Number(new URL(u).searchParams.get('limit'))).toBeLessThanOrEqual(100)
     expect(lists.some((u) => new URL(u).searchParams.has('cursor'))).toBe(true)
     await screenshot(page, 'keys-10000')
   })
@@ -353,7 +395,9 @@ describeWithBrowser('the dashboard in Chromium, against keyward serve', () => {
     await page.goto(`${url}/dashboard/`)
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByText('You signed out.').waitFor()
-    const res = await fetch(`${url}/v1/keys`, { headers: { cookie: `${cookie!.name}=${cookie!.value}` } })
+    const res = await fetch(`${url}/v1/keys`, {
+      headers: { cookie: `${cookie!.name}=${cookie!.value}` },
+    })
     expect(res.status).toBe(401)
     expect(await context.cookies(url)).toEqual([])
   })

@@ -5,7 +5,15 @@ import { useRef, useState } from 'preact/hooks'
 import { ApiError, call, type KeyWithSecret } from '../api'
 import { Link } from '../components/link'
 import { SecretOnce } from '../components/secret-once'
-import { EMPTY_FORM, type Errors, type Field, fieldOf, type KeyForm, toBody, validate } from '../key-form'
+import {
+  EMPTY_FORM,
+  type Errors,
+  type Field,
+  fieldOf,
+  type KeyForm,
+  toBody,
+  validate,
+} from '../key-form'
 import { messageOf } from '../load'
 
 interface FieldSpec {
@@ -17,16 +25,66 @@ interface FieldSpec {
 }
 
 const FIELDS: FieldSpec[] = [
-  { field: 'name', label: 'Name', hint: 'Required. Who or what uses the key, e.g. "billing service".' },
-  { field: 'owner', label: 'Owner', hint: 'Optional: a team or service id, for filtering.', placeholder: 'svc:billing' },
-  { field: 'scopes', label: 'Scopes', hint: 'resource:action, separated by commas or spaces.', placeholder: 'orders:read, orders:write' },
-  { field: 'roles', label: 'Roles', hint: 'Names of roles defined with PUT /v1/roles/NAME.', placeholder: 'reader' },
-  { field: 'expiresIn', label: 'Expires in', hint: 'Empty: never. E.g. 90d, 24h, 1y.', placeholder: '90d' },
-  { field: 'rateLimits', label: 'Rate limits', hint: 'LIMIT/WINDOW, named when several: burst=20/1s, hour=1000/1h.', placeholder: '100/1m' },
-  { field: 'quota', label: 'Quota', hint: 'Credits per period, e.g. 10000/30d.', placeholder: '10000/30d' },
-  { field: 'metadata', label: 'Metadata', hint: 'A JSON object, at most 4 KiB.', multiline: true, placeholder: '{"team": "billing"}' },
-  { field: 'ipAllowlist', label: 'IP allowlist', hint: 'Addresses or CIDR ranges; empty allows any.', placeholder: '10.0.0.0/8' },
-  { field: 'prefix', label: 'Prefix', hint: 'Empty: kw_live. E.g. kw_test.', placeholder: 'kw_live' },
+  {
+    field: 'name',
+    label: 'Name',
+    hint: 'Required. Who or what uses the key, e.g. "billing service".',
+  },
+  {
+    field: 'owner',
+    label: 'Owner',
+    hint: 'Optional: a team or service id, for filtering.',
+    placeholder: 'svc:billing',
+  },
+  {
+    field: 'scopes',
+    label: 'Scopes',
+    hint: 'resource:action, separated by commas or spaces.',
+    placeholder: 'orders:read, orders:write',
+  },
+  {
+    field: 'roles',
+    label: 'Roles',
+    hint: 'Names of roles defined with PUT /v1/roles/NAME.',
+    placeholder: 'reader',
+  },
+  {
+    field: 'expiresIn',
+    label: 'Expires in',
+    hint: 'Empty: never. E.g. 90d, 24h, 1y.',
+    placeholder: '90d',
+  },
+  {
+    field: 'rateLimits',
+    label: 'Rate limits',
+    hint: 'LIMIT/WINDOW, named when several: burst=20/1s, hour=1000/1h.',
+    placeholder: '100/1m',
+  },
+  {
+    field: 'quota',
+    label: 'Quota',
+    hint: 'Credits per period, e.g. 10000/30d.',
+    placeholder: '10000/30d',
+  },
+  {
+    field: 'metadata',
+    label: 'Metadata',
+    hint: 'A JSON object, at most 4 KiB.',
+    multiline: true,
+    placeholder: '{"team": "billing"}',
+  },
+  {
+    field: 'ipAllowlist',
+    label: 'IP allowlist',
+    hint: 'Addresses or CIDR ranges; empty allows any.',
+    placeholder: '10.0.0.0/8',
+  },
+  {
+    field: 'prefix',
+    label: 'Prefix',
+    hint: 'Empty: kw_live. E.g. kw_test.',
+    placeholder: 'kw_live',
+  },
 ]
 
 export function CreateScreen() {
@@ -39,17 +97,21 @@ export function CreateScreen() {
   const formRef = useRef<HTMLFormElement>(null)
 
   const errors = validate(form)
-  const shown = (field: Field) => serverErrors[field] ?? (touched.has(field) ? errors[field] : undefined)
+  const shown = (field: Field) =>
+    serverErrors[field] ?? (touched.has(field) ? errors[field] : undefined)
 
+  // Updates from the state as it is now, not as this render saw it: inputs in quick succession
+  // (fast typing, autofill) must not undo each other.
   function update(field: Field, value: string) {
-    setForm({ ...form, [field]: value })
-    setTouched(new Set(touched).add(field))
-    if (serverErrors[field] !== undefined) setServerErrors({ ...serverErrors, [field]: undefined })
+    setForm((f) => ({ ...f, [field]: value }))
+    setTouched((t) => (t.has(field) ? t : new Set(t).add(field)))
+    setServerErrors((e) => (e[field] === undefined ? e : { ...e, [field]: undefined }))
   }
 
   function focusFirstError(fields: Field[]) {
     const first = FIELDS.find((f) => fields.includes(f.field))
-    if (first !== undefined) formRef.current?.querySelector<HTMLElement>(`#k-${first.field}`)?.focus()
+    if (first !== undefined)
+      formRef.current?.querySelector<HTMLElement>(`#k-${first.field}`)?.focus()
   }
 
   async function submit(e: Event) {
@@ -58,7 +120,9 @@ export function CreateScreen() {
     setFormError(null)
     const wrong = Object.keys(errors) as Field[]
     if (wrong.length > 0) {
-      setFormError(`${wrong.length === 1 ? 'One field needs' : `${wrong.length} fields need`} fixing.`)
+      setFormError(
+        `${wrong.length === 1 ? 'One field needs' : `${wrong.length} fields need`} fixing.`,
+      )
       focusFirstError(wrong)
       return
     }
@@ -108,7 +172,13 @@ export function CreateScreen() {
   return (
     <main id="main" tabIndex={-1}>
       <h1>New key</h1>
-      <form ref={formRef} class="key-form" onSubmit={submit} novalidate aria-describedby={formError ? 'form-error' : undefined}>
+      <form
+        ref={formRef}
+        class="key-form"
+        onSubmit={submit}
+        novalidate
+        aria-describedby={formError ? 'form-error' : undefined}
+      >
         {formError !== null && (
           <p id="form-error" class="error" role="alert">
             {formError}
@@ -135,7 +205,11 @@ export function CreateScreen() {
                 {field === 'name' && <span aria-hidden="true"> *</span>}
               </label>
               {multiline ? (
-                <textarea {...common} rows={3} onInput={(e) => update(field, e.currentTarget.value)} />
+                <textarea
+                  {...common}
+                  rows={3}
+                  onInput={(e) => update(field, e.currentTarget.value)}
+                />
               ) : (
                 <input {...common} onInput={(e) => update(field, e.currentTarget.value)} />
               )}
