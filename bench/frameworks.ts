@@ -72,12 +72,13 @@ const KEYS = 1_000
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
-const REDIS_URL = await reachableRedis(
+const REDIS = await reachableRedis(
   process.env.KEYWARD_REDIS_URL || process.env.KEYWARD_TEST_REDIS_URL || 'redis://127.0.0.1:6379',
 )
+const REDIS_URL = REDIS?.url
 const REDIS_PREFIX = `kw_bench_frameworks_${process.pid}`
 /** The Redis server's process, when it runs on this machine and /proc shows it (else undefined). */
-const REDIS_PID = REDIS_URL === undefined ? undefined : await localRedisPid(REDIS_URL)
+const REDIS_PID = REDIS?.pid
 const PROFILE_DIR = process.env.BENCH_CPU_PROF
 /** BENCH_VERBOSE=1 prints every round's figures. */
 const VERBOSE = process.env.BENCH_VERBOSE === '1'
@@ -509,8 +510,14 @@ try {
   if (REDIS_URL !== undefined && CASES.includes('redis')) await dropRedisKeys(REDIS_URL)
 }
 
-/** The URL when a Redis answers there within a second, else undefined (the redis case is skipped). */
-async function reachableRedis(url: string): Promise<string | undefined> {
+/**
+ * The URL when a Redis answers there within a second, else undefined (the redis case is
+ * skipped); with the Redis server's pid when it runs on this machine (`INFO server`'s process_id
+ * names a redis-server process in /proc): a remote Redis's pid means nothing here.
+ */
+async function reachableRedis(
+  url: string,
+): Promise<{ url: string; pid: number | undefined } | undefined> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 1000,
@@ -520,7 +527,7 @@ async function reachableRedis(url: string): Promise<string | undefined> {
   try {
     await client.connect()
     await client.ping()
-    return url
+    return { url, pid: await localPid(client, url) }
   } catch {
     return undefined
   } finally {
@@ -528,21 +535,14 @@ async function reachableRedis(url: string): Promise<string | undefined> {
   }
 }
 
-/**
- * The pid of the Redis server at `url` when it runs on this machine (`INFO server`'s process_id
- * names a redis-server process in /proc), else undefined: a remote Redis's pid means nothing here.
- */
-async function localRedisPid(url: string): Promise<number | undefined> {
+async function localPid(client: Redis, url: string): Promise<number | undefined> {
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return undefined
-  const client = new Redis(url)
   try {
     const pid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
     const comm = readFileSync(`/proc/${pid}/comm`, 'utf8')
     return comm.startsWith('redis-server') && cpuNs(pid) !== undefined ? pid : undefined
   } catch {
     return undefined
-  } finally {
-    client.disconnect()
   }
 }
 

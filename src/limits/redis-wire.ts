@@ -36,8 +36,8 @@ export class ScriptSpecs {
         ...rules.map((r) => r.field),
         ...rules.flatMap((r) => [String(r.intervalUs), String(r.limit)]),
       ]
-      // Bounded: quotas are per key record, so a long-lived rules array sees few of them.
-      if (byQuota.size > 100) byQuota.clear()
+      // Bounded like the interned quotas (rules.ts): one plan's shared rules meet every quota.
+      if (byQuota.size > 10_000) byQuota.clear()
       byQuota.set(quota, spec)
     }
     return spec
